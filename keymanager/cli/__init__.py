@@ -1,0 +1,1 @@
+"""``keymanager-cli``: the key manager's workflows from a terminal, without a window."""

@@ -1,0 +1,46 @@
+"""Entry point of ``keymanager-cli``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from keymanager import __version__
+from keymanager.cli import share
+from keymanager.cli.prompts import CliError
+from keymanager.dkek.errors import DkekError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="keymanager-cli",
+        description="Key manager for SmartCard-HSM, Nitrokey HSM 2 and compatible devices.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    share.add_parser(subcommands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``keymanager-cli`` and return its exit status."""
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    if getattr(arguments, "handler", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        status: int = arguments.handler(arguments)
+    except (CliError, DkekError) as error:
+        print(f"keymanager-cli: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nkeymanager-cli: interrupted; nothing was changed", file=sys.stderr)
+        return 130
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

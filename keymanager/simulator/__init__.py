@@ -1,0 +1,1 @@
+"""A software SmartCard-HSM for demos and tests."""

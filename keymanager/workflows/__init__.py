@@ -1,0 +1,1 @@
+"""The use cases of security officers, key custodians and auditors, free of Qt."""
