@@ -59,6 +59,7 @@ case "$command" in
         ;;
     test)
         "$venv/bin/ruff" check keymanager tests benchmarks
+        "$venv/bin/ruff" format --check keymanager tests benchmarks
         "$venv/bin/mypy" keymanager
         exec "$venv/bin/python" -m pytest "$@"
         ;;
