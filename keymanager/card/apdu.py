@@ -1,0 +1,202 @@
+"""APDU encoding and the command/response protocol on top of a :class:`Transport`.
+
+:class:`CommandApdu` encodes short and extended APDUs (ISO/IEC 7816-4 cases 1-4).
+:class:`ApduConnection` sends them: it chooses extended length when the data or the
+expected response does not fit a short APDU, falls back to command chaining when the
+reader cannot carry extended APDUs, collects ``61xx`` responses with GET RESPONSE,
+repeats a command with the right Le on ``6Cxx``, and turns error status words into
+the typed exceptions of :mod:`keymanager.card.errors`.
+
+Every APDU is logged at the TRAFFIC level (5, below DEBUG).  Commands and responses
+that carry PINs, shares or key material are flagged by the caller and their data is
+replaced by ``<N bytes redacted>`` before anything is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+from keymanager.card.errors import ExtendedLengthUnsupported, MalformedResponse, error_for_status
+from keymanager.card.transport import Transport
+
+TRAFFIC = 5
+"""Log level of APDU traces, below DEBUG."""
+logging.addLevelName(TRAFFIC, "TRAFFIC")
+
+logger = logging.getLogger(__name__)
+
+SW_OK = 0x9000
+SHORT_MAX_DATA = 255
+SHORT_MAX_LE = 256
+EXTENDED_MAX_LE = 65536
+LE_MAX = -1
+"""Pass as ``le`` to ask for as much as the card will send (Le = 00 or 0000)."""
+
+_CHAINING_BIT = 0x10
+
+
+@dataclass(frozen=True)
+class CommandApdu:
+    """One command APDU.
+
+    :param le: expected response length; ``None`` for no Le field, :data:`LE_MAX` for
+        "as much as possible".
+    """
+
+    cla: int
+    ins: int
+    p1: int
+    p2: int
+    data: bytes = b""
+    le: int | None = None
+    name: str = ""
+    sensitive_data: bool = False
+    sensitive_response: bool = False
+
+    def needs_extended(self) -> bool:
+        """Whether the APDU cannot be encoded in short form."""
+        return len(self.data) > SHORT_MAX_DATA or (
+            self.le is not None and self.le != LE_MAX and self.le > SHORT_MAX_LE
+        )
+
+    def encode(self, *, extended: bool | None = None) -> bytes:
+        """The APDU bytes; short form unless ``extended`` (or the sizes) demand otherwise."""
+        use_extended = self.needs_extended() if extended is None else extended
+        if not use_extended and self.needs_extended():
+            raise ValueError("the APDU does not fit a short APDU")
+        header = bytes([self.cla, self.ins, self.p1, self.p2])
+        if len(self.data) > 65535:
+            raise ValueError("APDU data longer than 65535 bytes")
+        body = b""
+        if use_extended:
+            if self.data:
+                body += b"\x00" + len(self.data).to_bytes(2, "big") + self.data
+            if self.le is not None:
+                le = 0 if self.le in (LE_MAX, EXTENDED_MAX_LE) else self.le
+                body += (b"" if self.data else b"\x00") + le.to_bytes(2, "big")
+        else:
+            if self.data:
+                body += bytes([len(self.data)]) + self.data
+            if self.le is not None:
+                body += bytes([0 if self.le in (LE_MAX, SHORT_MAX_LE) else self.le])
+        return header + body
+
+    def describe(self) -> str:
+        """A one-line trace of the command with sensitive data redacted."""
+        header = f"{self.cla:02X} {self.ins:02X} {self.p1:02X} {self.p2:02X}"
+        if not self.data:
+            data = ""
+        elif self.sensitive_data:
+            data = f" <{len(self.data)} bytes redacted>"
+        else:
+            data = " " + self.data.hex().upper()
+        le = "" if self.le is None else f" Le={'max' if self.le == LE_MAX else self.le}"
+        label = f"{self.name}: " if self.name else ""
+        return f"{label}{header}{data}{le}"
+
+
+@dataclass(frozen=True)
+class ResponseApdu:
+    """Response data and status word."""
+
+    data: bytes
+    sw: int
+
+    @classmethod
+    def parse(cls, raw: bytes) -> ResponseApdu:
+        """Split a raw response into data and status word."""
+        if len(raw) < 2:
+            raise MalformedResponse(f"response of {len(raw)} bytes has no status word")
+        return cls(bytes(raw[:-2]), int.from_bytes(raw[-2:], "big"))
+
+
+class ApduConnection:
+    """Sends :class:`CommandApdu` objects over a transport and checks the answers."""
+
+    def __init__(self, transport: Transport, *, max_short_chunk: int = SHORT_MAX_DATA) -> None:
+        self.transport = transport
+        self._max_short_chunk = max_short_chunk
+        self.apdu_count = 0
+        """How many APDUs were exchanged (GET RESPONSE and chained parts included)."""
+
+    def _exchange(self, command: CommandApdu, raw: bytes) -> ResponseApdu:
+        self.apdu_count += 1
+        if logger.isEnabledFor(TRAFFIC):
+            logger.log(TRAFFIC, "SEND %s", command.describe())
+        response = ResponseApdu.parse(self.transport.transmit(raw))
+        if logger.isEnabledFor(TRAFFIC):
+            if command.sensitive_response and response.data:
+                shown = f"<{len(response.data)} bytes redacted>"
+            else:
+                shown = response.data.hex().upper()
+            logger.log(TRAFFIC, "RECV %s SW=%04X", shown, response.sw)
+        return response
+
+    def transmit(self, command: CommandApdu) -> ResponseApdu:
+        """Send a command and return data and SW without judging the SW.
+
+        Handles extended length or chaining, ``61xx`` and ``6Cxx``.
+        """
+        extended = command.needs_extended()
+        if extended and not self.transport.supports_extended_length:
+            if command.le is not None and command.le != LE_MAX and command.le > SHORT_MAX_LE:
+                command = replace(command, le=LE_MAX)
+            if len(command.data) > SHORT_MAX_DATA:
+                return self._transmit_chained(command)
+            extended = False
+        response = self._exchange(command, command.encode(extended=extended))
+        if response.sw & 0xFF00 == 0x6C00:
+            command = replace(command, le=response.sw & 0xFF or SHORT_MAX_LE)
+            response = self._exchange(command, command.encode(extended=extended))
+        return self._collect(command, response)
+
+    def _transmit_chained(self, command: CommandApdu) -> ResponseApdu:
+        chunk = self._max_short_chunk
+        parts = [command.data[i : i + chunk] for i in range(0, len(command.data), chunk)]
+        response = ResponseApdu(b"", SW_OK)
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            piece = replace(
+                command,
+                cla=command.cla | (0 if last else _CHAINING_BIT),
+                data=part,
+                le=command.le if last else None,
+            )
+            response = self._exchange(piece, piece.encode(extended=False))
+            if not last and response.sw != SW_OK:
+                if response.sw in (0x6884, 0x6E00, 0x6D00):
+                    raise ExtendedLengthUnsupported(
+                        f"{self.transport.name}: the reader cannot send {len(command.data)}-byte "
+                        "APDUs and the card refuses command chaining"
+                    )
+                return response
+        return self._collect(command, response)
+
+    def _collect(self, command: CommandApdu, response: ResponseApdu) -> ResponseApdu:
+        data = bytearray(response.data)
+        sw = response.sw
+        while sw & 0xFF00 == 0x6100:
+            get_response = CommandApdu(
+                command.cla & ~_CHAINING_BIT & 0xFF,
+                0xC0,
+                0,
+                0,
+                le=sw & 0xFF or SHORT_MAX_LE,
+                name="GET RESPONSE",
+                sensitive_response=command.sensitive_response,
+            )
+            part = self._exchange(get_response, get_response.encode(extended=False))
+            data += part.data
+            sw = part.sw
+        return ResponseApdu(bytes(data), sw)
+
+    def send(self, command: CommandApdu, *, accept: tuple[int, ...] = ()) -> bytes:
+        """Send a command and return its data; raise the typed error for a bad SW.
+
+        :param accept: further status words (besides 9000) to treat as success.
+        """
+        response = self.transmit(command)
+        if response.sw != SW_OK and response.sw not in accept:
+            raise error_for_status(response.sw, command.name)
+        return response.data
