@@ -1,0 +1,76 @@
+"""Fault injection for the simulated card: removal, reset and forced status words.
+
+A :class:`FaultPlan` counts the APDUs given to ``process_apdu`` (every call counts,
+GET RESPONSE and chained parts included).  ``k`` in :meth:`FaultPlan.remove_at`,
+:meth:`FaultPlan.reset_at` and :meth:`FaultPlan.status_at` counts from 1 after the
+call that schedules the fault: ``remove_at(1)`` hits the very next APDU.  A fault fires
+*before* the command is processed, so the command has no effect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class FaultKind(Enum):
+    """What happens to the APDU a fault hits."""
+
+    REMOVE = "remove"
+    RESET = "reset"
+    STATUS = "status"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scheduled fault."""
+
+    kind: FaultKind
+    sw: int = 0
+
+
+class FaultPlan:
+    """The faults scheduled for the coming APDUs."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._faults: dict[int, Fault] = {}
+
+    @property
+    def apdus_seen(self) -> int:
+        """How many APDUs were counted since the plan was created or cleared."""
+        return self._count
+
+    def _schedule(self, k: int, fault: Fault) -> None:
+        if k < 1:
+            raise ValueError("k counts APDUs from 1")
+        self._faults[self._count + k] = fault
+
+    def remove_at(self, k: int) -> None:
+        """Pull the card out when the k-th APDU from now arrives."""
+        self._schedule(k, Fault(FaultKind.REMOVE))
+
+    def reset_at(self, k: int) -> None:
+        """Reset the card (lose PIN and selection) when the k-th APDU from now arrives."""
+        self._schedule(k, Fault(FaultKind.RESET))
+
+    def status_at(self, k: int, sw: int) -> None:
+        """Answer the k-th APDU from now with ``sw`` without processing it."""
+        if not 0 <= sw <= 0xFFFF:
+            raise ValueError("a status word has two bytes")
+        self._schedule(k, Fault(FaultKind.STATUS, sw))
+
+    def clear(self) -> None:
+        """Cancel every scheduled fault and restart the count."""
+        self._faults.clear()
+        self._count = 0
+
+    @property
+    def pending(self) -> int:
+        """How many faults are still scheduled."""
+        return len(self._faults)
+
+    def next_apdu(self) -> Fault | None:
+        """Count one APDU and return the fault scheduled for it, if any."""
+        self._count += 1
+        return self._faults.pop(self._count, None)

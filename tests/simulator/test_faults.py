@@ -1,0 +1,71 @@
+"""Fault injection: removal, reset and forced status words, counted per APDU."""
+
+from __future__ import annotations
+
+import pytest
+
+from keymanager.card.errors import CardRemoved, CardReset
+from keymanager.simulator import FaultPlan
+from tests.simulator.conftest import Card, ready_card
+
+
+def test_removal_before_the_command_has_no_effect() -> None:
+    card = ready_card(b"remove")
+    card.sim.faults.remove_at(2)
+    assert card.write(0xCF01, b"first") == 0x9000
+    with pytest.raises(CardRemoved):
+        card.write(0xCF02, b"second")
+    assert not card.sim.present
+    with pytest.raises(CardRemoved):
+        card.enumerate()
+    with pytest.raises(CardRemoved):
+        card.transport.reconnect(reset=True)
+    card.sim.insert()
+    card.transport.reconnect(reset=True)
+    assert card.sim.present
+    assert card.verify(None) == 0x6D00  # the applet must be selected again
+    card.select()
+    assert card.verify(None) == 0x63C3  # and the PIN verified again
+    assert 0xCF01 in card.enumerate() and 0xCF02 not in card.enumerate()
+
+
+def test_reset_clears_the_session() -> None:
+    card = ready_card(b"reset")
+    card.sim.faults.reset_at(1)
+    with pytest.raises(CardReset):
+        card.write(0xCF01, b"x")
+    assert card.sim.present
+    card.select()
+    assert card.verify(None) == 0x63C3
+    assert 0xCF01 not in card.enumerate()
+
+
+def test_status_fault_answers_without_processing() -> None:
+    card = ready_card(b"status")
+    card.sim.faults.status_at(1, 0x6581)
+    card.sim.faults.status_at(3, 0x6F00)
+    assert card.write(0xCF01, b"x") == 0x6581
+    assert card.write(0xCF01, b"y") == 0x9000
+    assert card.write(0xCF01, b"z") == 0x6F00
+    assert card.read(0xCF01)[0] == b"y"
+    assert card.sim.faults.pending == 0
+
+
+def test_clear_cancels_faults() -> None:
+    card = ready_card(b"clear")
+    card.sim.faults.remove_at(1)
+    card.sim.faults.clear()
+    assert card.verify(None) == 0x9000
+    assert card.sim.faults.apdus_seen == 1
+
+
+def test_fault_plan_counts_from_when_it_is_set(card: Card) -> None:
+    card.enumerate()
+    card.enumerate()
+    card.sim.faults.status_at(1, 0x6400)
+    assert card.send(0x80, 0x58, 0x00, 0x00, le=0)[1] == 0x6400
+    plan = FaultPlan()
+    with pytest.raises(ValueError):
+        plan.remove_at(0)
+    with pytest.raises(ValueError):
+        plan.status_at(1, 0x10000)
