@@ -3,7 +3,8 @@
 :class:`CommandApdu` encodes short and extended APDUs (ISO/IEC 7816-4 cases 1-4).
 :class:`ApduConnection` sends them: it chooses extended length when the data or the
 expected response does not fit a short APDU, falls back to command chaining when the
-reader cannot carry extended APDUs, collects ``61xx`` responses with GET RESPONSE,
+reader cannot carry extended APDUs, collects ``61xx`` responses with GET RESPONSE
+(always CLA ``00``, as ISO/IEC 7816-4 and OpenSC have it),
 repeats a command with the right Le on ``6Cxx``, and turns error status words into
 the typed exceptions of :mod:`keymanager.card.errors`.
 
@@ -53,6 +54,9 @@ class CommandApdu:
     name: str = ""
     sensitive_data: bool = False
     sensitive_response: bool = False
+    prefer_extended: bool = False
+    """Send in extended form when the transport can, even if short would fit (e.g. to
+    ask for up to 65536 response bytes with one APDU, as OpenSC does for ENUMERATE)."""
 
     def needs_extended(self) -> bool:
         """Whether the APDU cannot be encoded in short form."""
@@ -136,9 +140,22 @@ class ApduConnection:
     def transmit(self, command: CommandApdu) -> ResponseApdu:
         """Send a command and return data and SW without judging the SW.
 
-        Handles extended length or chaining, ``61xx`` and ``6Cxx``.
+        Handles extended length or chaining, ``61xx`` and ``6Cxx``.  When the transport
+        reports (by raising :class:`ExtendedLengthUnsupported` and clearing its
+        ``supports_extended_length``) that an extended APDU cannot pass the reader, the
+        command is sent again in short form.
         """
-        extended = command.needs_extended()
+        could_extend = self.transport.supports_extended_length
+        try:
+            return self._transmit_once(command)
+        except ExtendedLengthUnsupported:
+            if not could_extend or self.transport.supports_extended_length:
+                raise
+            logger.debug("%s: falling back to short APDUs", self.transport.name)
+            return self._transmit_once(command)
+
+    def _transmit_once(self, command: CommandApdu) -> ResponseApdu:
+        extended = command.needs_extended() or command.prefer_extended
         if extended and not self.transport.supports_extended_length:
             if command.le is not None and command.le != LE_MAX and command.le > SHORT_MAX_LE:
                 command = replace(command, le=LE_MAX)
@@ -178,7 +195,7 @@ class ApduConnection:
         sw = response.sw
         while sw & 0xFF00 == 0x6100:
             get_response = CommandApdu(
-                command.cla & ~_CHAINING_BIT & 0xFF,
+                0x00,
                 0xC0,
                 0,
                 0,
