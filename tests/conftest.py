@@ -1,12 +1,17 @@
-"""Shared fixtures: the published test vectors from ../shared/vectors."""
+"""Shared fixtures: the published test vectors, pcscd, and transports to simulated cards."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from keymanager.card.transport import LocalTransport, Transport
+from tests.support.pcscd import PcscdHarness
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 VECTORS_PATH = REPOSITORY_ROOT.parent / "shared" / "vectors" / "dkek-vectors.json"
@@ -18,3 +23,38 @@ def vectors() -> dict[str, Any]:
     assert VECTORS_PATH.is_file(), f"published test vectors not found at {VECTORS_PATH}"
     data: dict[str, Any] = json.loads(VECTORS_PATH.read_text())
     return data
+
+
+@pytest.fixture(scope="session")
+def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscdHarness]:
+    """A running pcscd with vpcd's readers (started here unless one is running)."""
+    harness = PcscdHarness(Path(tmp_path_factory.mktemp("pcscd")) / "pcscd.log")
+    harness.start()
+    yield harness
+    harness.stop()
+
+
+@pytest.fixture(params=["local", "pcsc"])
+def card_transport(request: pytest.FixtureRequest) -> Iterator[Callable[[Any], Transport]]:
+    """Make a transport to a simulated card: in-process, or pyscard → pcscd → vpcd → card.
+
+    Tests that take this fixture run twice, once over each path.
+    """
+    if request.param == "local":
+        yield LocalTransport
+        return
+    from keymanager.card.pcsc import PcscTransport
+
+    harness: PcscdHarness = request.getfixturevalue("pcscd")
+    with contextlib.ExitStack() as stack:
+        transports: list[Transport] = []
+
+        def make(card: Any) -> Transport:
+            reader, _bridge = stack.enter_context(harness.inserted(card))
+            transport = PcscTransport(reader)
+            transports.append(transport)
+            return transport
+
+        yield make
+        for transport in transports:
+            transport.close()

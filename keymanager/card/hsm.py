@@ -29,6 +29,8 @@ from keymanager.card.errors import (
     MalformedResponse,
     NoKeyDomainSupport,
     NotInitialised,
+    PinBlocked,
+    WrongPin,
     error_for_status,
 )
 from keymanager.card.hsm_types import (
@@ -387,6 +389,16 @@ class SmartCardHsm:
                 error.args = (
                     f"{command.name}: the card refused initialisation; the SO-PIN is probably "
                     f"wrong (SW {response.sw:04X})",
+                )
+            elif isinstance(error, WrongPin):
+                error.args = (
+                    f"{command.name}: wrong SO-PIN, {error.tries_left} "
+                    f"{'try' if error.tries_left == 1 else 'tries'} left (SW {response.sw:04X})",
+                )
+            elif isinstance(error, PinBlocked):
+                error.args = (
+                    f"{command.name}: the SO-PIN is blocked; this device cannot be "
+                    "initialised again",
                 )
             raise error
         self._device_certificate = None

@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -59,6 +60,7 @@ from keymanager.card.pkcs15 import (
     PrivateKeyDescription,
     decode_cd,
     decode_dcod,
+    decode_oid,
     decode_prkd,
     default_usage,
     encode_cd,
@@ -131,6 +133,8 @@ class KeyInfo:
     :param allowed_algorithms: known only right after an import (from the blob header)
         or a generation; the card does not tell them later.
     :param problems: readable descriptions of metadata that could not be decoded.
+    :param has_certificate_file: whether ``CExx`` exists (certificate or CV request);
+        when the listing did not read it, :meth:`KeyStore.load_certificate` does.
     """
 
     key_reference: int
@@ -147,6 +151,25 @@ class KeyInfo:
     allowed_algorithms: bytes | None = None
     key_domain: int | None = None
     problems: tuple[str, ...] = field(default=())
+    has_certificate_file: bool = False
+
+    @property
+    def certificate_subject(self) -> str | None:
+        """The certificate's subject (RFC 4514), from the certificate or the PRKD."""
+        if self.certificate is not None:
+            return self.certificate.subject.rfc4514_string()
+        if self.description is not None and self.description.subject:
+            return name_to_text(self.description.subject)
+        return None
+
+    @property
+    def certificate_loaded(self) -> bool:
+        """Whether ``CExx`` was read (so :attr:`certificate` and :attr:`cv_request` are final)."""
+        return (
+            self.certificate is not None
+            or self.cv_request is not None
+            or not (self.has_certificate_file)
+        )
 
 
 @dataclass(frozen=True)
@@ -187,6 +210,33 @@ class PublicKeyFacts:
     public_key: PublicKey | None
 
 
+def name_to_text(der_name: bytes) -> str | None:
+    """An X.501 ``Name`` in DER as RFC 4514 text; ``None`` if it cannot be read."""
+    try:
+        attributes: list[x509.RelativeDistinguishedName] = []
+        for rdn in iter_tlvs(read_tlv(der_name).value):
+            members = []
+            for pair in iter_tlvs(rdn.value):
+                oid_tlv = read_tlv(pair.value)
+                value_tlv = read_tlv(pair.value, oid_tlv.next_offset)
+                tag = value_tlv.tag[0]
+                if tag == 0x1E:  # BMPString
+                    text = value_tlv.value.decode("utf-16-be")
+                elif tag == 0x0C:  # UTF8String
+                    text = value_tlv.value.decode("utf-8")
+                else:  # Printable, IA5, Teletex, Numeric...: read as Latin-1
+                    text = value_tlv.value.decode("latin-1")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    members.append(
+                        x509.NameAttribute(x509.ObjectIdentifier(decode_oid(oid_tlv.value)), text)
+                    )
+            attributes.append(x509.RelativeDistinguishedName(members))
+        return x509.Name(attributes).rfc4514_string()
+    except (TlvError, ValueError, UnicodeDecodeError):
+        return None
+
+
 # --- the store -----------------------------------------------------------------------
 
 
@@ -198,16 +248,38 @@ class KeyStore:
 
     # --- listing ---------------------------------------------------------------------
 
-    def list_keys(self) -> list[KeyInfo]:
-        """Every key except the device key, with label, ID, size and certificate.
+    def list_keys(self, *, load_certificates: bool = False) -> list[KeyInfo]:
+        """Every key except the device key, with label, ID, size and certificate subject.
 
-        One ENUMERATE, then one READ for each ``C4xx`` and ``CExx`` that exists.
+        One ENUMERATE, then one READ of each ``C4xx``.  The certificate file ``CExx``
+        is read only when the PRKD does not name the certificate's subject (OpenSC and
+        this store write it there when a certificate is stored), or when
+        ``load_certificates`` asks for every certificate; otherwise
+        :meth:`load_certificate` fetches it when somebody looks at it.  A card of keys
+        with certificates therefore lists in one APDU per key plus a constant.
         """
         fids = set(self._hsm.enumerate_objects())
         references = sorted(
             number for number in _numbers(fids, KEY_PREFIX) if number != DEVICE_KEY_REFERENCE
         )
-        return [self._key_info(reference, fids) for reference in references]
+        return [
+            self._key_info(reference, fids, load_certificate=load_certificates)
+            for reference in references
+        ]
+
+    def load_certificate(self, key: KeyInfo) -> KeyInfo:
+        """``key`` with its ``CExx`` read: the certificate or CV request filled in."""
+        if key.certificate_loaded:
+            return key
+        fids = {
+            fid(KEY_PREFIX, key.key_reference),
+            fid(EE_CERTIFICATE_PREFIX, key.key_reference),
+        }
+        if key.description is not None:
+            fids.add(fid(PRKD_PREFIX, key.key_reference))
+        return self._key_info(
+            key.key_reference, fids, load_certificate=True, description=key.description
+        )
 
     def list_ca_certificates(self) -> list[CaCertificateInfo]:
         """The CA certificates (``CAxx``) with their descriptions (``C8xx``)."""
@@ -552,19 +624,34 @@ class KeyStore:
                 return reference
         raise NoFreeKeyReference("all key references 1 to 255 are in use")
 
-    def _key_info(self, reference: int, fids: set[int]) -> KeyInfo:
+    def _key_info(
+        self,
+        reference: int,
+        fids: set[int],
+        *,
+        load_certificate: bool = True,
+        description: PrivateKeyDescription | None = None,
+    ) -> KeyInfo:
         problems: list[str] = []
-        description: PrivateKeyDescription | None = None
-        raw_prkd = self._read_optional(fid(PRKD_PREFIX, reference), fids)
-        if raw_prkd is not None:
-            try:
-                description = decode_prkd(raw_prkd)
-            except Pkcs15Error as error:
-                problems.append(f"the key description C4{reference:02X} is unreadable: {error}")
+        raw_prkd: bytes | None = b"" if description is not None else None
+        if description is None:
+            raw_prkd = self._read_optional(fid(PRKD_PREFIX, reference), fids)
+            if raw_prkd is not None:
+                try:
+                    description = decode_prkd(raw_prkd)
+                except Pkcs15Error as error:
+                    problems.append(f"the key description C4{reference:02X} is unreadable: {error}")
         certificate: x509.Certificate | None = None
         cv_request: bytes | None = None
         facts: PublicKeyFacts | None = None
-        raw_ce = self._read_optional(fid(EE_CERTIFICATE_PREFIX, reference), fids)
+        certificate_fid = fid(EE_CERTIFICATE_PREFIX, reference)
+        has_certificate_file = certificate_fid in fids
+        subject_known = description is not None and bool(description.subject)
+        raw_ce = (
+            self._read_optional(certificate_fid, fids)
+            if load_certificate or not subject_known
+            else None
+        )
         if raw_ce:
             if raw_ce[0] == _TAG_X509:
                 try:
@@ -596,6 +683,7 @@ class KeyStore:
             cv_request=cv_request,
             public_key=facts.public_key if facts is not None else None,
             problems=tuple(problems),
+            has_certificate_file=has_certificate_file,
         )
 
     def _ca_info(self, number: int, fids: set[int]) -> CaCertificateInfo:

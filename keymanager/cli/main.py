@@ -7,7 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from keymanager import __version__
-from keymanager.cli import share
+from keymanager.card.errors import CardError
+from keymanager.cli import card_commands, share
 from keymanager.cli.prompts import CliError
 from keymanager.dkek.errors import DkekError
 
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    card_commands.add_parsers(subcommands)
     share.add_parser(subcommands)
     return parser
 
@@ -33,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         status: int = arguments.handler(arguments)
-    except (CliError, DkekError) as error:
+    except (CliError, DkekError, CardError) as error:
         print(f"keymanager-cli: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -51,3 +51,22 @@ def read_new_password(variable: str | None, *, what: str = "share-file password"
         password = encode_password(first)
     check_new_password(password)
     return password
+
+
+def read_pin(variable: str | None, *, what: str = "user PIN", confirm: bool = False) -> str:
+    """A PIN from ``variable`` or the terminal (asked twice when ``confirm``)."""
+    if variable is not None:
+        return _from_environment(variable, what)
+    _require_terminal("--pin-env", what)
+    first = getpass.getpass(f"Enter the {what}: ")
+    if confirm and getpass.getpass(f"Repeat the {what}: ") != first:
+        raise CliError(f"the two {what}s differ; nothing was changed")
+    return first
+
+
+def read_so_pin(variable: str | None, *, what: str = "SO-PIN") -> str:
+    """An SO-PIN (16 hex digits) from ``variable`` or the terminal."""
+    if variable is not None:
+        return _from_environment(variable, what)
+    _require_terminal("--so-pin-env", what)
+    return getpass.getpass(f"Enter the {what} (16 hex digits): ")

@@ -53,6 +53,31 @@ def add_parser(subcommands: argparse._SubParsersAction[argparse.ArgumentParser])
     inspect.add_argument("--reveal", action="store_true", help="also print the share itself (hex)")
     inspect.set_defaults(handler=_inspect)
 
+    import_ = actions.add_parser(
+        "import",
+        help="decrypt a share file and import the share into a key domain on the card",
+        description=(
+            "Import a DKEK share from a password-protected share file into a key domain. "
+            "The domain must still be waiting for shares; the card's status after the "
+            "import (outstanding shares, KCV) is shown."
+        ),
+    )
+    import_.add_argument("file", metavar="FILE.pbe")
+    import_.add_argument("--domain", type=int, default=0, help="key domain (default 0)")
+    import_.add_argument(
+        "--password-env", metavar="VAR", help="read the password from this environment variable"
+    )
+    import_.add_argument(
+        "--pin-env",
+        metavar="VAR",
+        help="verify the user PIN from this variable first (needed by some devices)",
+    )
+    import_.add_argument("--json", action="store_true", help="print the result as JSON")
+    from keymanager.cli.device import add_device_arguments
+
+    add_device_arguments(import_)
+    import_.set_defaults(handler=_import)
+
 
 def _create(arguments: argparse.Namespace) -> int:
     if os.path.exists(arguments.output) and not arguments.force:
@@ -112,4 +137,57 @@ def _inspect(arguments: argparse.Namespace) -> int:
         if "share" in result:
             print(f"Share                  : {result['share']}")
     sys.stdout.flush()
+    return 0
+
+
+def _import(arguments: argparse.Namespace) -> int:
+    from keymanager.cli.device import open_card
+    from keymanager.cli.prompts import read_pin
+
+    try:
+        data = read_share_file(arguments.file)
+    except OSError as error:
+        raise CliError(f"cannot read {arguments.file}: {error.strerror}") from None
+    with open_card(arguments) as hsm:
+        if arguments.pin_env:
+            hsm.verify_pin(read_pin(arguments.pin_env))
+        before = hsm.key_domain_status(arguments.domain)
+        if before is None:
+            raise CliError(f"key domain {arguments.domain} is empty: create it first")
+        if before.shares_outstanding == 0:
+            raise CliError(
+                f"key domain {arguments.domain} expects no more shares "
+                f"({before.shares_total} of {before.shares_total} imported)"
+            )
+        password = bytearray(read_password(arguments.password_env))
+        progress = TerminalProgress("Decrypting the share (key derivation)")
+        try:
+            share = decrypt_share(data, password, progress=progress)
+        finally:
+            progress.finish()
+            wipe(password)
+        try:
+            fingerprint = format_kcv(share_fingerprint(share))
+            after = hsm.import_dkek_share(bytes(share), arguments.domain)
+        finally:
+            wipe(share)
+    kcv = format_kcv(after.kcv) if after.kcv is not None else None
+    result = {
+        "file": arguments.file,
+        "domain": arguments.domain,
+        "share_fingerprint": fingerprint,
+        "shares_total": after.shares_total,
+        "shares_outstanding": after.shares_outstanding,
+        "kcv": kcv if after.shares_outstanding == 0 else None,
+    }
+    if arguments.json:
+        print(json.dumps(result))
+        return 0
+    print(f"Share imported into key domain {arguments.domain} (share fingerprint {fingerprint}).")
+    if after.shares_outstanding:
+        print(f"{after.shares_outstanding} of {after.shares_total} share(s) still outstanding.")
+    elif kcv is None:
+        print("All shares imported.  The KCV is hidden until login: run status --pin-env VAR.")
+    else:
+        print(f"All shares imported.  DKEK KCV: {kcv}")
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -26,7 +26,7 @@ from keymanager.card.hsm import (
     RsaKeySpec,
     SmartCardHsm,
 )
-from keymanager.card.transport import LocalTransport
+from keymanager.card.transport import LocalTransport, Transport
 from keymanager.dkek.dkek import Dkek
 from keymanager.dkek.keyblob import decode_key, encode_key
 from keymanager.simulator import SmartCardHsmSimulator
@@ -49,9 +49,14 @@ def simulator() -> SmartCardHsmSimulator:
 
 
 @pytest.fixture
-def hsm(simulator: SmartCardHsmSimulator) -> Iterator[SmartCardHsm]:
-    """An initialised card with a complete two-share DKEK, PIN verified."""
-    session = SmartCardHsm.open(LocalTransport(simulator))
+def hsm(
+    simulator: SmartCardHsmSimulator, card_transport: Callable[[object], Transport]
+) -> Iterator[SmartCardHsm]:
+    """An initialised card with a complete two-share DKEK, PIN verified.
+
+    Runs over the in-process transport and through pyscard, pcscd and vpcd.
+    """
+    session = SmartCardHsm.open(card_transport(simulator))
     session.initialize(InitParams(user_pin=PIN, so_pin=DEFAULT_SO_PIN, dkek_shares=2))
     session.verify_pin(PIN)
     for share in SHARES:
@@ -67,8 +72,10 @@ def _ec_public_key(request: bytes) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def test_blank_card_open_and_pin_flow(simulator: SmartCardHsmSimulator) -> None:
-    hsm = SmartCardHsm.open(LocalTransport(simulator))
+def test_blank_card_open_and_pin_flow(
+    simulator: SmartCardHsmSimulator, card_transport: Callable[[object], Transport]
+) -> None:
+    hsm = SmartCardHsm.open(card_transport(simulator))
     assert hsm.info.version == (4, 0)
     assert hsm.pin_status().state is PinState.NOT_INITIALISED
     hsm.initialize(InitParams(user_pin=PIN, so_pin=DEFAULT_SO_PIN, retry_counter=3))
@@ -191,8 +198,10 @@ def test_get_challenge(hsm: SmartCardHsm) -> None:
     assert first != second
 
 
-def test_key_domains(simulator: SmartCardHsmSimulator) -> None:
-    hsm = SmartCardHsm.open(LocalTransport(simulator))
+def test_key_domains(
+    simulator: SmartCardHsmSimulator, card_transport: Callable[[object], Transport]
+) -> None:
+    hsm = SmartCardHsm.open(card_transport(simulator))
     hsm.initialize(InitParams(user_pin=PIN, so_pin=DEFAULT_SO_PIN, dkek_shares=1, key_domains=3))
     slots = hsm.key_domains()
     assert [slot.index for slot in slots] == [0, 1, 2]

@@ -127,7 +127,7 @@ def test_import_rsa_and_ec_keys_and_list_them(
     second = store.import_wrapped_key(encode_key(dkek, ec_key), label="EC", certificate=ec_cert)
     assert (first.key_reference, second.key_reference) == (1, 2)
 
-    listed = store.list_keys()
+    listed = store.list_keys(load_certificates=True)
     assert [key.key_reference for key in listed] == [1, 2]
     rsa_info, ec_info = listed
     assert rsa_info.label == "RSA"
@@ -154,7 +154,7 @@ def test_import_rsa_and_ec_keys_and_list_them(
     )
 
 
-def test_list_keys_needs_at_most_two_apdus_per_key(
+def test_list_keys_needs_one_apdu_per_key_and_loads_certificates_on_demand(
     store: KeyStore,
     hsm: SmartCardHsm,
     dkek: Dkek,
@@ -172,7 +172,38 @@ def test_list_keys_needs_at_most_two_apdus_per_key(
     keys = store.list_keys()
     used = _apdus(hsm) - before
     assert len(keys) == 4
-    assert used <= 2 * len(keys) + 2, f"list_keys needed {used} APDUs for {len(keys)} keys"
+    # one ENUMERATE, then one READ of each PRKD: the subject comes from the PRKD
+    assert used == len(keys) + 1, f"list_keys needed {used} APDUs for {len(keys)} keys"
+    assert [key.certificate_subject for key in keys] == [rsa_cert.subject.rfc4514_string()] * 3 + [
+        ec_cert.subject.rfc4514_string()
+    ]
+    assert all(key.has_certificate_file and not key.certificate_loaded for key in keys)
+
+    before = _apdus(hsm)
+    loaded = store.load_certificate(keys[3])
+    assert _apdus(hsm) - before == 1
+    assert loaded.certificate == ec_cert
+    assert loaded.label == "EC" and loaded.certificate_loaded
+    assert store.load_certificate(loaded) is loaded
+
+    before = _apdus(hsm)
+    full = store.list_keys(load_certificates=True)
+    assert _apdus(hsm) - before == 2 * len(keys) + 1
+    assert [key.certificate for key in full] == [rsa_cert] * 3 + [ec_cert]
+
+
+def test_a_key_without_subject_in_its_prkd_gets_its_certificate_read(
+    store: KeyStore,
+    hsm: SmartCardHsm,
+    dkek: Dkek,
+    ec_key: ec.EllipticCurvePrivateKey,
+) -> None:
+    generated = store.generate_key(EcKeySpec("secp256r1"), label="generated on card")
+    listed = {key.key_reference: key for key in store.list_keys()}
+    key = listed[generated.key_reference]
+    # CE holds the card's CV request, which the listing read because the PRKD names no subject
+    assert key.cv_request is not None and key.certificate is None
+    assert key.certificate_subject is None and key.certificate_loaded
 
 
 def test_signing_with_imported_keys_verifies_with_the_certificate(
@@ -189,7 +220,7 @@ def test_signing_with_imported_keys_verifies_with_the_certificate(
         encode_key(dkek, rsa_key), label="RSA", certificate=rsa_cert
     )
     ec_info = store.import_wrapped_key(encode_key(dkek, ec_key), label="EC", certificate=ec_cert)
-    listed = {key.label: key for key in store.list_keys()}
+    listed = {key.label: key for key in store.list_keys(load_certificates=True)}
 
     signature = hsm.sign(rsa_info.key_reference, Algorithm.RSA_PKCS1_SHA256, message)
     certificate = listed["RSA"].certificate
@@ -400,7 +431,8 @@ def test_generate_rsa_key_then_store_its_certificate(store: KeyStore, hsm: Smart
     )
     store.store_certificate(info.key_reference, certificate)
     (listed,) = store.list_keys()
-    assert listed.certificate == certificate
+    assert listed.certificate_subject == certificate.subject.rfc4514_string()
+    assert store.load_certificate(listed).certificate == certificate
     assert listed.cv_request is None
     assert listed.label == "rsa generated"
     prkd = decode_prkd(hsm.read_file(fid(PRKD_PREFIX, info.key_reference)))

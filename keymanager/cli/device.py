@@ -1,0 +1,94 @@
+"""Choosing and opening the card a ``keymanager-cli`` command works on.
+
+``--reader NAME`` picks a PC/SC reader (the first whose name contains NAME, case
+insensitive); ``--simulator STATE`` picks the built-in simulated card kept in the
+file STATE.  With neither, the built-in simulated card with its default state file is
+used, and a note on stderr says so: a command never talks to a real card the user did
+not name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from keymanager.card.apdu import ApduConnection
+from keymanager.card.hsm import SmartCardHsm
+from keymanager.card.transport import LocalTransport, Transport
+from keymanager.cli.prompts import CliError
+
+
+def default_simulator_state() -> Path:
+    """Where the built-in simulated card keeps its state between runs."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "keymanager" / "simulated-card.json"
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--reader`` and ``--simulator`` to a command that talks to a card."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--reader",
+        metavar="NAME",
+        help="use the card in the PC/SC reader whose name contains NAME",
+    )
+    group.add_argument(
+        "--simulator",
+        metavar="STATE",
+        type=Path,
+        help="use the built-in simulated card kept in the file STATE (created if missing)",
+    )
+
+
+def _pcsc_transport(wanted: str) -> Transport:
+    from keymanager.card import pcsc
+
+    readers = pcsc.list_readers()
+    matches = [reader for reader in readers if wanted.lower() in reader.name.lower()]
+    if not matches:
+        names = ", ".join(repr(reader.name) for reader in readers) or "none"
+        raise CliError(f"no reader matches {wanted!r} (readers: {names})")
+    return pcsc.PcscTransport(matches[0].name)
+
+
+def _simulator_transport(state: Path | None) -> Transport:
+    from keymanager.simulator import SmartCardHsmSimulator
+
+    if state is None:
+        state = default_simulator_state()
+        print(
+            f"keymanager-cli: using the built-in simulated card ({state}); "
+            "--reader NAME picks a real card, `keymanager-cli readers` lists them",
+            file=sys.stderr,
+        )
+    state.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return LocalTransport(SmartCardHsmSimulator(state), name=f"Simulated card ({state.name})")
+
+
+def open_transport(arguments: argparse.Namespace) -> Transport:
+    """The transport the arguments name."""
+    reader: str | None = getattr(arguments, "reader", None)
+    if reader:
+        return _pcsc_transport(reader)
+    return _simulator_transport(getattr(arguments, "simulator", None))
+
+
+@contextmanager
+def open_card(arguments: argparse.Namespace) -> Iterator[SmartCardHsm]:
+    """Open the SmartCard-HSM the arguments name, exclusively, for one command."""
+    transport = open_transport(arguments)
+    try:
+        with transport.exclusive():
+            yield SmartCardHsm.open(transport)
+    finally:
+        transport.close()
+
+
+def apdu_count(hsm: SmartCardHsm) -> int:
+    """How many APDUs the session exchanged so far."""
+    connection: ApduConnection = hsm.connection
+    return connection.apdu_count
