@@ -55,6 +55,9 @@ command="${1:-app}"
 [ $# -gt 0 ] && shift
 case "$command" in
     app)
+        # Until the desktop window lands: the command-line tool; with no arguments it
+        # shows the built-in simulated card.
+        [ $# -eq 0 ] && set -- status
         exec "$venv/bin/keymanager-cli" "$@"
         ;;
     test)

@@ -286,6 +286,13 @@ class PcscTransport(Transport):
             result, response = scard.SCardTransmit(card, self._protocol, list(apdu))
             code = int(result) & _MASK
             if code == SCARD_S_SUCCESS:
+                if not response:
+                    # A card always answers at least a status word; an empty answer
+                    # means the reader lost the card in the middle of the command
+                    # (vpcd reports a vanished card this way).
+                    raise CardRemoved(
+                        f"the card in {self._name} stopped answering: it was probably removed"
+                    )
                 return bytes(response)
             if code in _EXTENDED_LENGTH_FAILURES and _is_extended(apdu) and self._extended:
                 self._extended = False

@@ -173,7 +173,10 @@ def _status(arguments: argparse.Namespace) -> int:
     print(f"User PIN        : {record['pin']}")
     print(f"SO-PIN          : {record['so_pin']}")
     if not record["key_domains"]:
-        print("Key domains     : none (no DKEK configured)")
+        if "not initialised" in record["pin"].lower():
+            print("Key domains     : none (device not initialised: keymanager-cli init)")
+        else:
+            print("Key domains     : none (no DKEK configured)")
     for domain in record["key_domains"]:
         number = domain["domain"]
         if domain["type"] == "empty":
