@@ -1,0 +1,72 @@
+"""Constants and shared state of the simulated SmartCard-HSM.
+
+:class:`SimulatorCore` declares the attributes every command mixin works on (the
+persistent :class:`~keymanager.simulator.state.CardState` and the volatile session
+state) and the few helpers more than one command group needs.
+"""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from keymanager.dkek.curves import CurveParameters
+from keymanager.simulator import cvc
+from keymanager.simulator.apdu import CardStatus
+from keymanager.simulator.crypto import Randomness
+from keymanager.simulator.state import CardState, KeyDomain
+
+AID = bytes.fromhex("E82B0601040181C31F0201")
+ATR = bytes.fromhex("3BFE1800008131FE458031815448534D31738021408107FA")
+VERSION = (4, 0)
+APPLET_TYPE = 0x00
+
+OPTION_RESET_RETRY_COUNTER = 0x0001
+OPTION_TRANSPORT_PIN = 0x0002
+OPTION_RRC_UNBLOCK_ONLY = 0x0020
+
+FID_DEVICE_CERTIFICATES = 0x2F02
+FID_TOKEN_INFO = 0x2F03
+FID_UNWRAP_STAGING = 0x2F10
+KEY_PREFIX = 0xCC
+PRIVATE_DATA_PREFIX = 0xCD
+MAX_FILE_SIZE = 0x7FFF
+DEVICE_KEY = 0
+PIN_MIN, PIN_MAX = 6, 16
+CHAIN_CURVE = cvc.CHAIN_CURVE_NAME
+
+SecretKey = rsa.RSAPrivateKey | tuple[CurveParameters, int] | bytes
+
+
+class SimulatorCore:
+    """Base of the command mixins: the state they share and helpers they all use."""
+
+    state: CardState
+    hide_kcv_until_login: bool
+    _rng: Randomness
+    _key_cache: dict[int, SecretKey]
+    _dirty: bool
+    _applet_selected: bool
+    _verified: bool
+    _current_ef: int | None
+
+    @property
+    def device_chr(self) -> bytes:
+        """The device certificate's holder reference."""
+        return cvc.device_chr(self.state.serial)
+
+    def _require_pin(self) -> None:
+        if not self.state.initialised or not self._verified:
+            raise CardStatus(0x6982)
+
+    def _changed(self) -> None:
+        self._dirty = True
+
+    def _new_domain(self, shares: int) -> KeyDomain:
+        if shares == 0:
+            return KeyDomain(total=0, imported=0, dkek=self._rng.bytes(32))
+        return KeyDomain(total=shares, imported=0)
+
+    def _domains(self) -> list[KeyDomain | None]:
+        if not self.state.initialised or self.state.key_domains is None:
+            raise CardStatus(0x6D00)
+        return self.state.key_domains

@@ -1,0 +1,78 @@
+"""Key-domain management of the simulator (MANAGE DKEK, INS ``52``).
+
+P1 ``00`` imports a DKEK share (or queries the status without data), ``01`` creates a
+DKEK key domain, ``02`` (XKEK domains) is refused, ``03`` deletes an empty domain and
+``04`` deletes its DKEK.  The status answer is total shares ‖ outstanding shares ‖ KCV.
+"""
+
+from __future__ import annotations
+
+from keymanager.dkek import kcv_of
+from keymanager.simulator.apdu import CardStatus, Command
+from keymanager.simulator.core import SimulatorCore
+from keymanager.simulator.state import KeyDomain
+
+
+class KeyDomainCommands(SimulatorCore):
+    """Mixin: INS 52, key domains and their DKEKs."""
+
+    def _domain_status(self, domain: KeyDomain | None) -> bytes:
+        if domain is None:
+            return bytes(10)
+        hidden = self.hide_kcv_until_login and not self._verified
+        if hidden or (domain.total > 0 and domain.imported == 0):
+            kcv = bytes(8)
+        else:
+            kcv = kcv_of(domain.dkek)
+        return bytes([domain.total & 0xFF, domain.outstanding & 0xFF]) + kcv
+
+    def _key_domain(self, command: Command) -> bytes:
+        domains = self._domains()
+        index = command.p2
+        if index >= len(domains):
+            raise CardStatus(0x6A86)
+        domain = domains[index]
+        if command.p1 == 0x00:
+            if not command.data:
+                if domain is None:
+                    raise CardStatus(0x6A88)
+                return self._domain_status(domain)
+            if len(command.data) != 32:
+                raise CardStatus(0x6700)
+            if index != 0:
+                self._require_pin()
+            if domain is None or domain.outstanding == 0:
+                raise CardStatus(0x6986)
+            domain.dkek = bytes(a ^ b for a, b in zip(domain.dkek, command.data, strict=True))
+            domain.imported += 1
+            self._changed()
+            return self._domain_status(domain)
+        if command.p1 == 0x01:
+            self._require_pin()
+            if len(command.data) != 1:
+                raise CardStatus(0x6700)
+            if domain is not None:
+                raise CardStatus(0x6A89)
+            domains[index] = created = self._new_domain(command.data[0])
+            self._changed()
+            return self._domain_status(created)
+        if command.p1 == 0x02:
+            raise CardStatus(0x6A81)  # XKEK key domains are not simulated
+        if command.p1 == 0x03:
+            self._require_pin()
+            if domain is None:
+                raise CardStatus(0x6A88)
+            if any(key.domain == index for key in self.state.keys.values()):
+                raise CardStatus(0x6A89)
+            domains[index] = None
+            self._changed()
+            return self._domain_status(None)
+        if command.p1 == 0x04:
+            self._require_pin()
+            if domain is None:
+                raise CardStatus(0x6A88)
+            domain.imported = 0
+            domain.dkek = self._rng.bytes(32) if domain.total == 0 else bytes(32)
+            self._changed()
+            return self._domain_status(domain)
+        raise CardStatus(0x6A86)
