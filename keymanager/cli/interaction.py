@@ -1,0 +1,253 @@
+"""The command line's :class:`~keymanager.workflows.interaction.Interaction`.
+
+Answers come first from what the command line prepared (secrets named by
+``--…-env VAR`` options, share files given with ``--share``, ``--yes``), then from the
+terminal.  Without a terminal, a question nothing answers is an error that names the
+option to use, so scripts fail fast instead of hanging.  Messages and progress go to
+stderr, so ``--json`` output on stdout stays clean.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO, TypeVar
+
+from keymanager.cli.progress import TerminalProgress
+from keymanager.cli.prompts import CliError
+from keymanager.workflows.interaction import (
+    Cancelled,
+    Choice,
+    FileShareInput,
+    Interaction,
+    MessageLevel,
+    NofMShareInput,
+    PaperKeyShareInput,
+    SecretKind,
+    SecretRequest,
+    ShareInput,
+    ShareRequest,
+    ShareRoute,
+)
+
+T = TypeVar("T")
+
+SECRET_OPTIONS = {
+    SecretKind.USER_PIN: "--pin-env",
+    SecretKind.NEW_USER_PIN: "--new-pin-env",
+    SecretKind.SO_PIN: "--so-pin-env",
+    SecretKind.NEW_SO_PIN: "--new-so-pin-env",
+    SecretKind.SHARE_PASSWORD: "--share-password-env",
+    SecretKind.NEW_SHARE_PASSWORD: "--password-env",
+    SecretKind.PKCS12_PASSWORD: "--p12-password-env",
+}
+"""The option that supplies each kind of secret, for error messages."""
+
+
+class CliInteraction(Interaction):
+    """Environment variables and prepared answers first, then the terminal."""
+
+    def __init__(
+        self,
+        *,
+        secret_variables: dict[SecretKind, Sequence[str]] | None = None,
+        shares: Sequence[ShareInput] = (),
+        assume_yes: bool = False,
+        numbers: Sequence[int] = (),
+        choices: Sequence[str] = (),
+        stdin: TextIO | None = None,
+        stderr: TextIO | None = None,
+    ) -> None:
+        self._secret_variables = {
+            kind: deque(names) for kind, names in (secret_variables or {}).items()
+        }
+        self._shares: deque[ShareInput] = deque(shares)
+        self._assume_yes = assume_yes
+        self._numbers = deque(numbers)
+        self._choices = deque(choices)
+        self._stdin = stdin if stdin is not None else sys.stdin
+        self._stderr = stderr if stderr is not None else sys.stderr
+        self._progress: dict[str, TerminalProgress] = {}
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _interactive(self) -> bool:
+        return self._stdin.isatty()
+
+    def _require_terminal(self, what: str, option: str) -> None:
+        if not self._interactive():
+            raise CliError(f"no terminal to ask for the {what}: use {option}")
+
+    def _input(self, prompt: str) -> str:
+        self._stderr.write(prompt)
+        self._stderr.flush()
+        line = self._stdin.readline()
+        if not line:
+            raise Cancelled("input ended")
+        return line.strip()
+
+    # -- Interaction ---------------------------------------------------------------------
+
+    def ask_number(
+        self, prompt: str, *, minimum: int, maximum: int, default: int | None = None
+    ) -> int:
+        if self._numbers:
+            value = self._numbers.popleft()
+        else:
+            if default is not None and not self._interactive():
+                return default
+            self._require_terminal(prompt, "the command's options")
+            shown = f" [{default}]" if default is not None else ""
+            text = self._input(f"{prompt} ({minimum}-{maximum}){shown}: ")
+            if not text and default is not None:
+                return default
+            try:
+                value = int(text)
+            except ValueError:
+                raise CliError(f"{text!r} is not a number") from None
+        if not minimum <= value <= maximum:
+            raise CliError(f"{prompt}: {value} is not between {minimum} and {maximum}")
+        return value
+
+    def _pick(self, answer: str, choices: Sequence[Choice[T]]) -> T:
+        for choice in choices:
+            if answer.lower() in (choice.label.lower(), str(choice.value).lower()):
+                if choice.disabled:
+                    raise CliError(f"{choice.label} cannot be chosen: {choice.disabled}")
+                return choice.value
+        names = ", ".join(choice.label for choice in choices)
+        raise CliError(f"{answer!r} is not one of: {names}")
+
+    def ask_choice(self, prompt: str, choices: Sequence[Choice[T]]) -> T:
+        if self._choices:
+            return self._pick(self._choices.popleft(), choices)
+        enabled = [choice for choice in choices if not choice.disabled]
+        if len(enabled) == 1 and not self._interactive():
+            return enabled[0].value
+        self._require_terminal(prompt, "the command's options")
+        self._stderr.write(f"{prompt}\n")
+        for index, choice in enumerate(choices, start=1):
+            note = f"  ({choice.disabled})" if choice.disabled else ""
+            detail = f" - {choice.detail}" if choice.detail else ""
+            self._stderr.write(f"  {index}. {choice.label}{detail}{note}\n")
+        text = self._input("Choose a number: ")
+        try:
+            picked = choices[int(text) - 1]
+        except (ValueError, IndexError):
+            raise CliError(f"{text!r} is not one of the numbers shown") from None
+        if picked.disabled:
+            raise CliError(f"{picked.label} cannot be chosen: {picked.disabled}")
+        return picked.value
+
+    def ask_choices(self, prompt: str, choices: Sequence[Choice[T]]) -> list[T]:
+        enabled = [choice.value for choice in choices if not choice.disabled]
+        if self._assume_yes or not self._interactive():
+            return enabled
+        self._stderr.write(f"{prompt}\n")
+        for index, choice in enumerate(choices, start=1):
+            note = f"  ({choice.disabled})" if choice.disabled else ""
+            self._stderr.write(f"  {index}. {choice.label}{note}\n")
+        text = self._input("Numbers separated by spaces, or Enter for all: ")
+        if not text:
+            return enabled
+        picked: list[T] = []
+        for word in text.replace(",", " ").split():
+            try:
+                choice = choices[int(word) - 1]
+            except (ValueError, IndexError):
+                raise CliError(f"{word!r} is not one of the numbers shown") from None
+            if choice.disabled:
+                raise CliError(f"{choice.label} cannot be chosen: {choice.disabled}")
+            picked.append(choice.value)
+        return picked
+
+    def ask_text(self, prompt: str, *, default: str = "") -> str:
+        if not self._interactive():
+            return default
+        text = self._input(f"{prompt}{f' [{default}]' if default else ''}: ")
+        return text or default
+
+    def ask_secret(self, request: SecretRequest) -> bytearray:
+        names = self._secret_variables.get(request.kind)
+        if names:
+            name = names.popleft()
+            value = os.environ.get(name)
+            if value is None:
+                raise CliError(
+                    f"the environment variable {name} (for the {request.kind.value}) is not set"
+                )
+            return bytearray(value.encode())
+        option = SECRET_OPTIONS.get(request.kind, "an option")
+        self._require_terminal(request.kind.value, f"{option} VAR")
+        what = request.kind.value + (f" for {request.purpose}" if request.purpose else "")
+        if request.tries_left is not None:
+            what += f" ({request.tries_left} {'try' if request.tries_left == 1 else 'tries'} left)"
+            if request.tries_left == 1:
+                self.warn("This is the last try: a wrong entry blocks it.")
+        first = getpass.getpass(f"Enter the {what}: ")
+        if request.confirm and getpass.getpass(f"Repeat the {request.kind.value}: ") != first:
+            raise CliError(f"the two entries of the {request.kind.value} differ")
+        return bytearray(first.encode())
+
+    def ask_share(self, request: ShareRequest) -> ShareInput:
+        if self._shares:
+            return self._shares.popleft()
+        self._require_terminal(
+            f"share {request.number} of {request.total}", "--share FILE --share-password-env VAR"
+        )
+        self._stderr.write(f"DKEK share {request.number} of {request.total}\n")
+        route = self.ask_choice(
+            "How does this custodian hand over the share?",
+            [Choice(route, route.value) for route in request.routes],
+        )
+        if route is ShareRoute.PAPERKEY:
+            lines = [self._input(f"PaperKey line {number}: ") for number in range(1, 5)]
+            return PaperKeyShareInput(lines)
+        path = Path(self._input("Share file: "))
+        if route is ShareRoute.FILE:
+            password = getpass.getpass("Share-file password: ")
+            return FileShareInput(path, bytearray(password.encode()))
+        prime = self._input("Prime (hex, ':'-separated as printed): ")
+        count = self.ask_number("How many fragments will be entered?", minimum=2, maximum=9)
+        fragments = []
+        for index in range(1, count + 1):
+            share_id = self._input(f"Fragment {index}: share ID: ")
+            value = getpass.getpass(f"Fragment {index}: share value (hex): ")
+            fragments.append((share_id, value))
+        return NofMShareInput(path, prime, fragments)
+
+    def confirm(self, message: str, *, destructive: bool = False) -> bool:
+        if self._assume_yes:
+            return True
+        if not self._interactive():
+            raise CliError(f"{message} - confirm with --yes when not on a terminal")
+        if destructive:
+            return self._input(f"{message}\nType 'yes' to go on: ").lower() == "yes"
+        return self._input(f"{message} [y/N]: ").lower() in ("y", "yes")
+
+    def show_secret(self, title: str, text: str) -> None:
+        # Secrets shown once go to the terminal only, never into a pipe or a log.
+        if not self._interactive():
+            raise CliError(f"{title}: this secret is shown once and needs a terminal")
+        self._stderr.write(f"\n=== {title} ===\n{text}\n")
+        self._input("Press Enter when it has been taken down (the screen is then cleared) ")
+        self._stderr.write("\033[2J\033[H")
+        self._stderr.flush()
+
+    def message(self, level: MessageLevel, text: str) -> None:
+        prefix = "warning: " if level is MessageLevel.WARNING else ""
+        self._stderr.write(f"{prefix}{text}\n")
+        self._stderr.flush()
+
+    def progress(self, step: str, done: int, total: int) -> None:
+        reporter = self._progress.get(step)
+        if reporter is None:
+            reporter = self._progress[step] = TerminalProgress(step, self._stderr)
+        reporter(done, total)
+        if total and done >= total:
+            reporter.finish()
+            del self._progress[step]
