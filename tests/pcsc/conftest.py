@@ -1,19 +1,25 @@
-"""Fixtures for tests that go through a real pcscd and vpcd."""
+"""Fixtures for tests that go through a real pcscd and vpcd (``pcscd`` is in tests/conftest.py)."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.pcscd import PcscdHarness
+from tests.support.opensc import require_tools
 
 
 @pytest.fixture(scope="session")
-def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscdHarness]:
-    """A running pcscd with vpcd's readers (started here unless one is running)."""
-    harness = PcscdHarness(Path(tmp_path_factory.mktemp("pcscd")) / "pcscd.log")
-    harness.start()
-    yield harness
-    harness.stop()
+def opensc_tools() -> None:
+    """OpenSC's tools must be installed: a missing tool fails the interop tests."""
+    require_tools()
+
+
+@pytest.fixture(scope="module")
+def workdir() -> Iterator[Path]:
+    """A private directory for the module's files (share files, backups, signatures),
+    removed with everything in it when the module is done."""
+    with tempfile.TemporaryDirectory(prefix="opensc-interop-") as directory:
+        yield Path(directory)
