@@ -1,0 +1,218 @@
+"""``keymanager-cli import-p12``: import keys and certificates from a PKCS#12 file.
+
+::
+
+    keymanager-cli import-p12 FILE --p12-password-env VAR --pin-env VAR
+        (--transient | [--domain D] --share FILE.pbe --share-password-env VAR
+                       [--share FILE2.pbe --share-password-env VAR2 ...])
+        [--yes] [--json] [--reader NAME | --simulator STATE]
+
+With ``--share`` the classic import runs: the shares (files with their passwords, in
+the order given) make up the DKEK of key domain D (default 0), and their KCV is
+compared with the card's before any key is touched.  With ``--transient`` a one-off
+key domain is created and its KEK deleted afterwards (the keys can never be exported).
+
+Before anything else the command cleans up what an interrupted import left on this
+card (it asks, or ``--yes`` agrees).  Secrets come from the environment variables
+named, never from the command line.  Exit status 0 when every chosen key was imported
+and its test signature verified; otherwise 1 with a one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from keymanager.card.errors import CardError, WrongPin
+from keymanager.card.hsm import SmartCardHsm
+from keymanager.cli.device import add_device_arguments, open_card
+from keymanager.cli.interaction import CliInteraction
+from keymanager.cli.prompts import CliError
+from keymanager.dkek.errors import DkekError
+from keymanager.workflows.errors import WorkflowError
+from keymanager.workflows.import_p12 import (
+    ImportJournal,
+    Pkcs12ImportResult,
+    RecoveryResult,
+    import_pkcs12,
+)
+from keymanager.workflows.interaction import Cancelled, FileShareInput, SecretKind
+from keymanager.workflows.plugins.transient_import import recover_leftovers, transient_import
+
+
+def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``import-p12``."""
+    parser = subcommands.add_parser(
+        "import-p12",
+        help="import keys and certificates from a PKCS#12 (.p12/.pfx) file",
+        description=(
+            "Import the keys and certificates of a PKCS#12 file.  Either with the DKEK "
+            "shares of a key domain (--share, classic) or through a transient key domain "
+            "whose KEK is deleted afterwards (--transient)."
+        ),
+    )
+    parser.add_argument("file", type=Path, metavar="FILE", help="the .p12 / .pfx file")
+    parser.add_argument(
+        "--p12-password-env", metavar="VAR", help="the PKCS#12 file's password is in VAR"
+    )
+    parser.add_argument("--pin-env", metavar="VAR", help="the user PIN is in VAR")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--transient",
+        action="store_true",
+        help="import through a one-off key domain (no shares; keys never exportable)",
+    )
+    mode.add_argument(
+        "--share",
+        action="append",
+        type=Path,
+        metavar="FILE.pbe",
+        default=[],
+        help="a DKEK share file of the key domain (repeat for each share, in order)",
+    )
+    parser.add_argument(
+        "--share-password-env",
+        action="append",
+        metavar="VAR",
+        default=[],
+        help="the password of the corresponding --share file is in VAR (one per --share)",
+    )
+    parser.add_argument(
+        "--domain", type=int, default=0, metavar="D", help="key domain of the shares (default 0)"
+    )
+    parser.add_argument("--yes", action="store_true", help="answer confirmations with yes")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_device_arguments(parser)
+    parser.set_defaults(handler=run_import_p12)
+
+
+def _prepared_shares(arguments: argparse.Namespace) -> list[FileShareInput]:
+    files: list[Path] = arguments.share
+    variables: list[str] = arguments.share_password_env
+    if len(variables) != len(files):
+        raise CliError(
+            f"give one --share-password-env per --share ({len(files)} share file(s), "
+            f"{len(variables)} password variable(s))"
+        )
+    shares: list[FileShareInput] = []
+    for path, variable in zip(files, variables, strict=True):
+        value = os.environ.get(variable)
+        if value is None:
+            raise CliError(f"the environment variable {variable} (for {path.name}) is not set")
+        shares.append(FileShareInput(path, bytearray(value.encode())))
+    return shares
+
+
+def _verify_pin_from_environment(hsm: SmartCardHsm, variable: str | None) -> None:
+    """Verify the PIN once from VAR so a wrong PIN gives one clear line (no retry loop)."""
+    if variable is None:
+        return
+    value = os.environ.get(variable)
+    if value is None:
+        raise CliError(f"the environment variable {variable} (for the user PIN) is not set")
+    try:
+        hsm.verify_pin(value)
+    except WrongPin as error:
+        raise CliError(
+            f"wrong user PIN, {error.tries_left} "
+            f"{'try' if error.tries_left == 1 else 'tries'} left; nothing was changed"
+        ) from None
+    except ValueError as error:
+        raise CliError(f"{error}; nothing was changed") from None
+
+
+def _recovery_lines(recovery: RecoveryResult) -> list[str]:
+    if not recovery.found:
+        return []
+    if recovery.declined:
+        return ["An interrupted earlier import left things on this card; they were kept."]
+    lines = ["Cleaned up an interrupted earlier import:"]
+    if recovery.keys_rolled_back:
+        lines.append(f"  unfinished keys removed at references {recovery.keys_rolled_back}")
+    if recovery.ca_rolled_back:
+        lines.append(f"  unfinished CA certificates removed: {recovery.ca_rolled_back}")
+    lines.extend(f"  {note}" for note in recovery.notes)
+    return lines
+
+
+def _failure_reason(result: Pkcs12ImportResult) -> str:
+    if result.kek_deleted is False:
+        return (
+            f"the transient KEK of key domain {result.domain} could not be deleted; it is "
+            "removed on the next connection to this card"
+        )
+    failed = [key for key in result.keys if not key.ok]
+    if failed:
+        return f"{len(failed)} of {len(result.keys)} key(s) not imported: {failed[0].error}"
+    broken = [ca for ca in result.ca_certificates if not ca.ok]
+    if broken:
+        return f"CA certificate {broken[0].label} not stored: {broken[0].error}"
+    errors = [file.error for file in result.files if file.error]
+    if errors:
+        return errors[0]
+    return "nothing was imported"
+
+
+def run_import_p12(arguments: argparse.Namespace) -> int:
+    """The ``import-p12`` handler: 0 on success, 1 with a one-line reason on stderr."""
+    try:
+        return _run(arguments)
+    except (CliError, WorkflowError, CardError, DkekError) as error:
+        print(f"keymanager-cli: error: {error}", file=sys.stderr)
+        return 1
+    except Cancelled as error:
+        print(f"keymanager-cli: cancelled: {error}", file=sys.stderr)
+        return 1
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    if not arguments.transient and not arguments.share:
+        raise CliError("give --transient, or the key domain's shares with --share FILE.pbe")
+    if arguments.transient and arguments.share_password_env:
+        raise CliError("--share-password-env belongs to --share, not to --transient")
+    shares = [] if arguments.transient else _prepared_shares(arguments)
+    secret_variables: dict[SecretKind, Sequence[str]] = {}
+    if arguments.p12_password_env:
+        secret_variables[SecretKind.PKCS12_PASSWORD] = [arguments.p12_password_env]
+    if arguments.pin_env:
+        secret_variables[SecretKind.USER_PIN] = [arguments.pin_env]
+    interaction = CliInteraction(
+        secret_variables=secret_variables,
+        shares=shares,
+        assume_yes=arguments.yes,
+        numbers=[len(shares)] if shares else [],
+    )
+    journal = ImportJournal()
+    output: dict[str, Any] = {}
+    with open_card(arguments) as hsm:
+        _verify_pin_from_environment(hsm, arguments.pin_env)
+        recovery = recover_leftovers(hsm, interaction, journal)
+        output["recovery"] = recovery.to_json()
+        if arguments.transient:
+            result = transient_import(
+                hsm, interaction, path=arguments.file, journal=journal, offer_more=False
+            )
+        else:
+            result = import_pkcs12(
+                hsm,
+                interaction,
+                domain=arguments.domain,
+                path=arguments.file,
+                journal=journal,
+                offer_more=False,
+            )
+    output["import"] = result.to_json()
+    if arguments.json:
+        print(json.dumps(output, indent=2))
+    else:
+        for line in [*_recovery_lines(recovery), *result.summary()]:
+            print(line)
+    if not result.ok:
+        print(f"keymanager-cli: error: {_failure_reason(result)}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,526 @@
+"""The outline of a card as a pure-Python tree: what the desktop app's tree view shows.
+
+:func:`read_outline` reads a SmartCard-HSM through its session and returns an
+:class:`Outline`: a tree of :class:`OutlineNode`, each with a :class:`NodeKind`, a title,
+copyable :class:`Detail` fields and children.  No Qt here: the GUI wraps the tree in a
+thin item model, tests read it directly.
+
+Shape of the tree (``docs/gui.md`` explains the choices)::
+
+    device (TokenInfo label, version, serial, genuine / unverified / not genuine)
+    ├── user PIN (verified, tries left)
+    ├── SO-PIN (tries left)
+    ├── key domain 0 … n (DKEK / XKEK / empty, shares, KCV or "hidden until login")
+    │   └── keys whose key domain is known (only right after an import)
+    ├── Keys: every key whose domain the card does not report (the usual case)
+    │   └── key (label, reference, type and size, algorithms if known)
+    │       └── certificate (subject; issuer and validity once loaded)
+    ├── CA certificates
+    └── Data objects
+
+Costs: SELECT was paid when the session opened; the outline adds EF 2F03 (one READ),
+EF 2F02 (one READ, cached by the session), two PIN status queries, one query per key
+domain slot plus one, and the key store's listings (three ENUMERATEs and one READ per
+key, CA certificate and data-object description).  A key's certificate file is read by
+:func:`load_certificate` when somebody looks at it.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from keymanager.card.cvc import Genuineness
+from keymanager.card.errors import CardError, FileNotFound, NoKeyDomainSupport, TransportError
+from keymanager.card.hsm import SmartCardHsm
+from keymanager.card.hsm_types import Algorithm, KeyDomainSlot, PinState, PinStatus
+from keymanager.card.keystore import (
+    CaCertificateInfo,
+    DataObjectInfo,
+    KeyInfo,
+    KeyStore,
+)
+from keymanager.card.pkcs15 import Pkcs15Error, decode_tokeninfo
+from keymanager.dkek.dkek import format_kcv
+
+T = TypeVar("T")
+
+FID_TOKEN_INFO = 0x2F03
+DEFAULT_DEVICE_TITLE = "SmartCard-HSM"
+KCV_HIDDEN = "hidden until login"
+KCV_PENDING = "pending: shares outstanding"
+NOT_REPORTED = "not reported by the card"
+
+GENUINENESS_TEXT = {
+    Genuineness.GENUINE: "genuine",
+    Genuineness.NOT_GENUINE: "NOT GENUINE: the device certificate does not verify",
+    Genuineness.UNVERIFIED_SIMULATOR: "unverified (simulator)",
+}
+
+
+class NodeKind(enum.Enum):
+    """What a node of the outline stands for (the GUI picks icons and actions by it)."""
+
+    DEVICE = "device"
+    USER_PIN = "user PIN"
+    SO_PIN = "SO-PIN"
+    KEY_DOMAIN = "key domain"
+    KEY_GROUP = "keys"
+    KEY = "key"
+    CERTIFICATE = "certificate"
+    CA_GROUP = "CA certificates"
+    CA_CERTIFICATE = "CA certificate"
+    DATA_GROUP = "data objects"
+    DATA_OBJECT = "data object"
+    NOTICE = "notice"
+    """Something the outline could not read; the title says what."""
+
+
+@dataclass(frozen=True)
+class Detail:
+    """One field of a node's details: a label and a value the user can copy."""
+
+    label: str
+    value: str
+    copyable: bool = True
+
+
+@dataclass(eq=False)
+class OutlineNode:
+    """One node of the outline.
+
+    :param node_id: stable across refreshes (``"key:3"``, ``"domain:0"``), so a view
+        can keep the selection and the expanded nodes.
+    :param data: the card-layer value the node shows (``KeyInfo``, ``KeyDomainSlot``…).
+    :param pending: details still to be loaded (a certificate not read yet).
+    """
+
+    kind: NodeKind
+    title: str
+    node_id: str
+    details: tuple[Detail, ...] = ()
+    children: list[OutlineNode] = field(default_factory=list)
+    parent: OutlineNode | None = field(default=None, repr=False)
+    data: object = field(default=None, repr=False)
+    pending: bool = False
+
+    def add(self, child: OutlineNode) -> OutlineNode:
+        """Append ``child`` and return it."""
+        child.parent = self
+        self.children.append(child)
+        return child
+
+    @property
+    def row(self) -> int:
+        """The index of this node among its parent's children (0 for the root)."""
+        if self.parent is None:
+            return 0
+        for index, sibling in enumerate(self.parent.children):
+            if sibling is self:
+                return index
+        raise ValueError("the node is not among its parent's children")
+
+    def detail(self, label: str) -> str | None:
+        """The value of the detail called ``label``, if there is one."""
+        for item in self.details:
+            if item.label == label:
+                return item.value
+        return None
+
+    def walk(self) -> Iterator[OutlineNode]:
+        """This node and all below it, depth first."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def find(self, node_id: str) -> OutlineNode | None:
+        """The node with ``node_id`` in this subtree."""
+        for node in self.walk():
+            if node.node_id == node_id:
+                return node
+        return None
+
+    def update_from(self, other: OutlineNode) -> None:
+        """Take ``other``'s title, details, data and pending flag (children stay)."""
+        self.title = other.title
+        self.details = other.details
+        self.data = other.data
+        self.pending = other.pending
+
+
+@dataclass
+class Outline:
+    """A card's outline: an invisible root whose single child is the device node."""
+
+    root: OutlineNode
+    reader: str
+
+    @property
+    def device(self) -> OutlineNode:
+        return self.root.children[0]
+
+    def nodes(self, kind: NodeKind | None = None) -> list[OutlineNode]:
+        """Every node (of one kind), depth first, the root excluded."""
+        return [
+            node
+            for node in self.root.walk()
+            if node is not self.root and (kind is None or node.kind is kind)
+        ]
+
+    def find(self, node_id: str) -> OutlineNode | None:
+        return self.root.find(node_id)
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+def read_outline(hsm: SmartCardHsm) -> Outline:
+    """Read the card behind ``hsm`` into an outline.
+
+    Errors reading one part (a certificate that does not parse, an unreadable token
+    info) become :attr:`NodeKind.NOTICE` nodes or detail texts; errors of the card or
+    transport as a whole (card removed, PC/SC gone) propagate.
+    """
+    root = OutlineNode(NodeKind.DEVICE, "", "root")
+    device = root.add(_device_node(hsm))
+    device.add(_pin_node(NodeKind.USER_PIN, "User PIN", hsm.pin_status()))
+    device.add(_pin_node(NodeKind.SO_PIN, "SO-PIN", hsm.so_pin_status()))
+    try:
+        slots = hsm.key_domains()
+    except NoKeyDomainSupport:
+        slots = []
+    domains = {slot.number: device.add(domain_node(slot)) for slot in slots}
+    store = KeyStore(hsm)
+    keys, problem = _listed(store.list_keys, "the keys")
+    cas_found, ca_problem = _listed(store.list_ca_certificates, "the CA certificates")
+    objects_found, data_problem = _listed(store.list_data_objects, "the data objects")
+    group = OutlineNode(
+        NodeKind.KEY_GROUP,
+        "Keys",
+        "keys",
+        (
+            Detail(
+                "Note",
+                "The card does not report which key domain a key belongs to; "
+                "keys appear under their domain only right after an import.",
+                copyable=False,
+            ),
+        ),
+    )
+    if problem:
+        group.add(notice_node(problem, "notice:keys"))
+    for key in keys:
+        parent = domains.get(key.key_domain) if key.key_domain is not None else None
+        (parent or group).add(key_node(key))
+    group.title = f"Keys ({len(keys) - sum(k.key_domain in domains for k in keys)})"
+    group.data = len(keys)
+    device.add(group)
+    cas = device.add(OutlineNode(NodeKind.CA_GROUP, "CA certificates", "ca-certificates"))
+    if ca_problem:
+        cas.add(notice_node(ca_problem, "notice:ca"))
+    for info in cas_found:
+        cas.add(ca_certificate_node(info))
+    cas.title = f"CA certificates ({len(cas_found)})"
+    objects = device.add(OutlineNode(NodeKind.DATA_GROUP, "Data objects", "data-objects"))
+    if data_problem:
+        objects.add(notice_node(data_problem, "notice:data"))
+    for item in objects_found:
+        objects.add(data_object_node(item))
+    objects.title = f"Data objects ({len(objects_found)})"
+    return Outline(root, hsm.transport.name)
+
+
+def _listed(read: Callable[[], list[T]], what: str) -> tuple[list[T], str | None]:
+    """``read()``, or nothing and a problem text when the card refuses (not transport)."""
+    try:
+        return read(), None
+    except TransportError:
+        raise
+    except CardError as error:
+        return [], f"{what} could not be read: {error}"
+
+
+def _token_label(hsm: SmartCardHsm) -> tuple[str | None, str | None]:
+    """The label from EF.TokenInfo, and a problem text if it could not be read."""
+    try:
+        raw = hsm.read_file(FID_TOKEN_INFO)
+    except FileNotFound:
+        return None, None
+    except CardError as error:
+        return None, f"EF.TokenInfo could not be read: {error}"
+    try:
+        return decode_tokeninfo(raw).label, None
+    except Pkcs15Error as error:
+        return None, f"EF.TokenInfo is malformed: {error}"
+
+
+def _device_node(hsm: SmartCardHsm) -> OutlineNode:
+    label, problem = _token_label(hsm)
+    info = hsm.info
+    details = [
+        Detail("Label", label or "(none)"),
+        Detail("Reader", hsm.transport.name),
+        Detail("Applet", info.applet_description),
+        Detail("Version", info.version_text),
+    ]
+    serial = "unknown"
+    genuine = "unknown"
+    try:
+        certificate = hsm.device_certificate()
+        serial = certificate.serial
+        genuine = GENUINENESS_TEXT[certificate.verify_chain()]
+        details.append(Detail("Serial", serial))
+        details.append(Detail("Device certificate", certificate.chr))
+    except CardError as error:
+        details.append(Detail("Serial", "unknown"))
+        genuine = f"unknown: the device certificate could not be read ({error})"
+    details.append(Detail("Authenticity", genuine))
+    if info.options is not None:
+        details.append(Detail("Options", f"{int(info.options):04X}"))
+    details.append(Detail("ATR", hsm.transport.atr.hex().upper()))
+    if problem:
+        details.append(Detail("Problem", problem))
+    title = label or DEFAULT_DEVICE_TITLE
+    suffix = f"{serial}, version {info.version_text}"
+    if genuine != GENUINENESS_TEXT[Genuineness.GENUINE]:
+        suffix += f", {genuine.split(':')[0]}"
+    node = OutlineNode(NodeKind.DEVICE, f"{title} ({suffix})", "device", tuple(details))
+    node.data = info
+    return node
+
+
+def _pin_node(kind: NodeKind, name: str, status: PinStatus) -> OutlineNode:
+    details = [Detail("State", status.state.value)]
+    if status.tries_left is not None:
+        details.append(Detail("Tries left", str(status.tries_left)))
+    if status.state is PinState.NOT_VERIFIED and status.tries_left == 1:
+        details.append(Detail("Warning", "one try left: a wrong entry blocks it", False))
+    node_id = "pin" if kind is NodeKind.USER_PIN else "so-pin"
+    return OutlineNode(kind, f"{name}: {status.describe()}", node_id, tuple(details), data=status)
+
+
+def domain_node(slot: KeyDomainSlot) -> OutlineNode:
+    """The node of one key-domain slot."""
+    status = slot.status
+    node_id = f"domain:{slot.number}"
+    if status is None:
+        return OutlineNode(
+            NodeKind.KEY_DOMAIN,
+            f"Key domain {slot.number}: empty",
+            node_id,
+            (Detail("Number", str(slot.number)), Detail("Type", "empty")),
+            data=slot,
+        )
+    kind = "XKEK" if status.uid else "DKEK"
+    imported = status.shares_total - status.shares_outstanding
+    if status.shares_outstanding:
+        kcv = KCV_PENDING
+    elif status.kcv is None:
+        kcv = KCV_HIDDEN
+    else:
+        kcv = format_kcv(status.kcv)
+    details = [
+        Detail("Number", str(slot.number)),
+        Detail("Type", kind),
+        Detail("Shares total", str(status.shares_total)),
+        Detail("Shares imported", str(max(imported, 0))),
+        Detail("Shares outstanding", str(status.shares_outstanding)),
+        Detail("KCV", kcv, copyable=kcv not in (KCV_HIDDEN, KCV_PENDING)),
+    ]
+    if status.uid:
+        details.append(Detail("UID", status.uid.hex().upper()))
+    if status.shares_outstanding:
+        state = f"waiting for {status.shares_outstanding} of {status.shares_total} share(s)"
+    elif status.shares_total == 0 and not status.uid:
+        state = f"random DKEK, KCV {kcv}"
+    else:
+        state = f"KCV {kcv}"
+    return OutlineNode(
+        NodeKind.KEY_DOMAIN,
+        f"Key domain {slot.number}: {kind}, {state}",
+        node_id,
+        tuple(details),
+        data=slot,
+    )
+
+
+def algorithm_names(ids: bytes) -> str:
+    """Allowed-algorithm ids as names (``ECDSA_SHA256, WRAP``); unknown ids in hex."""
+    names = []
+    for value in ids:
+        try:
+            names.append(Algorithm(value).name)
+        except ValueError:
+            names.append(f"0x{value:02X}")
+    return ", ".join(names) if names else "any (no restriction)"
+
+
+def _key_type(key: KeyInfo) -> str:
+    if key.kind is None:
+        return "unknown"
+    public = key.public_key
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return f"EC {public.curve.name} ({public.curve.key_size} bits)"
+    if key.size is None:
+        return key.kind.value
+    return f"{key.kind.value} {key.size} bits"
+
+
+def key_node(key: KeyInfo) -> OutlineNode:
+    """The node of one key, with its certificate as a child."""
+    details = [
+        Detail("Label", key.label),
+        Detail("Key reference", f"{key.key_reference} (CC{key.key_reference:02X})"),
+        Detail("ID", key.id.hex().upper() if key.id else "(none)"),
+        Detail("Type", _key_type(key)),
+    ]
+    if key.usage is not None:
+        usage = ", ".join(
+            (flag.name or "").lower() for flag in type(key.usage) if flag in key.usage
+        )
+        details.append(Detail("Usage", usage or "(none)"))
+    details.append(
+        Detail(
+            "Key domain",
+            str(key.key_domain) if key.key_domain is not None else NOT_REPORTED,
+        )
+    )
+    details.append(
+        Detail(
+            "Allowed algorithms",
+            algorithm_names(key.allowed_algorithms)
+            if key.allowed_algorithms is not None
+            else NOT_REPORTED,
+        )
+    )
+    for problem in key.problems:
+        details.append(Detail("Problem", problem))
+    size = f"{key.kind.value} {key.size}" if key.kind is not None and key.size else "unknown type"
+    node = OutlineNode(
+        NodeKind.KEY,
+        f"{key.label} [{key.key_reference}] {size}",
+        f"key:{key.key_reference}",
+        tuple(details),
+        data=key,
+    )
+    if key.certificate_subject or key.has_certificate_file:
+        node.add(certificate_node(key))
+    return node
+
+
+def _certificate_details(certificate: x509.Certificate) -> list[Detail]:
+    public = certificate.public_key()
+    if isinstance(public, rsa.RSAPublicKey):
+        public_text = f"RSA {public.key_size} bits"
+    elif isinstance(public, ec.EllipticCurvePublicKey):
+        public_text = f"EC {public.curve.name}"
+    else:
+        public_text = type(public).__name__
+    der = certificate.public_bytes(Encoding.DER)
+    return [
+        Detail("Subject", certificate.subject.rfc4514_string()),
+        Detail("Issuer", certificate.issuer.rfc4514_string()),
+        Detail("Valid from", certificate.not_valid_before_utc.strftime("%Y-%m-%d %H:%M:%S UTC")),
+        Detail("Valid until", certificate.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S UTC")),
+        Detail("Serial number", f"{certificate.serial_number:X}"),
+        Detail("Public key", public_text),
+        Detail("SHA-256 fingerprint", hashlib.sha256(der).hexdigest().upper()),
+    ]
+
+
+def _common_name(subject: str) -> str:
+    for part in subject.split(","):
+        if part.startswith("CN="):
+            return part[3:]
+    return subject
+
+
+def certificate_node(key: KeyInfo) -> OutlineNode:
+    """The certificate child of a key node; ``pending`` until the file is read."""
+    node_id = f"certificate:{key.key_reference}"
+    if key.certificate is not None:
+        details = _certificate_details(key.certificate)
+        subject = key.certificate.subject.rfc4514_string()
+        return OutlineNode(
+            NodeKind.CERTIFICATE,
+            f"Certificate: {_common_name(subject)}",
+            node_id,
+            tuple(details),
+            data=key,
+        )
+    if key.cv_request is not None:
+        return OutlineNode(
+            NodeKind.CERTIFICATE,
+            "CV request (generated on the card, no X.509 certificate)",
+            node_id,
+            (Detail("Content", "the card's CV request; its public key is the key's"),),
+            data=key,
+        )
+    subject = key.certificate_subject or "(not read yet)"
+    return OutlineNode(
+        NodeKind.CERTIFICATE,
+        f"Certificate: {_common_name(subject)}",
+        node_id,
+        (Detail("Subject", subject), Detail("Issuer", "loading…", copyable=False)),
+        data=key,
+        pending=not key.certificate_loaded,
+    )
+
+
+def load_certificate(hsm: SmartCardHsm, node: OutlineNode) -> OutlineNode:
+    """Read the certificate file of a pending certificate node; a new, complete node.
+
+    The caller copies it onto ``node`` (:meth:`OutlineNode.update_from`) on its own
+    thread; ``node`` itself is not changed here.
+    """
+    key = node.data
+    if not isinstance(key, KeyInfo):
+        raise TypeError("not a certificate node of a key")
+    loaded = KeyStore(hsm).load_certificate(key)
+    fresh = certificate_node(loaded)
+    fresh.pending = False
+    return fresh
+
+
+def ca_certificate_node(info: CaCertificateInfo) -> OutlineNode:
+    """The node of one CA certificate."""
+    details = [
+        Detail("Label", info.label),
+        Detail("Number", f"{info.number} (CA{info.number:02X})"),
+    ]
+    title = info.label
+    if info.certificate is not None:
+        details += _certificate_details(info.certificate)
+        name = _common_name(info.certificate.subject.rfc4514_string())
+        title = info.label if name == info.label else f"{info.label}: {name}"
+    for problem in info.problems:
+        details.append(Detail("Problem", problem))
+    return OutlineNode(
+        NodeKind.CA_CERTIFICATE, title, f"ca:{info.number}", tuple(details), data=info
+    )
+
+
+def data_object_node(info: DataObjectInfo) -> OutlineNode:
+    """The node of one data object (its description; the content is not read)."""
+    details = [
+        Detail("Label", info.label),
+        Detail("Application", info.application or "(none)"),
+        Detail("File", f"{info.fid:04X}" if info.fid is not None else "(unknown)"),
+        Detail("Protection", "PIN-protected" if info.private else "public"),
+    ]
+    for problem in info.problems:
+        details.append(Detail("Problem", problem))
+    node_id = f"data:{info.fid:04X}" if info.fid is not None else f"data-description:{info.number}"
+    return OutlineNode(NodeKind.DATA_OBJECT, info.label, node_id, tuple(details), data=info)
+
+
+def notice_node(text: str, node_id: str = "notice") -> OutlineNode:
+    """A node that says something could not be read."""
+    return OutlineNode(NodeKind.NOTICE, text, node_id, (Detail("Problem", text),))
