@@ -1,4 +1,7 @@
-"""``keymanager-cli readers``, ``status``, ``keys`` and ``init``: the card as people see it."""
+"""``keymanager-cli readers``, ``status``, ``keys``, ``init``, ``domain`` and ``audit``.
+
+The card as people see it, its initialisation and its key domains.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,30 @@ from typing import Any
 
 from keymanager.card.cvc import DeviceCertificate, Genuineness
 from keymanager.card.errors import CardError, NoKeyDomainSupport
-from keymanager.card.hsm import InitParams, KeyDomainSlot, PinStatus, SmartCardHsm, parse_so_pin
+from keymanager.card.hsm import KeyDomainSlot, PinStatus, SmartCardHsm
 from keymanager.card.keystore import KeyInfo, KeyStore
 from keymanager.cli.device import add_device_arguments, open_card
-from keymanager.cli.prompts import CliError, read_pin, read_so_pin
+from keymanager.cli.prompts import CliError, read_pin
+from keymanager.cli.workflow_support import (
+    add_json_argument,
+    add_yes_argument,
+    emit,
+    interaction_for,
+    workflow_command,
+)
 from keymanager.dkek.dkek import format_kcv
+from keymanager.workflows.audit import audit
+from keymanager.workflows.common import verify_user_pin
+from keymanager.workflows.device import (
+    DkekScheme,
+    InitPlan,
+    KeyDomainResult,
+    clear_kek,
+    create_key_domain,
+    delete_key_domain,
+    initialize_device,
+)
+from keymanager.workflows.interaction import SecretKind
 
 GENUINENESS_TEXT = {
     Genuineness.GENUINE: "genuine",
@@ -46,30 +68,9 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
     keys.add_argument("--json", action="store_true", help="print the result as JSON")
     keys.set_defaults(handler=_keys)
 
-    init = subcommands.add_parser(
-        "init",
-        help="initialise the device: ERASES every key and share on it",
-        description=(
-            "Initialise (or re-initialise) the SmartCard-HSM.  Every key, certificate and "
-            "key domain on the device is erased.  The SO-PIN is 16 hex digits; a new "
-            "device's is 3537363231383830."
-        ),
-    )
-    add_device_arguments(init)
-    init.add_argument("--so-pin-env", metavar="VAR", help="current SO-PIN (16 hex digits)")
-    init.add_argument("--new-so-pin-env", metavar="VAR", help="new SO-PIN; default: keep it")
-    init.add_argument("--pin-env", metavar="VAR", help="the new user PIN (6 to 16 characters)")
-    init.add_argument("--retry-counter", type=int, default=3, help="user PIN tries (default 3)")
-    scheme = init.add_mutually_exclusive_group()
-    scheme.add_argument(
-        "--dkek-shares", type=int, metavar="N", help="DKEK made of N shares (key backup possible)"
-    )
-    scheme.add_argument(
-        "--random-dkek", action="store_true", help="the card makes a random DKEK (no backup)"
-    )
-    init.add_argument("--key-domains", type=int, metavar="K", help="allocate K key-domain slots")
-    init.add_argument("--yes", action="store_true", help="do not ask for confirmation (scripts)")
-    init.set_defaults(handler=_init)
+    _add_init_parser(subcommands)
+    _add_domain_parser(subcommands)
+    _add_audit_parser(subcommands)
 
 
 # -- readers -------------------------------------------------------------------------
@@ -237,47 +238,210 @@ def _keys(arguments: argparse.Namespace) -> int:
 # -- init ----------------------------------------------------------------------------
 
 
-def _confirm_erase(arguments: argparse.Namespace) -> None:
-    if arguments.yes:
-        return
-    if not sys.stdin.isatty():
-        raise CliError("init erases the device: confirm with --yes when not on a terminal")
-    answer = input("This ERASES every key and share on the device. Type 'erase' to go on: ")
-    if answer.strip().lower() != "erase":
-        raise CliError("not confirmed; nothing was changed")
+def _add_init_parser(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    init = subcommands.add_parser(
+        "init",
+        help="initialise the device: ERASES every key and share on it",
+        description=(
+            "Initialise (or re-initialise) the SmartCard-HSM.  Every key, certificate and "
+            "key domain on the device is erased.  The SO-PIN is 16 hex digits; a new "
+            "device's is 3537363231383830.  Without a scheme option the device gets no "
+            "DKEK (as sc-hsm-tool does): its keys can then never be backed up."
+        ),
+    )
+    add_device_arguments(init)
+    init.add_argument("--so-pin-env", metavar="VAR", help="current SO-PIN (16 hex digits)")
+    init.add_argument("--new-so-pin-env", metavar="VAR", help="new SO-PIN; default: keep it")
+    init.add_argument("--pin-env", metavar="VAR", help="the new user PIN (6 to 16 characters)")
+    init.add_argument(
+        "--random-pin",
+        action="store_true",
+        help="generate the user PIN and show it once on the terminal (instead of --pin-env)",
+    )
+    init.add_argument("--retry-counter", type=int, default=3, help="user PIN tries (default 3)")
+    scheme = init.add_mutually_exclusive_group()
+    scheme.add_argument(
+        "--dkek-shares", type=int, metavar="N", help="DKEK made of N shares (key backup possible)"
+    )
+    scheme.add_argument("--key-domains", type=int, metavar="N", help="allocate N key-domain slots")
+    scheme.add_argument(
+        "--random-dkek", action="store_true", help="the card makes a random DKEK (no backup)"
+    )
+    scheme.add_argument("--no-dkek", action="store_true", help="no DKEK (the default)")
+    init.add_argument("--label", help="token label (EF.TokenInfo, shown by PKCS#11)")
+    init.add_argument(
+        "--transport-pin",
+        action="store_true",
+        help="the user PIN is a transport PIN that must be changed before first use",
+    )
+    init.add_argument(
+        "--no-reset-retry-counter",
+        action="store_true",
+        help="do not allow the SO-PIN to unblock or reset the user PIN",
+    )
+    init.add_argument(
+        "--unblock-only",
+        action="store_true",
+        help="the SO-PIN may unblock the user PIN but not set a new one",
+    )
+    init.add_argument("--yes", action="store_true", help="do not ask for confirmation (scripts)")
+    init.add_argument("--json", action="store_true", help="print the result as JSON")
+    init.set_defaults(handler=_init)
 
 
-def _init(arguments: argparse.Namespace) -> int:
+def _init_plan(arguments: argparse.Namespace) -> InitPlan:
+    if arguments.dkek_shares is not None:
+        scheme, extra = DkekScheme.DKEK_SHARES, {"shares": arguments.dkek_shares}
+    elif arguments.key_domains is not None:
+        scheme, extra = DkekScheme.KEY_DOMAINS, {"key_domains": arguments.key_domains}
+    elif arguments.random_dkek:
+        scheme, extra = DkekScheme.RANDOM_DKEK, {}
+    else:
+        scheme, extra = DkekScheme.NO_DKEK, {}
     try:
-        so_pin = parse_so_pin(read_so_pin(arguments.so_pin_env, what="current SO-PIN"))
-        new_so_pin = (
-            parse_so_pin(read_so_pin(arguments.new_so_pin_env, what="new SO-PIN"))
-            if arguments.new_so_pin_env
-            else so_pin
-        )
-        user_pin = read_pin(arguments.pin_env, what="new user PIN", confirm=True)
-        dkek_shares: int | None = None
-        if arguments.dkek_shares is not None:
-            dkek_shares = arguments.dkek_shares
-        elif arguments.random_dkek:
-            dkek_shares = 0
-        params = InitParams(
-            so_pin=new_so_pin,
-            current_so_pin=so_pin if new_so_pin != so_pin else None,
-            user_pin=user_pin,
+        return InitPlan(
+            scheme=scheme,
             retry_counter=arguments.retry_counter,
-            dkek_shares=dkek_shares,
-            key_domains=arguments.key_domains,
+            random_pin=arguments.random_pin,
+            transport_pin=arguments.transport_pin,
+            reset_retry_counter=not arguments.no_reset_retry_counter,
+            unblock_only=arguments.unblock_only,
+            label=arguments.label,
+            change_so_pin=arguments.new_so_pin_env is not None,
+            **extra,
         )
     except ValueError as error:
         raise CliError(str(error)) from None
-    _confirm_erase(arguments)
+
+
+@workflow_command
+def _init(arguments: argparse.Namespace) -> int:
+    plan = _init_plan(arguments)
+    if arguments.random_pin and arguments.pin_env:
+        raise CliError("use either --pin-env or --random-pin")
+    if arguments.random_pin and not sys.stdin.isatty():
+        raise CliError("--random-pin shows the PIN once and needs a terminal; use --pin-env")
+    interaction = interaction_for(
+        arguments,
+        {
+            SecretKind.SO_PIN: arguments.so_pin_env,
+            SecretKind.NEW_SO_PIN: arguments.new_so_pin_env,
+            SecretKind.NEW_USER_PIN: arguments.pin_env,
+        },
+    )
     with open_card(arguments) as hsm:
-        hsm.initialize(params)
-        pin_state = hsm.pin_status().describe()
-    print(f"Device initialised.  User PIN: {pin_state}.")
-    if dkek_shares:
-        print(
-            f"Import {dkek_shares} DKEK share(s) next: keymanager-cli share import FILE --domain 0"
+        result = initialize_device(hsm, interaction, plan)
+    lines = [f"Device initialised: {result.card.describe()}.  User PIN: {result.pin_status}."]
+    if result.dkek_shares:
+        lines.append(
+            f"Import {result.dkek_shares} DKEK share(s) next: "
+            "keymanager-cli share import FILE --domain 0"
         )
+    if result.key_domains:
+        lines.append(
+            f"{result.key_domains} key-domain slot(s); create one: keymanager-cli domain create"
+        )
+    if result.domain_kcv:
+        lines.append(f"Random DKEK, KCV {result.domain_kcv}.")
+    if result.label_written:
+        lines.append(f"Label: {result.label}")
+    return emit(arguments, result.to_dict(), lines)
+
+
+# -- domain --------------------------------------------------------------------------
+
+
+def _add_domain_parser(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    domain = subcommands.add_parser("domain", help="create, clear or delete key domains")
+    actions = domain.add_subparsers(dest="domain_command", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="create a DKEK key domain in an empty slot")
+    create.add_argument("--domain", type=int, help="the slot (default: the first empty one)")
+    create.add_argument(
+        "--shares", type=int, default=1, help="DKEK shares it expects (0: random DKEK; default 1)"
+    )
+    clear = actions.add_parser(
+        "clear-kek", help="delete a domain's KEK: all its shares are outstanding again"
+    )
+    clear.add_argument("--domain", type=int, required=True)
+    delete = actions.add_parser(
+        "delete", help="delete a key domain (refused while keys belong to it)"
+    )
+    delete.add_argument("--domain", type=int, required=True)
+    for parser, handler in (
+        (create, _domain_create),
+        (clear, _domain_clear),
+        (delete, _domain_delete),
+    ):
+        add_device_arguments(parser)
+        parser.add_argument("--pin-env", metavar="VAR", help="the user PIN")
+        add_yes_argument(parser)
+        add_json_argument(parser)
+        parser.set_defaults(handler=handler)
+
+
+def _domain_lines(result: KeyDomainResult) -> list[str]:
+    if result.state == "empty":
+        return [f"Key domain {result.domain} is empty now."]
+    kcv = f", KCV {result.kcv}" if result.kcv else ""
+    return [
+        f"Key domain {result.domain}: {result.shares_total} share(s), "
+        f"{result.shares_outstanding} outstanding{kcv}."
+    ]
+
+
+@workflow_command
+def _domain_create(arguments: argparse.Namespace) -> int:
+    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
+    with open_card(arguments) as hsm:
+        result = create_key_domain(hsm, interaction, arguments.shares, arguments.domain)
+    return emit(arguments, result.to_dict(), _domain_lines(result))
+
+
+@workflow_command
+def _domain_clear(arguments: argparse.Namespace) -> int:
+    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
+    with open_card(arguments) as hsm:
+        result = clear_kek(hsm, interaction, arguments.domain)
+    return emit(arguments, result.to_dict(), _domain_lines(result))
+
+
+@workflow_command
+def _domain_delete(arguments: argparse.Namespace) -> int:
+    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
+    with open_card(arguments) as hsm:
+        result = delete_key_domain(hsm, interaction, arguments.domain)
+    return emit(arguments, result.to_dict(), _domain_lines(result))
+
+
+# -- audit ---------------------------------------------------------------------------
+
+
+def _add_audit_parser(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit_parser = subcommands.add_parser(
+        "audit", help="report the key domains (KCV, shares) and the keys in each"
+    )
+    add_device_arguments(audit_parser)
+    audit_parser.add_argument(
+        "--pin-env", metavar="VAR", help="verify the user PIN first (shows hidden KCVs)"
+    )
+    audit_parser.add_argument(
+        "--probe-domains",
+        action="store_true",
+        help="find each key's domain by wrapping it (needs the user PIN)",
+    )
+    add_json_argument(audit_parser)
+    audit_parser.set_defaults(handler=_audit)
+
+
+@workflow_command
+def _audit(arguments: argparse.Namespace) -> int:
+    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
+    with open_card(arguments) as hsm:
+        if arguments.pin_env and not arguments.probe_domains:
+            verify_user_pin(hsm, interaction, "the audit")
+        report = audit(hsm, interaction, probe_wrap=arguments.probe_domains)
+    if arguments.json:
+        print(report.to_json())
+    else:
+        print(report.to_text(), end="")
     return 0

@@ -8,9 +8,11 @@ from collections.abc import Sequence
 
 from keymanager import __version__
 from keymanager.card.errors import CardError
-from keymanager.cli import card_commands, share
+from keymanager.cli import card_commands, keys_cli, p12, pin_cli, share
 from keymanager.cli.prompts import CliError
 from keymanager.dkek.errors import DkekError
+from keymanager.workflows.errors import WorkflowError
+from keymanager.workflows.interaction import Cancelled
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
     card_commands.add_parsers(subcommands)
     share.add_parser(subcommands)
+    keys_cli.add_parsers(subcommands)
+    pin_cli.add_parsers(subcommands)
+    p12.add_parsers(subcommands)
     return parser
 
 
@@ -35,9 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         status: int = arguments.handler(arguments)
-    except (CliError, DkekError, CardError) as error:
+    except (CliError, DkekError, CardError, WorkflowError) as error:
         print(f"keymanager-cli: error: {error}", file=sys.stderr)
         return 1
+    except Cancelled as error:
+        print(f"keymanager-cli: cancelled: {error}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("\nkeymanager-cli: interrupted; nothing was changed", file=sys.stderr)
         return 130

@@ -1,27 +1,50 @@
-"""``keymanager-cli share``: create and inspect password-protected DKEK share files."""
+"""``keymanager-cli share``: create, inspect and import DKEK shares.
+
+``share create OUT.pbe [--password-env VAR] [--n-of-m T/N] [--paperkey OUT.pdf]`` runs
+the share-creation ceremony (:mod:`keymanager.workflows.ceremony`): a password file, or
+a file whose random password is split n-of-m (fragments shown one at a time on the
+terminal, or printed with ``--fragments-dir DIR``), and optionally a PaperKey printed
+to a PDF.  Random bytes come from the card when ``--reader`` or ``--simulator`` names
+one, else from the host.
+
+``share import FILE.pbe --domain D --password-env VAR --pin-env VAR`` imports one
+custodian's share into a key domain (checked to be waiting first), verifies the PIN
+after the last share and shows the KCV.  ``share inspect`` decrypts a file and shows
+its fingerprint.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+from contextlib import ExitStack
+from pathlib import Path
 
+from keymanager.cli.device import add_device_arguments, open_card
 from keymanager.cli.progress import TerminalProgress
 from keymanager.cli.prompts import CliError, read_new_password, read_password
+from keymanager.cli.workflow_support import (
+    add_json_argument,
+    emit,
+    interaction_for,
+    workflow_command,
+)
 from keymanager.dkek.dkek import format_kcv, share_fingerprint
 from keymanager.dkek.secret import wipe
-from keymanager.dkek.sharefile import (
-    decrypt_share,
-    encrypt_share,
-    read_share_file,
-    write_share_file,
+from keymanager.dkek.sharefile import decrypt_share, read_share_file
+from keymanager.workflows.ceremony import (
+    FileProtection,
+    ShareCreationPlan,
+    create_share,
+    import_shares,
 )
+from keymanager.workflows.interaction import SecretKind
 
 
-def add_parser(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``share create`` and ``share inspect``."""
-    share = subcommands.add_parser("share", help="create and inspect DKEK share files")
+def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``share create``, ``share import`` and ``share inspect``."""
+    share = subcommands.add_parser("share", help="create, inspect and import DKEK shares")
     actions = share.add_subparsers(dest="share_command", required=True, metavar="ACTION")
 
     create = actions.add_parser(
@@ -29,16 +52,36 @@ def add_parser(subcommands: argparse._SubParsersAction[argparse.ArgumentParser])
         help="create a new random DKEK share and save it as a password-protected .pbe file",
         description=(
             "Create a new random 32-byte DKEK share and save it as a password-protected "
-            "share file, byte-compatible with sc-hsm-tool and Smart Card Shell.  The file "
-            "is read back and decrypted before the command reports success."
+            "share file, byte-compatible with sc-hsm-tool and Smart Card Shell.  Each saved "
+            "form is read back before the command reports success."
         ),
     )
     create.add_argument("output", metavar="OUT.pbe", help="the share file to write (mode 0600)")
     create.add_argument(
         "--password-env", metavar="VAR", help="read the password from this environment variable"
     )
-    create.add_argument("--force", action="store_true", help="replace an existing file")
-    create.add_argument("--json", action="store_true", help="print the result as JSON")
+    create.add_argument(
+        "--n-of-m",
+        metavar="T/N",
+        help="protect the file with a random password split into N fragments, any T of "
+        "which rebuild it (instead of --password-env)",
+    )
+    create.add_argument(
+        "--fragments-dir",
+        metavar="DIR",
+        type=Path,
+        help="with --n-of-m: print each fragment to DIR/fragment-I-of-N.pdf instead of "
+        "showing them on the terminal",
+    )
+    create.add_argument(
+        "--paperkey",
+        metavar="OUT.pdf",
+        type=Path,
+        help="also print the share as a PaperKey sheet to this PDF (mode 0600)",
+    )
+    create.add_argument("--force", action="store_true", help="replace existing files")
+    add_device_arguments(create)
+    add_json_argument(create)
     create.set_defaults(handler=_create)
 
     inspect = actions.add_parser(
@@ -49,7 +92,7 @@ def add_parser(subcommands: argparse._SubParsersAction[argparse.ArgumentParser])
     inspect.add_argument(
         "--password-env", metavar="VAR", help="read the password from this environment variable"
     )
-    inspect.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_json_argument(inspect)
     inspect.add_argument("--reveal", action="store_true", help="also print the share itself (hex)")
     inspect.set_defaults(handler=_inspect)
 
@@ -58,54 +101,95 @@ def add_parser(subcommands: argparse._SubParsersAction[argparse.ArgumentParser])
         help="decrypt a share file and import the share into a key domain on the card",
         description=(
             "Import a DKEK share from a password-protected share file into a key domain. "
-            "The domain must still be waiting for shares; the card's status after the "
-            "import (outstanding shares, KCV) is shown."
+            "The domain must still be waiting for shares (checked before decrypting); the "
+            "user PIN is verified before and after the import, and the card's status "
+            "(outstanding shares, KCV) is shown."
         ),
     )
-    import_.add_argument("file", metavar="FILE.pbe")
+    import_.add_argument("file", metavar="FILE.pbe", type=Path)
     import_.add_argument("--domain", type=int, default=0, help="key domain (default 0)")
     import_.add_argument(
         "--password-env", metavar="VAR", help="read the password from this environment variable"
     )
-    import_.add_argument(
-        "--pin-env",
-        metavar="VAR",
-        help="verify the user PIN from this variable first (needed by some devices)",
-    )
-    import_.add_argument("--json", action="store_true", help="print the result as JSON")
-    from keymanager.cli.device import add_device_arguments
-
+    import_.add_argument("--pin-env", metavar="VAR", help="the user PIN")
+    add_json_argument(import_)
     add_device_arguments(import_)
     import_.set_defaults(handler=_import)
 
 
-def _create(arguments: argparse.Namespace) -> int:
-    if os.path.exists(arguments.output) and not arguments.force:
-        raise CliError(f"{arguments.output} already exists; use --force to replace it")
-    password = bytearray(read_new_password(arguments.password_env))
-    share = bytearray(os.urandom(32))
+add_parser = add_parsers
+"""The name ``main`` registers (kept for compatibility)."""
+
+
+def _parse_n_of_m(text: str) -> tuple[int, int]:
+    threshold, slash, total = text.partition("/")
     try:
-        progress = TerminalProgress("Encrypting the share (key derivation)")
-        encrypted = encrypt_share(share, password, progress=progress)
-        progress.finish()
-        write_share_file(arguments.output, encrypted, overwrite=arguments.force)
-        progress = TerminalProgress("Reading the share back")
-        read_back = decrypt_share(read_share_file(arguments.output), password, progress=progress)
-        progress.finish()
-        try:
-            if read_back != share:
-                raise CliError(f"{arguments.output} did not read back correctly; do not use it")
-        finally:
-            wipe(read_back)
-        fingerprint = format_kcv(share_fingerprint(share))
+        if not slash:
+            raise ValueError
+        return int(threshold), int(total)
+    except ValueError:
+        raise CliError(f"--n-of-m takes T/N, e.g. 2/3, not {text!r}") from None
+
+
+@workflow_command
+def _create(arguments: argparse.Namespace) -> int:
+    output = Path(arguments.output)
+    n_of_m = arguments.n_of_m is not None
+    if n_of_m and arguments.password_env:
+        raise CliError("use either --password-env or --n-of-m")
+    if arguments.fragments_dir is not None and not n_of_m:
+        raise CliError("--fragments-dir goes with --n-of-m")
+    threshold, total = _parse_n_of_m(arguments.n_of_m) if n_of_m else (2, 3)
+    show_fragments = n_of_m and arguments.fragments_dir is None
+    if show_fragments and not sys.stdin.isatty():
+        raise CliError(
+            "n-of-m fragments are shown one at a time on a terminal; "
+            "use --fragments-dir DIR to print them instead"
+        )
+    try:
+        plan = ShareCreationPlan(
+            share_file=output,
+            protection=FileProtection.N_OF_M if n_of_m else FileProtection.PASSWORD,
+            threshold=threshold,
+            total=total,
+            paperkey=arguments.paperkey is not None,
+            paperkey_pdf=arguments.paperkey,
+            show_paperkey=False,
+            show_fragments=show_fragments,
+            fragment_pdf_dir=arguments.fragments_dir,
+            overwrite=arguments.force,
+        )
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    for path in plan.output_files():
+        if path.exists() and not arguments.force:
+            raise CliError(f"{path} already exists; use --force to replace it")
+    if arguments.fragments_dir is not None:
+        arguments.fragments_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    prepared = {}
+    if not n_of_m:
+        prepared[SecretKind.NEW_SHARE_PASSWORD] = [
+            bytearray(read_new_password(arguments.password_env))
+        ]
+    interaction = interaction_for(arguments, prepared_secrets=prepared)
+    try:
+        with ExitStack() as stack:
+            hsm = None
+            if arguments.reader or arguments.simulator:
+                hsm = stack.enter_context(open_card(arguments))
+            result = create_share(interaction, plan, hsm=hsm)
     finally:
-        wipe(share, password)
-    if arguments.json:
-        print(json.dumps({"file": arguments.output, "fingerprint": fingerprint}))
-    else:
-        print(f"New DKEK share written to {arguments.output}")
-        print(f"Share fingerprint (KCV of this share alone): {fingerprint}")
-    return 0
+        for values in prepared.values():
+            wipe(*values)
+    lines = [f"New DKEK share written to {output}"]
+    if result.total:
+        lines.append(f"Password split {result.threshold} of {result.total} (prime {result.prime})")
+        lines.extend(f"Fragment printed to {path}" for path in result.fragment_pdfs)
+    if result.paperkey_pdf:
+        lines.append(f"PaperKey printed to {result.paperkey_pdf}")
+    lines.append(f"Share fingerprint (KCV of this share alone): {result.fingerprint}")
+    data = result.to_dict()
+    return emit(arguments, data, lines)
 
 
 def _inspect(arguments: argparse.Namespace) -> int:
@@ -140,54 +224,31 @@ def _inspect(arguments: argparse.Namespace) -> int:
     return 0
 
 
+@workflow_command
 def _import(arguments: argparse.Namespace) -> int:
-    from keymanager.cli.device import open_card
-    from keymanager.cli.prompts import read_pin
-
     try:
-        data = read_share_file(arguments.file)
+        read_share_file(arguments.file)
     except OSError as error:
         raise CliError(f"cannot read {arguments.file}: {error.strerror}") from None
+    interaction = interaction_for(
+        arguments,
+        {SecretKind.USER_PIN: arguments.pin_env},
+        share_files=[(arguments.file, arguments.password_env)],
+    )
     with open_card(arguments) as hsm:
-        if arguments.pin_env:
-            hsm.verify_pin(read_pin(arguments.pin_env))
-        before = hsm.key_domain_status(arguments.domain)
-        if before is None:
-            raise CliError(f"key domain {arguments.domain} is empty: create it first")
-        if before.shares_outstanding == 0:
-            raise CliError(
-                f"key domain {arguments.domain} expects no more shares "
-                f"({before.shares_total} of {before.shares_total} imported)"
-            )
-        password = bytearray(read_password(arguments.password_env))
-        progress = TerminalProgress("Decrypting the share (key derivation)")
-        try:
-            share = decrypt_share(data, password, progress=progress)
-        finally:
-            progress.finish()
-            wipe(password)
-        try:
-            fingerprint = format_kcv(share_fingerprint(share))
-            after = hsm.import_dkek_share(bytes(share), arguments.domain)
-        finally:
-            wipe(share)
-    kcv = format_kcv(after.kcv) if after.kcv is not None else None
-    result = {
-        "file": arguments.file,
-        "domain": arguments.domain,
-        "share_fingerprint": fingerprint,
-        "shares_total": after.shares_total,
-        "shares_outstanding": after.shares_outstanding,
-        "kcv": kcv if after.shares_outstanding == 0 else None,
-    }
-    if arguments.json:
-        print(json.dumps(result))
-        return 0
-    print(f"Share imported into key domain {arguments.domain} (share fingerprint {fingerprint}).")
-    if after.shares_outstanding:
-        print(f"{after.shares_outstanding} of {after.shares_total} share(s) still outstanding.")
-    elif kcv is None:
-        print("All shares imported.  The KCV is hidden until login: run status --pin-env VAR.")
+        result = import_shares(hsm, interaction, arguments.domain, count=1, retry_rejected=False)
+    data = result.to_dict()
+    data["file"] = str(arguments.file)
+    lines = [
+        f"Share imported into key domain {result.domain} "
+        f"(share fingerprint {result.imported[0].fingerprint})."
+    ]
+    if result.shares_outstanding:
+        lines.append(
+            f"{result.shares_outstanding} of {result.shares_total} share(s) still outstanding."
+        )
+    elif result.kcv is None:
+        lines.append("All shares imported.  The KCV is hidden by the card.")
     else:
-        print(f"All shares imported.  DKEK KCV: {kcv}")
-    return 0
+        lines.append(f"All shares imported.  DKEK KCV: {result.kcv}")
+    return emit(arguments, data, lines)

@@ -32,3 +32,15 @@ class PinNotVerified(WorkflowError):
 
 class DomainNotReady(WorkflowError):
     """The key domain is empty, still waiting for shares, or not a DKEK domain."""
+
+
+class WrongPinEntered(WorkflowError):
+    """A PIN or SO-PIN was wrong; ``tries_left`` says how many tries remain (``None``: unknown)."""
+
+    def __init__(self, message: str, tries_left: int | None = None) -> None:
+        self.tries_left = tries_left
+        super().__init__(message)
+
+
+class BackupDkekMismatch(WorkflowError):
+    """A key backup was wrapped under a DKEK that none of the card's key domains holds."""

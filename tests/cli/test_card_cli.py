@@ -95,6 +95,8 @@ def test_init_share_import_status_and_keys(
         str(state),
         "--password-env",
         "TEST_SHARE_PASSWORD",
+        "--pin-env",
+        "TEST_PIN",
     )
     expected_kcv = vectors["share_file"]["kcv_of_dkek_made_of_this_share_alone_hex"].upper()
     assert imported["shares_outstanding"] == 0

@@ -1,0 +1,204 @@
+"""``keymanager-cli backup``, ``restore``, ``generate``, ``delete`` and ``export``.
+
+* ``backup --key REF --out FILE.wky --pin-env VAR``: the key, its PRKD and certificate
+  in sc-hsm-tool's ``--wrap-key`` format (mode 0600).
+* ``restore FILE.wky [--key REF] --pin-env VAR``: KCV checked against the card's key
+  domains first; a free key reference unless ``--key`` names one.
+* ``generate (rsa:BITS | ec:CURVE | aes:BITS) --label L [--domain D] [--algorithms HEX]
+  --pin-env VAR``.
+* ``delete --key REF --pin-env VAR --yes``.
+* ``export --key REF (--certificate [--der] | --public-key) [--out FILE]``.
+
+``restore`` and ``generate`` first finish any key operation an earlier run could not
+(card pulled out): see :func:`keymanager.workflows.keys.recover_interrupted`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from keymanager.cli.device import add_device_arguments, open_card
+from keymanager.cli.prompts import CliError
+from keymanager.cli.workflow_support import (
+    add_json_argument,
+    add_yes_argument,
+    emit,
+    interaction_for,
+    workflow_command,
+)
+from keymanager.dkek.fileio import write_private_file
+from keymanager.workflows.interaction import SecretKind
+from keymanager.workflows.keys import (
+    KeyAlgorithm,
+    KeyJournal,
+    backup_key,
+    default_journal_dir,
+    delete_key,
+    export_certificate,
+    export_public_key,
+    generate_key,
+    recover_interrupted,
+    restore_key,
+)
+
+
+def _common(parser: argparse.ArgumentParser, *, pin: bool = True) -> None:
+    add_device_arguments(parser)
+    if pin:
+        parser.add_argument("--pin-env", metavar="VAR", help="the user PIN")
+    add_json_argument(parser)
+
+
+def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``backup``, ``restore``, ``generate``, ``delete`` and ``export``."""
+    backup = subcommands.add_parser(
+        "backup", help="back a key up to a .wky file (as sc-hsm-tool --wrap-key)"
+    )
+    backup.add_argument("--key", type=int, required=True, metavar="REF", help="key reference")
+    backup.add_argument("--out", type=Path, required=True, metavar="FILE.wky")
+    backup.add_argument("--force", action="store_true", help="replace an existing file")
+    _common(backup)
+    backup.set_defaults(handler=_backup)
+
+    restore = subcommands.add_parser(
+        "restore", help="restore a key from a .wky file (ours or sc-hsm-tool's)"
+    )
+    restore.add_argument("file", type=Path, metavar="FILE.wky")
+    restore.add_argument("--key", type=int, metavar="REF", help="key reference (default: free)")
+    restore.add_argument("--label", help="label, when the backup carries no description")
+    _common(restore)
+    restore.set_defaults(handler=_restore)
+
+    generate = subcommands.add_parser("generate", help="generate an RSA, EC or AES key")
+    generate.add_argument(
+        "algorithm", metavar="ALGORITHM", help="rsa:BITS, ec:CURVE (e.g. ec:prime256v1) or aes:BITS"
+    )
+    generate.add_argument("--label", required=True)
+    generate.add_argument("--domain", type=int, help="key domain (default: the card's choice)")
+    generate.add_argument(
+        "--algorithms",
+        metavar="HEX",
+        help="allowed algorithm ids, e.g. 7391 (ECDSA-SHA256, wrap); default: any",
+    )
+    generate.add_argument("--key", type=int, metavar="REF", help="key reference (default: free)")
+    _common(generate)
+    generate.set_defaults(handler=_generate)
+
+    delete = subcommands.add_parser("delete", help="delete a key with its certificate")
+    delete.add_argument("--key", type=int, required=True, metavar="REF")
+    add_yes_argument(delete)
+    _common(delete)
+    delete.set_defaults(handler=_delete)
+
+    export = subcommands.add_parser("export", help="export a key's certificate or public key")
+    export.add_argument("--key", type=int, required=True, metavar="REF")
+    what = export.add_mutually_exclusive_group(required=True)
+    what.add_argument("--certificate", action="store_true", help="the X.509 certificate")
+    what.add_argument("--public-key", action="store_true", help="the public key (PEM)")
+    export.add_argument("--der", action="store_true", help="certificate in DER (default PEM)")
+    export.add_argument("--out", type=Path, metavar="FILE", help="write here (default: stdout)")
+    add_device_arguments(export)
+    export.set_defaults(handler=_export)
+
+
+def _journal() -> KeyJournal:
+    return KeyJournal(default_journal_dir())
+
+
+@workflow_command
+def _backup(arguments: argparse.Namespace) -> int:
+    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
+    with open_card(arguments) as hsm:
+        result = backup_key(
+            hsm, interaction, arguments.key, arguments.out, overwrite=arguments.force
+        )
+    domain = f", key domain {result.domain}" if result.domain is not None else ""
+    return emit(
+        arguments,
+        result.to_dict(),
+        [
+            f"Key {result.key_reference} ({result.label}) backed up to {result.file}",
+            f"DKEK KCV {result.blob_kcv}{domain}",
+        ],
+    )
+
+
+@workflow_command
+def _restore(arguments: argparse.Namespace) -> int:
+    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
+    journal = _journal()
+    with open_card(arguments) as hsm:
+        recover_interrupted(hsm, interaction, journal)
+        result = restore_key(
+            hsm,
+            interaction,
+            arguments.file,
+            key_reference=arguments.key,
+            label=arguments.label,
+            journal=journal,
+        )
+    return emit(
+        arguments,
+        result.to_dict(),
+        [f"Key restored into reference {result.key_reference}: {result.label} ({result.kind})"],
+    )
+
+
+@workflow_command
+def _generate(arguments: argparse.Namespace) -> int:
+    try:
+        algorithm = KeyAlgorithm.parse(arguments.algorithm)
+        allowed = bytes.fromhex(arguments.algorithms) if arguments.algorithms else None
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
+    journal = _journal()
+    with open_card(arguments) as hsm:
+        recover_interrupted(hsm, interaction, journal)
+        result = generate_key(
+            hsm,
+            interaction,
+            algorithm,
+            arguments.label,
+            domain=arguments.domain,
+            allowed_algorithms=allowed,
+            key_reference=arguments.key,
+            journal=journal,
+        )
+    return emit(
+        arguments,
+        result.to_dict(),
+        [
+            f"Generated {result.algorithm} key {result.label!r} in reference "
+            f"{result.key_reference} (ID {result.key_id})"
+        ],
+    )
+
+
+@workflow_command
+def _delete(arguments: argparse.Namespace) -> int:
+    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
+    with open_card(arguments) as hsm:
+        result = delete_key(hsm, interaction, arguments.key)
+    return emit(
+        arguments, result.to_dict(), [f"Deleted key {result.key_reference} ({result.label})"]
+    )
+
+
+@workflow_command
+def _export(arguments: argparse.Namespace) -> int:
+    with open_card(arguments) as hsm:
+        if arguments.certificate:
+            data = export_certificate(hsm, arguments.key, pem=not arguments.der)
+        else:
+            data = export_public_key(hsm, arguments.key)
+    if arguments.out is not None:
+        write_private_file(arguments.out, data)
+        print(f"Written to {arguments.out}", file=sys.stderr)
+    elif arguments.der and arguments.certificate:
+        sys.stdout.buffer.write(data)
+    else:
+        sys.stdout.write(data.decode("ascii"))
+    return 0
