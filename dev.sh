@@ -55,10 +55,19 @@ command="${1:-app}"
 [ $# -gt 0 ] && shift
 case "$command" in
     app)
-        # Until the desktop window lands: the command-line tool; with no arguments it
-        # shows the built-in simulated card.
-        [ $# -eq 0 ] && set -- status
-        exec "$venv/bin/keymanager-cli" "$@"
+        # The desktop app; with no arguments it opens on a demo simulated card
+        # (~/.local/state/keymanager/demo-card.json) with key domains, keys and
+        # certificates.  Without a display it renders the window to a PNG instead and
+        # shows the same card with the command-line tool.
+        if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ] && [ $# -eq 0 ]; then
+            shot="${TMPDIR:-/tmp}/keymanager-demo.png"
+            "$venv/bin/keymanager" --screenshot "$shot"
+            echo "dev.sh: no display; the main window was rendered to $shot" >&2
+            export KEYMANAGER_DEMO_PIN=648219  # the demo card's published PIN, not a secret
+            state="${XDG_STATE_HOME:-$HOME/.local/state}/keymanager/demo-card.json"
+            exec "$venv/bin/keymanager-cli" status --simulator "$state" --pin-env KEYMANAGER_DEMO_PIN
+        fi
+        exec "$venv/bin/keymanager" "$@"
         ;;
     test)
         "$venv/bin/ruff" check keymanager tests benchmarks

@@ -1,0 +1,695 @@
+"""The main window: reader bar, outline, details pane, context menus, status bar.
+
+The window holds no card logic: it asks the worker of the chosen card source to run
+jobs (:func:`keymanager.workflows.outline.read_outline`, workflows, plug-in actions)
+and shows what comes back.  One :class:`~keymanager.gui.worker.CardWorker` per source
+(reader or simulated card), created when the source is first chosen.  Every job that
+changes the card is followed by a refresh.  Errors become a message that says what to
+do, with the details (and "Save details…") behind a button; states that are normal
+(no reader, no card, no pcscd, card in use) are explained in the reader bar instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QStyle,
+    QToolBar,
+    QToolButton,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from keymanager.card.errors import (
+    CardInUse,
+    CardRemoved,
+    NoCard,
+    NoReader,
+    PcscUnavailable,
+)
+from keymanager.gui import APP_NAME
+from keymanager.gui.actions import (
+    MenuAction,
+    builtin_actions,
+    load_plugin_registry,
+    plugin_actions,
+)
+from keymanager.gui.gui_interaction import GuiInteraction, PromptBroker
+from keymanager.gui.messages import UserMessage, describe_error
+from keymanager.gui.outline_model import OutlineModel
+from keymanager.gui.readers import ReaderSnapshot, ReaderWatcher
+from keymanager.gui.worker import (
+    CardSource,
+    CardWorker,
+    JobContext,
+    JobFunction,
+    PcscSource,
+    ResultCallback,
+)
+from keymanager.workflows.interaction import Cancelled
+from keymanager.workflows.outline import (
+    NodeKind,
+    Outline,
+    OutlineNode,
+    load_certificate,
+    read_outline,
+)
+from keymanager.workflows.plugins import PluginRegistry
+
+logger = logging.getLogger(__name__)
+
+NORMAL_STATES = (NoCard, NoReader, PcscUnavailable, CardInUse, CardRemoved)
+"""Errors of reading the outline that are states to explain, not failures to report."""
+DEFAULT_EXPANDED = (NodeKind.DEVICE, NodeKind.KEY_DOMAIN, NodeKind.KEY_GROUP)
+
+
+class DetailsPane(QScrollArea):
+    """The selected node's fields, each read-only, selectable and with a Copy button."""
+
+    def __init__(self, copy_text: CopyText, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self._copy_text = copy_text
+        self.node: OutlineNode | None = None
+        self.fields: dict[str, QLineEdit] = {}
+        self.show_node(None)
+
+    def show_node(self, node: OutlineNode | None) -> None:
+        self.node = node
+        self.fields = {}
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        heading = QLabel(node.title if node is not None else "Select an item of the card.")
+        heading.setObjectName("detailsHeading")
+        heading.setWordWrap(True)
+        font = heading.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        heading.setFont(font)
+        layout.addWidget(heading)
+        if node is not None:
+            kind = QLabel(node.kind.value[0].upper() + node.kind.value[1:])
+            kind.setEnabled(False)
+            layout.addWidget(kind)
+            form = QFormLayout()
+            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+            for item in node.details:
+                value = QLineEdit(item.value)
+                value.setReadOnly(True)
+                value.setCursorPosition(0)
+                value.setObjectName(f"detail:{item.label}")
+                row = QHBoxLayout()
+                row.addWidget(value)
+                if item.copyable:
+                    button = QToolButton()
+                    button.setText("Copy")
+                    button.setToolTip(f"Copy the {item.label.lower()}")
+                    button.clicked.connect(
+                        lambda _checked=False, text=item.value: self._copy_text(text)
+                    )
+                    row.addWidget(button)
+                form.addRow(item.label + ":", row)
+                self.fields.setdefault(item.label, value)
+            layout.addLayout(form)
+        layout.addStretch(1)
+        self.setWidget(body)
+
+
+class CopyText:
+    """Puts text on the clipboard (a class so tests can read what was copied)."""
+
+    def __init__(self) -> None:
+        self.last = ""
+
+    def __call__(self, text: str) -> None:
+        self.last = text
+        QGuiApplication.clipboard().setText(text)
+
+
+class MainWindow(QMainWindow):
+    """The key manager's main window (see the module docstring).
+
+    :param sources: the card sources offered from the start (the simulated card);
+        PC/SC readers are added and removed as the watcher sees them.
+    :param initial: the key of the source to open first (default: the first).
+    :param watch_readers: poll PC/SC for readers (off for screenshots and most tests).
+    :param plugins: the plug-in registry (default: built-ins and installed ones).
+    """
+
+    outline_loaded = Signal(object)
+    outline_failed = Signal(object)
+    message_shown = Signal(object)
+
+    def __init__(
+        self,
+        sources: Sequence[CardSource] = (),
+        *,
+        initial: str | None = None,
+        watch_readers: bool = True,
+        plugins: PluginRegistry | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(APP_NAME)
+        self.resize(1100, 680)
+        self.sources: dict[str, CardSource] = {}
+        self.workers: dict[str, CardWorker] = {}
+        self.current_key: str | None = None
+        self.last_message: UserMessage | None = None
+        self.reader_snapshot = ReaderSnapshot()
+        self.copy_text = CopyText()
+        self.broker = PromptBroker(self)
+        self.broker.info_message.connect(self._show_info)
+        self.model = OutlineModel(self)
+        self._loading_certificates: set[str] = set()
+        self._closed = False
+        registry = plugins if plugins is not None else load_plugin_registry()
+        self.actions_list: list[MenuAction] = builtin_actions(
+            refresh=lambda _node: self.refresh(), copy_text=self.copy_text
+        ) + plugin_actions(registry)
+
+        self._build_toolbars()
+        self._build_centre()
+        self._build_status_bar()
+        for source in sources:
+            self.add_source(source)
+        self.watcher: ReaderWatcher | None = None
+        if watch_readers:
+            self.watcher = ReaderWatcher(parent=self)
+            self.watcher.changed.connect(self._readers_changed)
+            self.watcher.start()
+        if self.sources:
+            self.select_source(initial or next(iter(self.sources)))
+        else:
+            self._set_reader_status("No card source yet: plug in a reader.")
+
+    # --- construction --------------------------------------------------------------
+
+    def _build_toolbars(self) -> None:
+        self.reader_bar = QWidget()
+        self.reader_bar.setObjectName("readerBar")
+        bar_layout = QHBoxLayout(self.reader_bar)
+        bar_layout.setContentsMargins(6, 4, 6, 0)
+        bar_layout.addWidget(QLabel("Card:"))
+        self.reader_combo = QComboBox()
+        self.reader_combo.setObjectName("readerCombo")
+        self.reader_combo.setMinimumWidth(260)
+        self.reader_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.reader_combo.activated.connect(self._combo_activated)
+        bar_layout.addWidget(self.reader_combo)
+        self.reader_status = QLabel()
+        self.reader_status.setObjectName("readerStatus")
+        self.reader_status.setWordWrap(True)
+        self.reader_status.setContentsMargins(8, 0, 0, 0)
+        self.reader_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        bar_layout.addWidget(self.reader_status, 1)
+
+        style = self.style()
+        tools = QToolBar("Actions")
+        tools.setObjectName("actionsBar")
+        tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.refresh_action = QAction(
+            style.standardIcon(QStyle.StandardPixmap.SP_BrowserReload), "Refresh", self
+        )
+        self.refresh_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Refresh))
+        self.refresh_action.setShortcuts([QKeySequence("F5"), QKeySequence("Ctrl+R")])
+        self.refresh_action.setToolTip("Read the card again (F5)")
+        self.refresh_action.triggered.connect(self.refresh)
+        self.verify_action = QAction(
+            style.standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton), "Verify PIN…", self
+        )
+        self.verify_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.verify_action.setToolTip("Log in with the user PIN (Ctrl+L)")
+        self.verify_action.triggered.connect(lambda: self.run_action("verify-pin"))
+        self.copy_action = QAction(
+            style.standardIcon(QStyle.StandardPixmap.SP_FileDialogContentsView),
+            "Copy details",
+            self,
+        )
+        self.copy_action.setShortcut(QKeySequence("Ctrl+Shift+C"))
+        self.copy_action.triggered.connect(lambda: self.run_action("copy-details"))
+        self.cancel_action = QAction(
+            style.standardIcon(QStyle.StandardPixmap.SP_BrowserStop), "Cancel", self
+        )
+        self.cancel_action.setShortcut(QKeySequence("Esc"))
+        self.cancel_action.setEnabled(False)
+        self.cancel_action.triggered.connect(self.cancel_job)
+        for action in (self.refresh_action, self.verify_action, self.copy_action):
+            tools.addAction(action)
+        tools.addSeparator()
+        tools.addAction(self.cancel_action)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tools)
+
+    def _build_centre(self) -> None:
+        self.tree = QTreeView()
+        self.tree.setObjectName("outline")
+        self.tree.setModel(self.model)
+        self.tree.setHeaderHidden(True)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._context_menu)
+        self.tree.selectionModel().currentChanged.connect(self._current_changed)
+        self.details = DetailsPane(self.copy_text)
+        self.details.setObjectName("details")
+        splitter = QSplitter()
+        splitter.addWidget(self.tree)
+        splitter.addWidget(self.details)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([560, 440])
+        centre = QWidget()
+        layout = QVBoxLayout(centre)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.reader_bar)
+        layout.addWidget(splitter, 1)
+        self.setCentralWidget(centre)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.busy_label = QLabel()
+        self.busy_label.setObjectName("busyLabel")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(200)
+        self.progress.setVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel_job)
+        bar.addPermanentWidget(self.busy_label)
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.cancel_button)
+
+    # --- card sources --------------------------------------------------------------
+
+    def add_source(self, source: CardSource) -> None:
+        """Offer ``source`` in the reader bar."""
+        if source.key in self.sources:
+            return
+        self.sources[source.key] = source
+        self.reader_combo.addItem(source.label, source.key)
+
+    def remove_source(self, key: str) -> None:
+        """Withdraw a source (its reader was unplugged); stops its worker."""
+        self.sources.pop(key, None)
+        index = self.reader_combo.findData(key)
+        if index >= 0:
+            self.reader_combo.removeItem(index)
+        worker = self.workers.pop(key, None)
+        if worker is not None:
+            worker.stop()
+        if key == self.current_key:
+            self.current_key = None
+            self.model.set_outline(None)
+            self.details.show_node(None)
+            self._update_busy(False)
+            if self.sources:
+                self.select_source(next(iter(self.sources)))
+
+    @property
+    def worker(self) -> CardWorker | None:
+        """The worker of the current source."""
+        return None if self.current_key is None else self.workers.get(self.current_key)
+
+    def _worker_for(self, key: str) -> CardWorker:
+        worker = self.workers.get(key)
+        if worker is None:
+            broker = self.broker
+            worker = CardWorker(
+                self.sources[key],
+                interaction_factory=lambda cancel, report: GuiInteraction(broker, cancel, report),
+                parent=self,
+            )
+            worker.busy_changed.connect(lambda busy, k=key: self._worker_busy(k, busy))
+            worker.job_started.connect(lambda _id, title, k=key: self._job_started(k, title))
+            worker.job_progress.connect(
+                lambda _id, step, done, total, k=key: self._job_progress(k, step, done, total)
+            )
+            self.workers[key] = worker
+        return worker
+
+    def select_source(self, key: str) -> None:
+        """Show the card of source ``key`` (reading it)."""
+        if key not in self.sources:
+            raise KeyError(key)
+        self.current_key = key
+        index = self.reader_combo.findData(key)
+        if index >= 0 and self.reader_combo.currentIndex() != index:
+            self.reader_combo.setCurrentIndex(index)
+        self.model.set_outline(None)
+        self.details.show_node(None)
+        worker = self._worker_for(key)
+        self._update_busy(worker.busy)
+        self.refresh()
+
+    def _combo_activated(self, index: int) -> None:
+        key = self.reader_combo.itemData(index)
+        if isinstance(key, str) and key != self.current_key:
+            self.select_source(key)
+
+    def _readers_changed(self, snapshot: ReaderSnapshot) -> None:
+        previous = {r.name: r for r in self.reader_snapshot.readers}
+        self.reader_snapshot = snapshot
+        present = {f"pcsc:{r.name}": r for r in snapshot.readers}
+        for key in [k for k, s in self.sources.items() if isinstance(s, PcscSource)]:
+            if key not in present:
+                self.remove_source(key)
+        for key, reader in present.items():
+            self.add_source(PcscSource(reader.name))
+            old = previous.get(reader.name)
+            if key == self.current_key and (old is None or old.has_card != reader.has_card):
+                if reader.has_card:
+                    self.refresh()
+                else:
+                    self._clear_outline(f"No card in {reader.name}: insert one.")
+        if self.current_key is None and self.sources:
+            self.select_source(next(iter(self.sources)))
+        self._set_reader_status(self._reader_text())
+
+    def _reader_text(self) -> str:
+        outline = self.model.outline
+        if outline is not None:
+            return f"{outline.reader}: {outline.device.title}"
+        if self.reader_snapshot.problem:
+            return self.reader_snapshot.problem
+        return self.reader_status.text()
+
+    def _set_reader_status(self, text: str) -> None:
+        self.reader_status.setText(text)
+
+    # --- jobs ----------------------------------------------------------------------
+
+    def submit(
+        self,
+        title: str,
+        run: JobFunction,
+        *,
+        changes_card: bool = False,
+        on_result: ResultCallback | None = None,
+    ) -> bool:
+        """Run a job on the current card; errors are shown; a refresh follows changes."""
+        worker = self.worker
+        key = self.current_key
+        if worker is None or key is None:
+            return False
+
+        def done(result: object) -> None:
+            if on_result is not None and key == self.current_key:
+                on_result(result)
+            self._report_result(title, result)
+            if changes_card:
+                self.refresh()
+
+        def failed(error: BaseException) -> None:
+            if key == self.current_key:
+                self.show_error(error, title)
+            if changes_card:
+                self.refresh()
+
+        worker.submit(title, run, on_result=done, on_error=failed)
+        return True
+
+    def refresh(self) -> None:
+        """Read the current card again (F5); keeps the selection and expanded nodes."""
+        worker = self.worker
+        key = self.current_key
+        if worker is None or key is None:
+            return
+        self._set_reader_status(f"{self.sources[key].label}: reading the card…")
+
+        def loaded(result: object) -> None:
+            if key == self.current_key and isinstance(result, Outline):
+                self._show_outline(result)
+
+        def failed(error: BaseException) -> None:
+            if key == self.current_key:
+                self._outline_error(error)
+
+        worker.submit("Reading the card", _read_outline_job, on_result=loaded, on_error=failed)
+
+    def cancel_job(self) -> None:
+        """Cancel the current source's running job."""
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def _worker_busy(self, key: str, busy: bool) -> None:
+        if key == self.current_key:
+            self._update_busy(busy)
+
+    def _update_busy(self, busy: bool) -> None:
+        self.cancel_action.setEnabled(busy)
+        self.cancel_button.setVisible(busy)
+        self.progress.setVisible(busy)
+        self.progress.setRange(0, 0)
+        self.verify_action.setEnabled(not busy and self.model.outline is not None)
+        if not busy:
+            self.busy_label.setText("")
+
+    def _job_started(self, key: str, title: str) -> None:
+        if key == self.current_key:
+            self.busy_label.setText(title + "…")
+            self.progress.setRange(0, 0)
+
+    def _job_progress(self, key: str, step: str, done: int, total: int) -> None:
+        if key != self.current_key:
+            return
+        self.busy_label.setText(step)
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(min(done, total))
+
+    def _report_result(self, title: str, result: object) -> None:
+        summary = getattr(result, "summary", None)
+        text = summary() if callable(summary) else f"{title}: done"
+        self.statusBar().showMessage(str(text), 8000)
+
+    # --- outline -------------------------------------------------------------------
+
+    def _expanded_ids(self) -> set[str]:
+        outline = self.model.outline
+        if outline is None:
+            return set()
+        return {
+            node.node_id
+            for node in outline.nodes()
+            if node.children and self.tree.isExpanded(self.model.index_of(node))
+        }
+
+    def _show_outline(self, outline: Outline) -> None:
+        had_outline = self.model.outline is not None
+        expanded = self._expanded_ids()
+        selected = self.selected_node()
+        selected_id = selected.node_id if selected is not None else "device"
+        self.model.set_outline(outline)
+        for node in outline.nodes():
+            if node.children and (
+                node.node_id in expanded or (not had_outline and node.kind in DEFAULT_EXPANDED)
+            ):
+                self.tree.expand(self.model.index_of(node))
+        index = self.model.find(selected_id)
+        if not index.isValid():
+            index = self.model.find("device")
+        self.tree.setCurrentIndex(index)
+        self._set_reader_status(self._reader_text())
+        self.verify_action.setEnabled(self.worker is not None and not self.worker.busy)
+        self.outline_loaded.emit(outline)
+
+    def _clear_outline(self, text: str) -> None:
+        self.model.set_outline(None)
+        self.details.show_node(None)
+        self._set_reader_status(text)
+
+    def _outline_error(self, error: BaseException) -> None:
+        message = describe_error(error, "Reading the card")
+        self.last_message = message
+        if isinstance(error, NORMAL_STATES):
+            self._clear_outline(f"{message.title}. {message.what_to_do}")
+            self.statusBar().showMessage(message.title, 8000)
+            self.message_shown.emit(message)
+        elif isinstance(error, Cancelled):
+            self.statusBar().showMessage("Reading the card was cancelled", 8000)
+        else:
+            self._clear_outline(message.title)
+            self._present(message)
+        self.outline_failed.emit(error)
+
+    def selected_node(self) -> OutlineNode | None:
+        return self.model.node(self.tree.currentIndex())
+
+    def select_node(self, node_id: str) -> OutlineNode | None:
+        """Make the node with ``node_id`` current (for tests and keyboard users)."""
+        index = self.model.find(node_id)
+        if not index.isValid():
+            return None
+        self.tree.setCurrentIndex(index)
+        return self.model.node(index)
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        node = self.model.node(current)
+        self.details.show_node(node)
+        if node is not None and node.pending and node.kind is NodeKind.CERTIFICATE:
+            self._load_certificate(node)
+
+    def _load_certificate(self, node: OutlineNode) -> None:
+        if node.node_id in self._loading_certificates or self.worker is None:
+            return
+        self._loading_certificates.add(node.node_id)
+
+        def loaded(result: object) -> None:
+            self._loading_certificates.discard(node.node_id)
+            if isinstance(result, OutlineNode):
+                self.model.update_node(node, result)
+                if self.details.node is node:
+                    self.details.show_node(node)
+
+        def failed(error: BaseException) -> None:
+            self._loading_certificates.discard(node.node_id)
+            self.statusBar().showMessage(f"The certificate could not be read: {error}", 8000)
+
+        self.worker.submit(
+            "Reading the certificate",
+            lambda context: load_certificate(context.hsm, node),
+            on_result=loaded,
+            on_error=failed,
+        )
+
+    # --- actions -------------------------------------------------------------------
+
+    def context_actions(self, node: OutlineNode) -> list[MenuAction]:
+        """The actions that apply to ``node``, in menu order."""
+        return [action for action in self.actions_list if action.applies_to(node)]
+
+    def run_action(self, action_id: str, node: OutlineNode | None = None) -> bool:
+        """Run the action ``action_id`` on ``node`` (default: the selected node)."""
+        target = node or self.selected_node()
+        if target is None and self.model.outline is not None:
+            target = self.model.outline.device
+        if target is None:
+            return False
+        action = next((a for a in self.actions_list if a.id == action_id), None)
+        if action is None:
+            return False
+        if action_id == "verify-pin" and target.kind not in action.kinds:
+            target = self.model.outline.device if self.model.outline is not None else target
+        if not action.applies_to(target):
+            return False
+        if action.gui is not None:
+            action.gui(target)
+            return True
+        job = action.job
+        if job is None:
+            return False
+        if action.needs_card and self.worker is not None and self.worker.busy:
+            self.statusBar().showMessage("The card is busy; wait or cancel first", 5000)
+            return False
+        return self.submit(
+            action.label.rstrip("…"),
+            lambda context: job(context, target),
+            changes_card=action.changes_card,
+        )
+
+    def _context_menu(self, position: QPoint) -> None:
+        node = self.model.node(self.tree.indexAt(position))
+        if node is None:
+            return
+        menu = self.build_context_menu(node)
+        menu.exec(self.tree.viewport().mapToGlobal(position))
+
+    def build_context_menu(self, node: OutlineNode) -> QMenu:
+        """The context menu of ``node`` (card actions disabled while the card is busy)."""
+        menu = QMenu(self)
+        busy = self.worker is not None and self.worker.busy
+        for action in self.context_actions(node):
+            entry = menu.addAction(action.label)
+            entry.setObjectName(action.id)
+            if action.description:
+                entry.setToolTip(action.description)
+            entry.setEnabled(not (action.needs_card and busy))
+            entry.triggered.connect(
+                lambda _checked=False, a=action.id, n=node: self.run_action(a, n)
+            )
+        return menu
+
+    # --- messages ------------------------------------------------------------------
+
+    def _show_info(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
+
+    def show_error(self, error: BaseException, action: str = "") -> UserMessage:
+        """Tell the user about ``error`` (a dialog; a status message for cancels)."""
+        message = describe_error(error, action)
+        self.last_message = message
+        if isinstance(error, Cancelled):
+            self.statusBar().showMessage(f"{action or 'The operation'} was cancelled", 8000)
+            self.message_shown.emit(message)
+            return message
+        self._present(message)
+        return message
+
+    def _present(self, message: UserMessage) -> QMessageBox:
+        box = QMessageBox(self)
+        box.setObjectName("errorDialog")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle(message.title)
+        box.setText(message.title)
+        box.setInformativeText(message.full_text)
+        box.setDetailedText(message.details)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        save = box.addButton("Save details…", QMessageBox.ButtonRole.ActionRole)
+        save.clicked.disconnect()
+        save.clicked.connect(lambda: self._save_details(message))
+        box.addButton(QMessageBox.StandardButton.Close)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.message_shown.emit(message)
+        return box
+
+    def _save_details(self, message: UserMessage) -> None:
+        path, _filter = QFileDialog.getSaveFileName(
+            self, "Save details", "keymanager-error.txt", "Text (*.txt)"
+        )
+        if path:
+            Path(path).write_text(
+                f"{message.title}\n\n{message.full_text}\n\n{message.details}\n", encoding="utf-8"
+            )
+
+    # --- shutdown ------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop watching readers, cancel open questions, stop and join every worker."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.watcher is not None:
+            self.watcher.stop()
+        self.broker.close_all()
+        for worker in self.workers.values():
+            worker.cancel_all()
+        for worker in self.workers.values():
+            if not worker.stop():
+                logger.warning("the worker of %s did not stop in time", worker.source.label)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+
+def _read_outline_job(context: JobContext) -> Outline:
+    return read_outline(context.hsm)

@@ -1,0 +1,188 @@
+"""A thin Qt item model over the pure outline tree of :mod:`keymanager.workflows.outline`.
+
+The tree holds everything; the model only maps it to indexes: an index's internal
+pointer is the :class:`~keymanager.workflows.outline.OutlineNode` it stands for (the
+model keeps the tree alive).  One column.  Roles: display = title, decoration = an icon
+per node kind, tooltip = the first details, :data:`NODE_ROLE` = the node,
+:data:`KIND_ROLE` = its kind, :data:`NODE_ID_ROLE` = its stable id.  A new outline
+replaces the old one with a model reset; a certificate loaded later updates its node
+in place (:meth:`OutlineModel.update_node`, one ``dataChanged``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+)
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QStyle
+
+from keymanager.card.hsm_types import PinStatus
+from keymanager.workflows.outline import NodeKind, Outline, OutlineNode
+
+NODE_ROLE = Qt.ItemDataRole.UserRole + 1
+KIND_ROLE = Qt.ItemDataRole.UserRole + 2
+NODE_ID_ROLE = Qt.ItemDataRole.UserRole + 3
+
+_ICONS: dict[NodeKind, QStyle.StandardPixmap] = {
+    NodeKind.DEVICE: QStyle.StandardPixmap.SP_DriveHDIcon,
+    NodeKind.USER_PIN: QStyle.StandardPixmap.SP_DialogApplyButton,
+    NodeKind.SO_PIN: QStyle.StandardPixmap.SP_DialogResetButton,
+    NodeKind.KEY_DOMAIN: QStyle.StandardPixmap.SP_DirClosedIcon,
+    NodeKind.KEY_GROUP: QStyle.StandardPixmap.SP_DirOpenIcon,
+    NodeKind.KEY: QStyle.StandardPixmap.SP_FileDialogDetailedView,
+    NodeKind.CERTIFICATE: QStyle.StandardPixmap.SP_FileIcon,
+    NodeKind.CA_GROUP: QStyle.StandardPixmap.SP_DirLinkIcon,
+    NodeKind.CA_CERTIFICATE: QStyle.StandardPixmap.SP_FileLinkIcon,
+    NodeKind.DATA_GROUP: QStyle.StandardPixmap.SP_DirIcon,
+    NodeKind.DATA_OBJECT: QStyle.StandardPixmap.SP_FileDialogContentsView,
+    NodeKind.NOTICE: QStyle.StandardPixmap.SP_MessageBoxWarning,
+}
+
+
+def icon_for(kind: NodeKind) -> QIcon:
+    """The icon of a node kind (Qt's standard icons until the app has its own)."""
+    return QApplication.style().standardIcon(_ICONS[kind])
+
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+def _verified(node: OutlineNode) -> bool:
+    return isinstance(node.data, PinStatus) and node.data.verified
+
+
+class OutlineModel(QAbstractItemModel):
+    """The card outline as a one-column tree model (empty until :meth:`set_outline`)."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._outline: Outline | None = None
+        self._icons: dict[tuple[NodeKind, QStyle.StandardPixmap | None], QIcon] = {}
+
+    # --- content -------------------------------------------------------------------
+
+    @property
+    def outline(self) -> Outline | None:
+        return self._outline
+
+    def set_outline(self, outline: Outline | None) -> None:
+        """Show ``outline`` (``None``: nothing) in place of the current one."""
+        self.beginResetModel()
+        self._outline = outline
+        self.endResetModel()
+
+    def _root(self) -> OutlineNode | None:
+        return None if self._outline is None else self._outline.root
+
+    def node(self, index: AnyIndex) -> OutlineNode | None:
+        """The node behind ``index`` (``None`` for the invisible root)."""
+        if not index.isValid():
+            return None
+        node = index.internalPointer()
+        return node if isinstance(node, OutlineNode) else None
+
+    def index_of(self, node: OutlineNode) -> QModelIndex:
+        """The index of a node of the current outline."""
+        if node.parent is None:
+            return QModelIndex()
+        return self.createIndex(node.row, 0, node)
+
+    def find(self, node_id: str) -> QModelIndex:
+        """The index of the node with ``node_id`` (invalid if there is none)."""
+        if self._outline is None:
+            return QModelIndex()
+        node = self._outline.find(node_id)
+        return QModelIndex() if node is None or node.parent is None else self.index_of(node)
+
+    def update_node(self, node: OutlineNode, fresh: OutlineNode) -> None:
+        """Copy ``fresh``'s title and details onto ``node`` and tell the views."""
+        if self._outline is None or self._outline.root.find(node.node_id) is not node:
+            return  # the outline was replaced meanwhile
+        node.update_from(fresh)
+        index = self.index_of(node)
+        self.dataChanged.emit(index, index)
+
+    def _icon(self, kind: NodeKind, pixmap: QStyle.StandardPixmap | None = None) -> QIcon:
+        key = (kind, pixmap)
+        icon = self._icons.get(key)
+        if icon is None:
+            icon = icon_for(kind) if pixmap is None else QApplication.style().standardIcon(pixmap)
+            self._icons[key] = icon
+        return icon
+
+    # --- QAbstractItemModel --------------------------------------------------------
+
+    def index(self, row: int, column: int, parent: AnyIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
+        if column != 0 or row < 0:
+            return QModelIndex()
+        parent_node = self.node(parent) if parent.isValid() else self._root()
+        if parent_node is None or row >= len(parent_node.children):
+            return QModelIndex()
+        return self.createIndex(row, 0, parent_node.children[row])
+
+    def parent(self, index: AnyIndex = QModelIndex()) -> QModelIndex:  # type: ignore[override]  # noqa: B008
+        node = self.node(index)
+        if node is None or node.parent is None or node.parent is self._root():
+            return QModelIndex()
+        return self.createIndex(node.parent.row, 0, node.parent)
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        if parent.column() > 0:
+            return 0
+        node = self.node(parent) if parent.isValid() else self._root()
+        return 0 if node is None else len(node.children)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 1
+
+    def hasChildren(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: B008
+        return self.rowCount(parent) > 0
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        node = self.node(index)
+        if node is None:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return node.title
+        if role == Qt.ItemDataRole.DecorationRole:
+            if node.kind is NodeKind.USER_PIN and not _verified(node):
+                return self._icon(NodeKind.USER_PIN, QStyle.StandardPixmap.SP_FileDialogInfoView)
+            return self._icon(node.kind)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            lines = [f"{item.label}: {item.value}" for item in node.details[:4]]
+            return "\n".join(lines) or node.title
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return f"{node.kind.value}: {node.title}"
+        if role == NODE_ROLE:
+            return node
+        if role == KIND_ROLE:
+            return node.kind.value
+        if role == NODE_ID_ROLE:
+            return node.node_id
+        return None
+
+    def headerData(
+        self,
+        section: int,
+        orientation: Qt.Orientation,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        if (
+            section == 0
+            and orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.DisplayRole
+        ):
+            return "Card"
+        return None
