@@ -80,6 +80,8 @@ def sign_with_opensc(reader: str, directory: Path, key_id: str, mechanism: str) 
 
 CASES = [
     ("classic", "rsa2048", "chain", SHA256_RSA_PKCS),
+    ("classic", "rsa4096", "certificate", SHA256_RSA_PKCS),
+    ("classic", "p384", "chain", ECDSA_SHA256),
     ("transient", "p256", "no certificate", ECDSA_SHA256),
     ("transient", "bp256", "certificate", ECDSA_SHA256),
 ]
