@@ -17,6 +17,14 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 VECTORS_PATH = REPOSITORY_ROOT.parent / "shared" / "vectors" / "dkek-vectors.json"
 
 
+@pytest.fixture(autouse=True)
+def private_state_directory(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Journals, logs and demo cards of a test go to a private directory, never the user's."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
 @pytest.fixture(scope="session")
 def vectors() -> dict[str, Any]:
     """The published real-device vectors (a missing file is a failure, not a skip)."""

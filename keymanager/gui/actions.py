@@ -2,10 +2,24 @@
 
 A :class:`MenuAction` names the node kinds it applies to and either a *job* (run on
 the card's worker thread with the node, refreshing the outline afterwards when it
-changes the card) or a *GUI* callback (copying, refreshing).  :func:`builtin_actions`
-gives Refresh, Verify PIN… and Copy KCV / Copy details; :func:`plugin_actions` wraps
-every action of :mod:`keymanager.workflows.plugins` whose node kind the outline has.
-Later issues add their dialogs' actions to the same list.
+changes the card) or a *GUI* callback (copying, refreshing, opening a dialog whose
+answer then starts a job).  :func:`builtin_actions` gives Refresh, Verify PIN… and
+Copy KCV / Copy details; :func:`card_actions` the workflows (keys, PINs, key domains,
+share ceremonies, initialisation, audit); :func:`plugin_actions` wraps every action of
+:mod:`keymanager.workflows.plugins` whose node kind the outline has.
+
+Which node offers what:
+
+=================  =============================================================
+device             Generate key…, Restore key…, Create DKEK share…, Audit…,
+                   Create key domain…, Initialise device…
+user PIN           Change PIN…, Unblock PIN…, Unblock and set a new PIN…
+SO-PIN             Change SO-PIN…
+key domain         Create key domain… (empty slot), Import DKEK shares… (waiting),
+                   Clear KEK…, Delete key domain… (not empty)
+Keys group         Generate key…, Restore key…
+key                Back up…, Delete…
+=================  =============================================================
 """
 
 from __future__ import annotations
@@ -13,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from keymanager.card.hsm_types import KeyDomainSlot
 from keymanager.card.keystore import CaCertificateInfo, DataObjectInfo, KeyInfo
@@ -109,6 +123,253 @@ def builtin_actions(
             available=has_kcv,
         ),
         MenuAction("copy-details", "Copy details", ALL_KINDS, gui=copy_details),
+    ]
+
+
+# --- the workflows' actions ------------------------------------------------------------
+
+
+class DialogHost(Protocol):
+    """What opens the dialogs of the actions that ask before they start a job."""
+
+    def generate_key(self, node: OutlineNode) -> None: ...
+    def restore_key(self, node: OutlineNode) -> None: ...
+    def backup_key(self, node: OutlineNode) -> None: ...
+    def delete_key(self, node: OutlineNode) -> None: ...
+    def initialise_device(self, node: OutlineNode) -> None: ...
+    def create_share(self, node: OutlineNode) -> None: ...
+    def show_audit(self, node: OutlineNode) -> None: ...
+
+
+def domain_slot(node: OutlineNode) -> KeyDomainSlot | None:
+    """The key-domain slot a node shows (``None`` for other nodes)."""
+    data = node.data
+    return data if node.kind is NodeKind.KEY_DOMAIN and isinstance(data, KeyDomainSlot) else None
+
+
+def is_empty_domain(node: OutlineNode) -> bool:
+    slot = domain_slot(node)
+    return slot is not None and slot.status is None
+
+
+def is_waiting_domain(node: OutlineNode) -> bool:
+    """A DKEK domain still waiting for shares."""
+    slot = domain_slot(node)
+    return (
+        slot is not None
+        and slot.status is not None
+        and not slot.status.uid
+        and slot.status.shares_outstanding > 0
+    )
+
+
+def is_used_domain(node: OutlineNode) -> bool:
+    slot = domain_slot(node)
+    return slot is not None and slot.status is not None
+
+
+def is_key(node: OutlineNode) -> bool:
+    return isinstance(node.data, KeyInfo) and node.data.key_reference != 0
+
+
+def key_of(node: OutlineNode) -> KeyInfo:
+    assert isinstance(node.data, KeyInfo)
+    return node.data
+
+
+def _change_pin(context: JobContext, node: OutlineNode) -> object:
+    from keymanager.workflows.pins import change_pin
+
+    return change_pin(context.hsm, context.interaction)
+
+
+def _unblock_pin(context: JobContext, node: OutlineNode) -> object:
+    from keymanager.workflows.pins import unblock_pin
+
+    return unblock_pin(context.hsm, context.interaction, set_new=False)
+
+
+def _unblock_and_set_pin(context: JobContext, node: OutlineNode) -> object:
+    from keymanager.workflows.pins import unblock_pin
+
+    return unblock_pin(context.hsm, context.interaction, set_new=True)
+
+
+def _change_so_pin(context: JobContext, node: OutlineNode) -> object:
+    from keymanager.workflows.pins import change_so_pin
+
+    return change_so_pin(context.hsm, context.interaction)
+
+
+def _import_shares(context: JobContext, node: OutlineNode) -> object:
+    from keymanager.workflows.ceremony import import_shares
+
+    slot = domain_slot(node)
+    assert slot is not None
+    return import_shares(context.hsm, context.interaction, slot.number)
+
+
+def _create_domain(context: JobContext, node: OutlineNode) -> object:
+    from keymanager.workflows.device import create_key_domain
+
+    slot = domain_slot(node)
+    shares = context.interaction.ask_number(
+        "How many DKEK shares will the new key domain have?", minimum=1, maximum=255, default=2
+    )
+    return create_key_domain(
+        context.hsm, context.interaction, shares, slot.number if slot is not None else None
+    )
+
+
+def _clear_kek(context: JobContext, node: OutlineNode) -> object:
+    from keymanager.workflows.device import clear_kek
+
+    slot = domain_slot(node)
+    assert slot is not None
+    return clear_kek(context.hsm, context.interaction, slot.number)
+
+
+def _delete_domain(context: JobContext, node: OutlineNode) -> object:
+    from keymanager.workflows.device import delete_key_domain
+
+    slot = domain_slot(node)
+    assert slot is not None
+    return delete_key_domain(context.hsm, context.interaction, slot.number)
+
+
+def card_actions(host: DialogHost) -> list[MenuAction]:
+    """The workflows' actions (see the module docstring for which node offers what)."""
+    device = frozenset({NodeKind.DEVICE})
+    keys = frozenset({NodeKind.DEVICE, NodeKind.KEY_GROUP})
+    key = frozenset({NodeKind.KEY})
+    pin = frozenset({NodeKind.USER_PIN})
+    domain = frozenset({NodeKind.KEY_DOMAIN})
+
+    def dialog(
+        id_: str,
+        label: str,
+        kinds: frozenset[NodeKind],
+        run: GuiRun,
+        description: str,
+        available: Callable[[OutlineNode], bool] | None = None,
+    ) -> MenuAction:
+        return MenuAction(
+            id_,
+            label,
+            kinds,
+            gui=run,
+            needs_card=True,
+            available=available,
+            description=description,
+        )
+
+    def job(
+        id_: str,
+        label: str,
+        kinds: frozenset[NodeKind],
+        run: JobRun,
+        description: str,
+        available: Callable[[OutlineNode], bool] | None = None,
+    ) -> MenuAction:
+        return MenuAction(
+            id_,
+            label,
+            kinds,
+            job=run,
+            needs_card=True,
+            changes_card=True,
+            available=available,
+            description=description,
+        )
+
+    return [
+        dialog("generate-key", "Generate key…", keys, host.generate_key, "A new key on the card"),
+        dialog("restore-key", "Restore key…", keys, host.restore_key, "A key from a .wky backup"),
+        dialog(
+            "backup-key",
+            "Back up…",
+            key,
+            host.backup_key,
+            "Save the key wrapped under its key domain's DKEK (.wky)",
+            is_key,
+        ),
+        dialog(
+            "delete-key",
+            "Delete…",
+            key,
+            host.delete_key,
+            "Delete the key with its certificate (confirm with its label)",
+            is_key,
+        ),
+        job("change-pin", "Change PIN…", pin, _change_pin, "Change the user PIN"),
+        job("unblock-pin", "Unblock PIN…", pin, _unblock_pin, "Reset the tries with the SO-PIN"),
+        job(
+            "unblock-set-pin",
+            "Unblock and set a new PIN…",
+            pin,
+            _unblock_and_set_pin,
+            "Reset the tries and set a new user PIN with the SO-PIN",
+        ),
+        job(
+            "change-so-pin",
+            "Change SO-PIN…",
+            frozenset({NodeKind.SO_PIN}),
+            _change_so_pin,
+            "Change the SO-PIN (16 hex digits)",
+        ),
+        job(
+            "import-shares",
+            "Import DKEK shares…",
+            domain,
+            _import_shares,
+            "Custodians enter their shares into this key domain",
+            is_waiting_domain,
+        ),
+        job(
+            "create-domain",
+            "Create key domain…",
+            device | domain,
+            _create_domain,
+            "A DKEK key domain of n shares (in this slot, or the first empty one)",
+            lambda node: node.kind is NodeKind.DEVICE or is_empty_domain(node),
+        ),
+        job(
+            "clear-kek",
+            "Clear KEK…",
+            domain,
+            _clear_kek,
+            "Delete the domain's DKEK: every share is outstanding again",
+            is_used_domain,
+        ),
+        job(
+            "delete-domain",
+            "Delete key domain…",
+            domain,
+            _delete_domain,
+            "Free the slot (refused while keys belong to the domain)",
+            is_used_domain,
+        ),
+        dialog(
+            "create-share",
+            "Create DKEK share…",
+            device,
+            host.create_share,
+            "A share ceremony: a share file (password or n-of-m) and/or a PaperKey",
+        ),
+        dialog(
+            "audit",
+            "Audit…",
+            device,
+            host.show_audit,
+            "Key domains with KCV, share and key counts; export CSV or PDF, print",
+        ),
+        dialog(
+            "init-device",
+            "Initialise device…",
+            device,
+            host.initialise_device,
+            "ERASE the device and set it up again (needs the SO-PIN)",
+        ),
     ]
 
 

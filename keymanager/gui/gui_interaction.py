@@ -12,13 +12,19 @@ Called on the GUI thread itself, the interaction spins a local event loop until 
 dialog is answered (for dialogs started outside a job).
 
 The dialog for each kind of question is made by a :class:`DialogFactory`; tests and
-later issues may put in their own (the share dialogs come with issue 5's second part).
+later issues may put in their own.  Shares are asked through one
+:class:`~keymanager.gui.share_dialog.ShareDialog` per job that stays open across the
+shares (the next custodian types while the previous share is decrypted): its
+progress bar gets the key derivation's progress, and :meth:`GuiInteraction.share_checked`
+shows each share's fingerprint and the running KCV, waiting for "Continue" after the
+last share.
 """
 
 from __future__ import annotations
 
 import enum
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -38,13 +44,18 @@ from PySide6.QtWidgets import (
 )
 
 from keymanager.gui.pin_dialog import PinDialog
+from keymanager.gui.share_dialog import ShareDialog, ShareSession
 from keymanager.workflows.interaction import (
     Cancelled,
     Choice,
+    FileShareInput,
     Interaction,
     MessageLevel,
+    NofMShareInput,
+    PaperKeyShareInput,
     SecretRequest,
     ShareInput,
+    ShareOutcome,
     ShareRequest,
 )
 
@@ -52,6 +63,8 @@ T = TypeVar("T")
 
 WAIT_SLICE = 0.05
 """Seconds between two looks at the cancel flag while the worker waits for an answer."""
+PROGRESS_INTERVAL = 0.05
+"""Seconds between two progress updates of the share dialog."""
 
 
 class PromptKind(enum.Enum):
@@ -65,6 +78,8 @@ class PromptKind(enum.Enum):
     CHOICE = enum.auto()
     CHOICES = enum.auto()
     TEXT = enum.auto()
+    SHARE = enum.auto()
+    SHARE_DONE = enum.auto()
 
 
 @dataclass(eq=False)
@@ -198,8 +213,29 @@ class DialogFactory:
         """A dialog for ``request``, already wired to answer it when it finishes."""
         maker = getattr(self, f"_open_{request.kind.name.lower()}")
         dialog = cast(QDialog, maker(request, parent))
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        if not dialog.isVisible():  # the share dialog stays open across questions
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        return dialog
+
+    @staticmethod
+    def _share_dialog(request: PromptRequest, parent: QWidget | None) -> ShareDialog:
+        session = cast(ShareSession, request.payload["session"])
+        dialog = session.dialog
+        if dialog is None:
+            dialog = ShareDialog(session, parent)
+        return dialog
+
+    def _open_share(self, request: PromptRequest, parent: QWidget | None) -> QDialog:
+        dialog = self._share_dialog(request, parent)
+        dialog.attach(request, cast(ShareRequest, request.payload["request"]))
+        return dialog
+
+    def _open_share_done(self, request: PromptRequest, parent: QWidget | None) -> QDialog:
+        dialog = self._share_dialog(request, parent)
+        if dialog.request is None:
+            dialog.set_request(cast(ShareOutcome, request.payload["outcome"]).request)
+        dialog.show_final(request, cast(ShareOutcome, request.payload["outcome"]))
         return dialog
 
     def _open_secret(self, request: PromptRequest, parent: QWidget | None) -> QDialog:
@@ -330,6 +366,8 @@ class PromptBroker(QObject):
     """Emitted with each dialog once it is open (tests wait for it)."""
     info_message = Signal(str)
     """Informational messages of workflows: shown in the status bar, nobody waits."""
+    share_progress = Signal(object, str, int, int)
+    share_outcome = Signal(object, object)
 
     def __init__(
         self,
@@ -341,6 +379,8 @@ class PromptBroker(QObject):
         self.factory = factory or DialogFactory()
         self.open_dialogs: dict[PromptRequest, QDialog] = {}
         self.requested.connect(self._show)
+        self.share_progress.connect(self._share_progress)
+        self.share_outcome.connect(self._share_outcome)
 
     def ask(self, request: PromptRequest, cancel: threading.Event | None = None) -> object:
         """Show the dialog for ``request`` and return its answer (any thread)."""
@@ -371,8 +411,19 @@ class PromptBroker(QObject):
         dialog = self.factory.open(request, self.parent_widget)
         self.open_dialogs[request] = dialog
         dialog.finished.connect(lambda _code: self.open_dialogs.pop(request, None))
-        dialog.open()
+        if not dialog.isVisible():
+            dialog.open()
         self.dialog_opened.emit(dialog)
+
+    @Slot(object, str, int, int)
+    def _share_progress(self, session: ShareSession, step: str, done: int, total: int) -> None:
+        if session.dialog is not None:
+            session.dialog.show_progress(step, done, total)
+
+    @Slot(object, object)
+    def _share_outcome(self, session: ShareSession, outcome: ShareOutcome) -> None:
+        if session.dialog is not None:
+            session.dialog.report_outcome(outcome)
 
     def close_all(self) -> None:
         """Cancel every open question (at shutdown)."""
@@ -398,6 +449,8 @@ class GuiInteraction(Interaction):
         self.broker = broker
         self.cancel = cancel or threading.Event()
         self._report = report
+        self._share_session: ShareSession | None = None
+        self._last_share_progress = 0.0
 
     def _ask(self, kind: PromptKind, **payload: Any) -> object:
         self.check_cancelled()
@@ -427,7 +480,23 @@ class GuiInteraction(Interaction):
         return value
 
     def ask_share(self, request: ShareRequest) -> ShareInput:
-        raise NotImplementedError("share dialog comes with the share dialogs")
+        """The share dialog (opened once per job, kept open across the shares) answers."""
+        if self._share_session is None:
+            self._share_session = ShareSession(cancel=self.cancel)
+        value = self._ask(PromptKind.SHARE, request=request, session=self._share_session)
+        assert isinstance(value, FileShareInput | NofMShareInput | PaperKeyShareInput)
+        return value
+
+    def share_checked(self, outcome: ShareOutcome) -> None:
+        """Show the share's fingerprint and the running KCV; after the last share wait
+        for "Continue" (a KCV mismatch raises :class:`DkekKcvMismatch` on "Stop")."""
+        session = self._share_session
+        if session is None:
+            return
+        if outcome.complete:
+            self._ask(PromptKind.SHARE_DONE, session=session, outcome=outcome)
+        else:
+            self.broker.share_outcome.emit(session, outcome)
 
     def confirm(self, message: str, *, destructive: bool = False) -> bool:
         return bool(self._ask(PromptKind.CONFIRM, message=message, destructive=destructive))
@@ -445,6 +514,12 @@ class GuiInteraction(Interaction):
     def progress(self, step: str, done: int, total: int) -> None:
         if self._report is not None:
             self._report(step, done, total)
+        session = self._share_session
+        if session is not None:
+            now = time.monotonic()
+            if done >= total or now - self._last_share_progress >= PROGRESS_INTERVAL:
+                self._last_share_progress = now
+                self.broker.share_progress.emit(session, step, done, total)
 
     def cancel_requested(self) -> bool:
         return self.cancel.is_set()

@@ -7,19 +7,33 @@ and shows what comes back.  One :class:`~keymanager.gui.worker.CardWorker` per s
 changes the card is followed by a refresh.  Errors become a message that says what to
 do, with the details (and "Save details…") behind a button; states that are normal
 (no reader, no card, no pcscd, card in use) are explained in the reader bar instead.
+
+The workflows' actions (:func:`keymanager.gui.actions.card_actions`) open their
+dialogs (:mod:`keymanager.gui.dialogs`) here, window-modal with ``open()``, and submit
+the workflow as a job once a dialog is accepted; the workflow asks the rest (PINs,
+confirmations, shares) through :class:`~keymanager.gui.gui_interaction.GuiInteraction`.
+Each card is checked for operations an earlier session left unfinished the first
+time a session reads it (:func:`run_recovery`: the key journal and the PKCS#12 import
+journal), and the user is asked before anything is repaired.
+Uncaught exceptions go to :class:`~keymanager.gui.messages.ErrorDialog`
+(:func:`~keymanager.gui.messages.install_excepthook`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from pathlib import Path
+import re
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+import shiboken6
 from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
+    QDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -40,21 +54,45 @@ from PySide6.QtWidgets import (
 )
 
 from keymanager.card.errors import (
+    CardError,
     CardInUse,
     CardRemoved,
+    CardReset,
     NoCard,
     NoReader,
     PcscUnavailable,
+    TransportError,
 )
+from keymanager.card.hsm import SmartCardHsm
 from keymanager.gui import APP_NAME
 from keymanager.gui.actions import (
     MenuAction,
     builtin_actions,
+    card_actions,
+    domain_slot,
+    key_of,
     load_plugin_registry,
     plugin_actions,
 )
+from keymanager.gui.audit_view import AuditView
+from keymanager.gui.dialogs.ceremony import (
+    ShareCeremonyDialog,
+    SheetInteraction,
+    SheetPresenter,
+)
+from keymanager.gui.dialogs.delete_key import DeleteKeyDialog, LabelConfirmed
+from keymanager.gui.dialogs.files import file_dialog
+from keymanager.gui.dialogs.generate_key import GenerateKeyDialog
+from keymanager.gui.dialogs.init_device import InitDeviceDialog
+from keymanager.gui.gc_guard import install_gui_thread_gc
 from keymanager.gui.gui_interaction import GuiInteraction, PromptBroker
-from keymanager.gui.messages import UserMessage, describe_error
+from keymanager.gui.messages import (
+    ErrorDialog,
+    ExceptHookHandle,
+    UserMessage,
+    describe_error,
+    install_excepthook,
+)
 from keymanager.gui.outline_model import OutlineModel
 from keymanager.gui.readers import ReaderSnapshot, ReaderWatcher
 from keymanager.gui.worker import (
@@ -65,7 +103,7 @@ from keymanager.gui.worker import (
     PcscSource,
     ResultCallback,
 )
-from keymanager.workflows.interaction import Cancelled
+from keymanager.workflows.interaction import Cancelled, Interaction
 from keymanager.workflows.outline import (
     NodeKind,
     Outline,
@@ -74,6 +112,12 @@ from keymanager.workflows.outline import (
     read_outline,
 )
 from keymanager.workflows.plugins import PluginRegistry
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from keymanager.workflows.audit import AuditReport
+    from keymanager.workflows.ceremony import ShareCreationResult
 
 logger = logging.getLogger(__name__)
 
@@ -153,11 +197,17 @@ class MainWindow(QMainWindow):
     :param initial: the key of the source to open first (default: the first).
     :param watch_readers: poll PC/SC for readers (off for screenshots and most tests).
     :param plugins: the plug-in registry (default: built-ins and installed ones).
+    :param error_hook: route uncaught exceptions to an error dialog while the window
+        lives (the previous hooks run first and are restored at shutdown).
     """
 
     outline_loaded = Signal(object)
     outline_failed = Signal(object)
     message_shown = Signal(object)
+    dialog_opened = Signal(object)
+    """Each dialog the window opens itself (action dialogs, file dialogs, the audit view)."""
+    job_done = Signal(str, object)
+    """A submitted job ended: its title and its result or error (after the callbacks)."""
 
     def __init__(
         self,
@@ -166,6 +216,7 @@ class MainWindow(QMainWindow):
         initial: str | None = None,
         watch_readers: bool = True,
         plugins: PluginRegistry | None = None,
+        error_hook: bool = True,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -179,13 +230,34 @@ class MainWindow(QMainWindow):
         self.copy_text = CopyText()
         self.broker = PromptBroker(self)
         self.broker.info_message.connect(self._show_info)
+        self.sheets = SheetPresenter(self.broker, self)
         self.model = OutlineModel(self)
         self._loading_certificates: set[str] = set()
         self._closed = False
+        self._recovered: dict[str, object] = {}
+        self._select_next: str | None = None
+        self.audit_view: AuditView | None = None
+        self.recovery_notes: list[str] = []
         registry = plugins if plugins is not None else load_plugin_registry()
-        self.actions_list: list[MenuAction] = builtin_actions(
-            refresh=lambda _node: self.refresh(), copy_text=self.copy_text
-        ) + plugin_actions(registry)
+        install_gui_thread_gc()
+        window_ref = weakref.ref(self)  # the window holds its actions: no reference cycle
+
+        def refresh(_node: object) -> None:
+            window = window_ref()
+            if window is not None:
+                window.refresh()
+
+        self.actions_list: list[MenuAction] = (
+            builtin_actions(refresh=refresh, copy_text=self.copy_text)
+            + card_actions(self)
+            + plugin_actions(registry)
+        )
+        from keymanager.gui.p12_wizard import install_pkcs12_wizard
+
+        install_pkcs12_wizard(self)
+        self.error_hook: ExceptHookHandle | None = (
+            install_excepthook(lambda: self) if error_hook else None
+        )
 
         self._build_toolbars()
         self._build_centre()
@@ -247,6 +319,33 @@ class MainWindow(QMainWindow):
         )
         self.copy_action.setShortcut(QKeySequence("Ctrl+Shift+C"))
         self.copy_action.triggered.connect(lambda: self.run_action("copy-details"))
+        self.generate_action = QAction(
+            style.standardIcon(QStyle.StandardPixmap.SP_FileDialogNewFolder), "Generate key…", self
+        )
+        self.generate_action.setShortcut(QKeySequence("Ctrl+N"))
+        self.generate_action.setToolTip("Generate a key on the card (Ctrl+N)")
+        self.generate_action.triggered.connect(lambda: self.run_action("generate-key"))
+        self.audit_action = QAction(
+            style.standardIcon(QStyle.StandardPixmap.SP_FileDialogDetailedView), "Audit…", self
+        )
+        self.audit_action.setShortcut(QKeySequence("Ctrl+Shift+A"))
+        self.audit_action.setToolTip(
+            "Key domains with KCV, share and key counts; CSV, PDF, print (Ctrl+Shift+A)"
+        )
+        self.audit_action.triggered.connect(lambda: self.run_action("audit"))
+        self.share_action = QAction(
+            style.standardIcon(QStyle.StandardPixmap.SP_DialogSaveButton),
+            "Create DKEK share…",
+            self,
+        )
+        self.share_action.setToolTip("A share ceremony: share file, n-of-m or PaperKey")
+        self.share_action.triggered.connect(lambda: self.run_action("create-share"))
+        self.card_tool_actions = (
+            self.verify_action,
+            self.generate_action,
+            self.audit_action,
+            self.share_action,
+        )
         self.cancel_action = QAction(
             style.standardIcon(QStyle.StandardPixmap.SP_BrowserStop), "Cancel", self
         )
@@ -254,6 +353,10 @@ class MainWindow(QMainWindow):
         self.cancel_action.setEnabled(False)
         self.cancel_action.triggered.connect(self.cancel_job)
         for action in (self.refresh_action, self.verify_action, self.copy_action):
+            tools.addAction(action)
+        tools.addSeparator()
+        for action in (self.generate_action, self.share_action, self.audit_action):
+            action.setEnabled(False)
             tools.addAction(action)
         tools.addSeparator()
         tools.addAction(self.cancel_action)
@@ -416,12 +519,14 @@ class MainWindow(QMainWindow):
             self._report_result(title, result)
             if changes_card:
                 self.refresh()
+            self.job_done.emit(title, result)
 
         def failed(error: BaseException) -> None:
             if key == self.current_key:
                 self.show_error(error, title)
             if changes_card:
                 self.refresh()
+            self.job_done.emit(title, error)
 
         worker.submit(title, run, on_result=done, on_error=failed)
         return True
@@ -435,14 +540,41 @@ class MainWindow(QMainWindow):
         self._set_reader_status(f"{self.sources[key].label}: reading the card…")
 
         def loaded(result: object) -> None:
-            if key == self.current_key and isinstance(result, Outline):
-                self._show_outline(result)
+            if key == self.current_key and isinstance(result, LoadedCard):
+                self._show_outline(result.outline)
+                self._report_recovery(result)
 
         def failed(error: BaseException) -> None:
             if key == self.current_key:
                 self._outline_error(error)
 
-        worker.submit("Reading the card", _read_outline_job, on_result=loaded, on_error=failed)
+        worker.submit("Reading the card", self._read_job(key), on_result=loaded, on_error=failed)
+
+    def _read_job(self, key: str) -> JobFunction:
+        """Read the outline; first, once per session, repair what earlier sessions left."""
+
+        def run(context: JobContext) -> LoadedCard:
+            loaded = LoadedCard(Outline(OutlineNode(NodeKind.DEVICE, "", "root"), ""))
+            if self._recovered.get(key) is not context.hsm:
+                self._recovered[key] = context.hsm
+                try:
+                    loaded.notes = run_recovery(context.hsm, context.interaction)
+                except (TransportError, CardReset):
+                    raise
+                except Exception as error:
+                    loaded.problem = error
+            loaded.outline = read_outline(context.hsm)
+            return loaded
+
+        return run
+
+    def _report_recovery(self, loaded: LoadedCard) -> None:
+        if loaded.notes:
+            self.recovery_notes.extend(loaded.notes)
+            self.statusBar().showMessage(" ".join(loaded.notes), 15000)
+            self.refresh()
+        if loaded.problem is not None:
+            self.show_error(loaded.problem, "Repairing an interrupted operation")
 
     def cancel_job(self) -> None:
         """Cancel the current source's running job."""
@@ -458,9 +590,15 @@ class MainWindow(QMainWindow):
         self.cancel_button.setVisible(busy)
         self.progress.setVisible(busy)
         self.progress.setRange(0, 0)
-        self.verify_action.setEnabled(not busy and self.model.outline is not None)
+        self._update_card_actions(busy)
         if not busy:
             self.busy_label.setText("")
+
+    def _update_card_actions(self, busy: bool | None = None) -> None:
+        if busy is None:
+            busy = self.worker is None or self.worker.busy
+        for action in self.card_tool_actions:
+            action.setEnabled(not busy and self.model.outline is not None)
 
     def _job_started(self, key: str, title: str) -> None:
         if key == self.current_key:
@@ -477,8 +615,14 @@ class MainWindow(QMainWindow):
 
     def _report_result(self, title: str, result: object) -> None:
         summary = getattr(result, "summary", None)
-        text = summary() if callable(summary) else f"{title}: done"
-        self.statusBar().showMessage(str(text), 8000)
+        if callable(summary):
+            text = summary()
+            if isinstance(text, list):
+                text = " ".join(str(line) for line in text)
+            self.statusBar().showMessage(str(text), 8000)
+        elif not self.statusBar().currentMessage():
+            # the workflow's own last message (status bar) says more than "done"
+            self.statusBar().showMessage(f"{title}: done", 8000)
 
     # --- outline -------------------------------------------------------------------
 
@@ -497,6 +641,8 @@ class MainWindow(QMainWindow):
         expanded = self._expanded_ids()
         selected = self.selected_node()
         selected_id = selected.node_id if selected is not None else "device"
+        if self._select_next is not None:
+            selected_id, self._select_next = self._select_next, None
         self.model.set_outline(outline)
         for node in outline.nodes():
             if node.children and (
@@ -508,7 +654,7 @@ class MainWindow(QMainWindow):
             index = self.model.find("device")
         self.tree.setCurrentIndex(index)
         self._set_reader_status(self._reader_text())
-        self.verify_action.setEnabled(self.worker is not None and not self.worker.busy)
+        self._update_card_actions()
         self.outline_loaded.emit(outline)
 
     def _clear_outline(self, text: str) -> None:
@@ -520,6 +666,7 @@ class MainWindow(QMainWindow):
         message = describe_error(error, "Reading the card")
         self.last_message = message
         if isinstance(error, NORMAL_STATES):
+            self._recovered.pop(self.current_key or "", None)
             self._clear_outline(f"{message.title}. {message.what_to_do}")
             self.statusBar().showMessage(message.title, 8000)
             self.message_shown.emit(message)
@@ -586,18 +733,19 @@ class MainWindow(QMainWindow):
         action = next((a for a in self.actions_list if a.id == action_id), None)
         if action is None:
             return False
-        if action_id == "verify-pin" and target.kind not in action.kinds:
-            target = self.model.outline.device if self.model.outline is not None else target
+        outline = self.model.outline
+        if not action.applies_to(target) and outline is not None:
+            target = outline.device  # toolbar actions act on the device
         if not action.applies_to(target):
+            return False
+        if action.needs_card and (self.worker is None or self.worker.busy):
+            self.statusBar().showMessage("The card is busy; wait or cancel first", 5000)
             return False
         if action.gui is not None:
             action.gui(target)
             return True
         job = action.job
         if job is None:
-            return False
-        if action.needs_card and self.worker is not None and self.worker.busy:
-            self.statusBar().showMessage("The card is busy; wait or cancel first", 5000)
             return False
         return self.submit(
             action.label.rstrip("…"),
@@ -643,32 +791,248 @@ class MainWindow(QMainWindow):
         self._present(message)
         return message
 
-    def _present(self, message: UserMessage) -> QMessageBox:
-        box = QMessageBox(self)
-        box.setObjectName("errorDialog")
-        box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle(message.title)
-        box.setText(message.title)
-        box.setInformativeText(message.full_text)
-        box.setDetailedText(message.details)
-        box.setTextFormat(Qt.TextFormat.PlainText)
-        save = box.addButton("Save details…", QMessageBox.ButtonRole.ActionRole)
-        save.clicked.disconnect()
-        save.clicked.connect(lambda: self._save_details(message))
-        box.addButton(QMessageBox.StandardButton.Close)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    def _present(self, message: UserMessage) -> ErrorDialog:
+        box = ErrorDialog(message, self)
         box.open()
         self.message_shown.emit(message)
         return box
 
-    def _save_details(self, message: UserMessage) -> None:
-        path, _filter = QFileDialog.getSaveFileName(
-            self, "Save details", "keymanager-error.txt", "Text (*.txt)"
+    def _show_result(self, title: str, lines: Sequence[str]) -> QMessageBox:
+        box = QMessageBox(QMessageBox.Icon.Information, title, title, parent=self)
+        box.setObjectName("resultDialog")
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setInformativeText("\n".join(lines))
+        box.addButton(QMessageBox.StandardButton.Ok)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.dialog_opened.emit(box)
+        return box
+
+    # --- dialogs of the card actions ---------------------------------------------------
+
+    def _open_dialog(self, dialog: QDialog, on_accept: Callable[[], None]) -> QDialog:
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.accepted.connect(on_accept)
+        dialog.open()
+        self.dialog_opened.emit(dialog)
+        return dialog
+
+    def _file_dialog(
+        self, title: str, on_chosen: Callable[[Path], object], **options: object
+    ) -> None:
+        dialog = file_dialog(self, title, on_chosen, **options)  # type: ignore[arg-type]
+        self.dialog_opened.emit(dialog)
+
+    def domain_choices(self) -> list[tuple[int, str]]:
+        outline = self.model.outline
+        if outline is None:
+            return []
+        choices = []
+        for node in outline.nodes(NodeKind.KEY_DOMAIN):
+            slot = domain_slot(node)
+            if slot is None or slot.status is None or slot.status.uid:
+                continue
+            state = node.detail("KCV") or ""
+            choices.append((slot.number, f"DKEK, KCV {state}" if state else "DKEK"))
+        return choices
+
+    def generate_key(self, node: OutlineNode) -> None:
+        """Ask for label, algorithm and domain; generate on the worker thread."""
+        dialog = GenerateKeyDialog(self.domain_choices(), self)
+
+        def start() -> None:
+            choices = dialog.choices()
+
+            def run(context: JobContext) -> object:
+                from keymanager.workflows.keys import KeyJournal, default_journal_dir, generate_key
+
+                return generate_key(
+                    context.hsm,
+                    context.interaction,
+                    choices.algorithm,
+                    choices.label,
+                    domain=choices.domain,
+                    allowed_algorithms=choices.allowed_algorithms,
+                    journal=KeyJournal(default_journal_dir()),
+                )
+
+            def generated(result: object) -> None:
+                reference = getattr(result, "key_reference", None)
+                if reference is not None:
+                    self._select_next = f"key:{reference}"
+
+            self.submit("Generating a key", run, changes_card=True, on_result=generated)
+
+        self._open_dialog(dialog, start)
+
+    def delete_key(self, node: OutlineNode) -> None:
+        """Confirm by typing the key's label; delete on the worker thread."""
+        key = key_of(node)
+        what = f"{key.kind.value} {key.size}" if key.kind is not None else ""
+        dialog = DeleteKeyDialog(key.key_reference, key.label, what, self)
+        reference, label = key.key_reference, key.label
+
+        def start() -> None:
+            def run(context: JobContext) -> object:
+                from keymanager.workflows.keys import delete_key
+
+                return delete_key(
+                    context.hsm, LabelConfirmed(context.interaction, label), reference
+                )
+
+            self.submit("Deleting a key", run, changes_card=True)
+
+        self._open_dialog(dialog, start)
+
+    def backup_key(self, node: OutlineNode) -> None:
+        """Ask where to save the ``.wky``; back the key up on the worker thread."""
+        key = key_of(node)
+        reference = key.key_reference
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", key.label).strip("-") or f"key-{reference}"
+
+        def chosen(path: Path) -> None:
+            def run(context: JobContext) -> object:
+                from keymanager.workflows.keys import backup_key
+
+                # the file dialog asked before replacing an existing file
+                return backup_key(context.hsm, context.interaction, reference, path, overwrite=True)
+
+            self.submit("Backing up a key", run, changes_card=True)
+
+        self._file_dialog(
+            "Back up the key",
+            chosen,
+            save=True,
+            name_filter="Key backups (*.wky)",
+            default_name=f"{name}.wky",
+            default_suffix="wky",
         )
-        if path:
-            Path(path).write_text(
-                f"{message.title}\n\n{message.full_text}\n\n{message.details}\n", encoding="utf-8"
-            )
+
+    def restore_key(self, node: OutlineNode) -> None:
+        """Ask for the ``.wky``; restore it on the worker thread."""
+
+        def chosen(path: Path) -> None:
+            def run(context: JobContext) -> object:
+                from keymanager.workflows.keys import KeyJournal, default_journal_dir, restore_key
+
+                return restore_key(
+                    context.hsm,
+                    context.interaction,
+                    path,
+                    journal=KeyJournal(default_journal_dir()),
+                )
+
+            def restored(result: object) -> None:
+                reference = getattr(result, "key_reference", None)
+                if reference is not None:
+                    self._select_next = f"key:{reference}"
+
+            self.submit("Restoring a key", run, changes_card=True, on_result=restored)
+
+        self._file_dialog(
+            "Restore a key",
+            chosen,
+            save=False,
+            name_filter="Key backups (*.wky);;All files (*)",
+        )
+
+    def card_name(self) -> str:
+        outline = self.model.outline
+        if outline is None:
+            return "the card"
+        device = outline.device
+        label = device.detail("Label")
+        name = f"“{label}”" if label and label != "(none)" else "the SmartCard-HSM"
+        serial = device.detail("Serial") or "unknown"
+        return f"{name} (serial {serial}) in {outline.reader}"
+
+    def initialise_device(self, node: OutlineNode) -> None:
+        """Ask for the plan; the workflow asks the SO-PIN and the confirmation naming the card."""
+        dialog = InitDeviceDialog(self.card_name(), self)
+
+        def start() -> None:
+            plan = dialog.plan()
+
+            def run(context: JobContext) -> object:
+                from keymanager.workflows.device import initialize_device
+
+                return initialize_device(context.hsm, context.interaction, plan)
+
+            self._select_next = "device"
+            self.submit("Initialising the device", run, changes_card=True)
+
+        self._open_dialog(dialog, start)
+
+    def create_share(self, node: OutlineNode) -> None:
+        """The share ceremony: plan, then the workflow (sheets shown with print / PDF)."""
+        dialog = ShareCeremonyDialog(self)
+
+        def start() -> None:
+            plan = dialog.plan()
+            card_random = dialog.card_random.isChecked()
+
+            def run(context: JobContext) -> object:
+                from keymanager.workflows.ceremony import create_share
+
+                interaction: Interaction = SheetInteraction(
+                    context.interaction, self.sheets, context.cancel
+                )
+                return create_share(interaction, plan, hsm=context.hsm if card_random else None)
+
+            self.submit("Creating a DKEK share", run, on_result=self._share_created)
+
+        self._open_dialog(dialog, start)
+
+    def _share_created(self, result: object) -> None:
+        share: ShareCreationResult = result  # type: ignore[assignment]
+        lines = [
+            f"Share fingerprint: {share.fingerprint}",
+            f"Random bytes from the {share.random_source}.",
+        ]
+        if share.share_file is not None:
+            lines.append(f"Share file: {share.share_file}")
+        if share.prime is not None:
+            lines.append(f"Prime (public, give it to every custodian): {share.prime}")
+        if share.paperkey_pdf is not None:
+            lines.append(f"PaperKey PDF: {share.paperkey_pdf}")
+        lines.extend(f"Fragment PDF: {path}" for path in share.fragment_pdfs)
+        lines.extend(f"Checked: {check}" for check in share.checks)
+        self._show_result("DKEK share created", lines)
+
+    def show_audit(self, node: OutlineNode) -> None:
+        """Audit on the worker thread and open the auditor view with the report."""
+
+        def run(context: JobContext) -> object:
+            from keymanager.workflows.audit import audit
+
+            return audit(context.hsm)
+
+        self.submit("Auditing the card", run, on_result=self._open_audit_view)
+
+    def _open_audit_view(self, result: object) -> None:
+        report: AuditReport = result  # type: ignore[assignment]
+        if self.audit_view is not None and shiboken6.isValid(self.audit_view):
+            self.audit_view.close()
+        view = AuditView(report, self._probe_audit, self)
+        view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.audit_view = view
+        view.show()
+        self.dialog_opened.emit(view)
+
+    def _probe_audit(self) -> None:
+        view = self.audit_view
+
+        def run(context: JobContext) -> object:
+            from keymanager.workflows.audit import audit
+
+            return audit(context.hsm, context.interaction, probe_wrap=True)
+
+        def probed(result: object) -> None:
+            if view is not None and shiboken6.isValid(view):
+                view.set_report(result)  # type: ignore[arg-type]
+
+        self.submit("Finding the key domains", run, changes_card=True, on_result=probed)
 
     # --- shutdown ------------------------------------------------------------------
 
@@ -680,6 +1044,9 @@ class MainWindow(QMainWindow):
         if self.watcher is not None:
             self.watcher.stop()
         self.broker.close_all()
+        self.sheets.close_all()
+        if self.error_hook is not None:
+            self.error_hook.uninstall()
         for worker in self.workers.values():
             worker.cancel_all()
         for worker in self.workers.values():
@@ -691,5 +1058,37 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def _read_outline_job(context: JobContext) -> Outline:
-    return read_outline(context.hsm)
+@dataclass
+class LoadedCard:
+    """What the read job returns: the outline and what the recovery hooks did."""
+
+    outline: Outline
+    notes: list[str] = field(default_factory=list)
+    problem: BaseException | None = None
+
+
+def run_recovery(hsm: SmartCardHsm, interaction: Interaction) -> list[str]:
+    """Finish what earlier sessions left on this card; a sentence per repair.
+
+    Runs :func:`keymanager.workflows.keys.recover_interrupted` (generation / restore
+    journal) and :func:`keymanager.workflows.plugins.transient_import.recover_leftovers`
+    (PKCS#12 import journal).  Both ask before they change anything; nothing is asked
+    when the journals hold nothing for this card.  A card without a readable serial
+    (not a SmartCard-HSM the journals could name) is skipped.
+    """
+    from keymanager.workflows.keys import KeyJournal, default_journal_dir, recover_interrupted
+    from keymanager.workflows.plugins.transient_import import recover_leftovers
+
+    try:
+        hsm.serial()
+    except (CardError, ValueError):
+        return []
+    notes = [
+        f"An interrupted {op.operation} of key {op.key_reference} was "
+        + ("completed." if op.kept else "rolled back.")
+        for op in recover_interrupted(hsm, interaction, KeyJournal(default_journal_dir()))
+    ]
+    leftovers = recover_leftovers(hsm, interaction)
+    if leftovers.found and not leftovers.declined:
+        notes.append("The leftovers of an interrupted PKCS#12 import were removed.")
+    return notes

@@ -4,12 +4,30 @@
 :class:`UserMessage`; the technical text and, for unexpected errors, the traceback go
 into :attr:`UserMessage.details`, shown behind a button.  Exception texts of this
 project never contain secrets (a project rule), so the details may be saved to a file.
+
+:class:`ErrorDialog` shows a message: the headline and what to do first, the details
+behind "Show Details…", and "Save log…" (the message, the details and the recent log
+lines kept by :class:`LogBuffer`).  :func:`install_excepthook` routes uncaught
+exceptions (``sys.excepthook`` and ``threading.excepthook``) to that dialog on the
+GUI thread, after handing them to the previous hook.
 """
 
 from __future__ import annotations
 
+import collections
+import datetime
+import logging
+import sys
+import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import shiboken6
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget
 
 from keymanager.card.errors import (
     ApplicationNotFound,
@@ -149,3 +167,212 @@ def describe_error(error: BaseException, action: str = "") -> UserMessage:
         "This is a bug in keymanager.  Save the details and report them.",
         trace=True,
     )
+
+
+# --- the log kept for "Save log…" ---------------------------------------------------
+
+LOG_LINES = 500
+"""How many recent log lines :class:`LogBuffer` keeps."""
+
+
+class LogBuffer(logging.Handler):
+    """Keeps the last :data:`LOG_LINES` formatted log records in memory (no file).
+
+    The project never logs secrets, so these lines may be saved with an error report.
+    """
+
+    def __init__(self, capacity: int = LOG_LINES) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: collections.deque[str] = collections.deque(maxlen=capacity)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # a broken record must not break the program
+            self.handleError(record)
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+_LOG_BUFFER: LogBuffer | None = None
+
+
+def log_buffer() -> LogBuffer:
+    """The process-wide :class:`LogBuffer`, attached to the ``keymanager`` logger."""
+    global _LOG_BUFFER
+    if _LOG_BUFFER is None:
+        _LOG_BUFFER = LogBuffer()
+        package = logging.getLogger("keymanager")
+        package.addHandler(_LOG_BUFFER)
+        if package.level == logging.NOTSET or package.level > logging.INFO:
+            package.setLevel(logging.INFO)
+    return _LOG_BUFFER
+
+
+def report_text(message: UserMessage) -> str:
+    """What "Save log…" writes: the message, its details and the recent log lines."""
+    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    return (
+        f"keymanager error report, {stamp}\n\n{message.title}\n\n{message.full_text}\n\n"
+        f"Details:\n{message.details}\n\nRecent log:\n{log_buffer().text()}\n"
+    )
+
+
+def save_report(message: UserMessage, path: Path) -> Path:
+    """Write :func:`report_text` to ``path`` (UTF-8)."""
+    path.write_text(report_text(message), encoding="utf-8")
+    return path
+
+
+# --- the error dialog ----------------------------------------------------------------
+
+
+class ErrorDialog(QMessageBox):
+    """A message for the user: headline and what to do first, details behind a button.
+
+    "Save log…" asks for a file (a non-native, window-modal file dialog, published as
+    :attr:`save_dialog` for tests) and writes :func:`report_text` to it.
+    """
+
+    log_saved = Signal(str)
+
+    def __init__(self, message: UserMessage, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.message = message
+        self.save_dialog: QFileDialog | None = None
+        self.setObjectName("errorDialog")
+        self.setIcon(
+            QMessageBox.Icon.Information if message.warning_only else QMessageBox.Icon.Warning
+        )
+        self.setWindowTitle(message.title)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setText(message.title)
+        self.setInformativeText(message.full_text)
+        self.setDetailedText(message.details)
+        self.save_button = self.addButton("Save log…", QMessageBox.ButtonRole.ActionRole)
+        self.save_button.setObjectName("saveLog")
+        # an ActionRole button would close the box: keep it open while saving
+        self.save_button.clicked.disconnect()
+        self.save_button.clicked.connect(self.ask_save_path)
+        self.addButton(QMessageBox.StandardButton.Close)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+    def ask_save_path(self) -> QFileDialog:
+        """Open the "Save log" file dialog; the report is written when a file is chosen."""
+        dialog = QFileDialog(self, "Save log", "keymanager-error.txt", "Text (*.txt)")
+        dialog.setObjectName("saveLogDialog")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(self.save_to)
+        self.save_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def save_to(self, path: str) -> None:
+        save_report(self.message, Path(path))
+        self.log_saved.emit(path)
+
+
+# --- uncaught exceptions ----------------------------------------------------------------
+
+ExceptHook = Callable[[type[BaseException], BaseException, TracebackType | None], None]
+logger = logging.getLogger(__name__)
+
+
+class _Router(QObject):
+    """Lives on the GUI thread; shows the dialog for an uncaught exception."""
+
+    raised = Signal(object)
+
+    def __init__(self, parent_widget: Callable[[], QWidget | None]) -> None:
+        super().__init__()
+        self._parent_widget = parent_widget
+        self.dialogs: list[ErrorDialog] = []
+        self.raised.connect(self._show, Qt.ConnectionType.QueuedConnection)
+
+    @Slot(object)
+    def _show(self, error: object) -> None:
+        if not isinstance(error, BaseException):
+            return
+        parent = self._parent_widget()
+        if parent is not None and not shiboken6.isValid(parent):
+            parent = None
+        dialog = ErrorDialog(describe_error(error), parent)
+        self.dialogs = [d for d in self.dialogs if shiboken6.isValid(d)] + [dialog]
+        dialog.open()
+
+
+class ExceptHookHandle:
+    """What :func:`install_excepthook` installed; :meth:`uninstall` puts the old hooks back."""
+
+    def __init__(self, router: _Router, previous: ExceptHook, previous_thread: object) -> None:
+        self.router = router
+        self.previous = previous
+        self.previous_thread = previous_thread
+        self.hook: ExceptHook | None = None
+        self.thread_hook: Callable[[threading.ExceptHookArgs], None] | None = None
+
+    @property
+    def dialogs(self) -> list[ErrorDialog]:
+        """The dialogs opened so far that are still open."""
+        return [d for d in self.router.dialogs if shiboken6.isValid(d)]
+
+    def uninstall(self) -> None:
+        """Restore the previous hooks (only where ours is still the one installed)."""
+        if sys.excepthook is self.hook:
+            sys.excepthook = self.previous
+        if threading.excepthook is self.thread_hook:
+            threading.excepthook = self.previous_thread  # type: ignore[assignment]
+        self.hook = None
+        self.thread_hook = None
+
+
+def install_excepthook(parent_widget: Callable[[], QWidget | None]) -> ExceptHookHandle:
+    """Route uncaught exceptions to an :class:`ErrorDialog` (on the GUI thread).
+
+    Each exception goes to the previous hook first (the traceback on stderr, or a test
+    runner's capture), then to the log, then to the dialog.  A ``KeyboardInterrupt``
+    only goes to the previous hook.  Call on the GUI thread (the router lives there).
+    """
+    router = _Router(parent_widget)
+    app = QApplication.instance()
+    if app is not None:
+        router.setParent(app)
+    handle = ExceptHookHandle(router, sys.excepthook, threading.excepthook)
+    previous = sys.excepthook
+    previous_thread = threading.excepthook
+
+    def hook(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
+        try:
+            previous(kind, error, trace)
+        finally:
+            if not issubclass(kind, KeyboardInterrupt):
+                logger.error("uncaught %s: %s", kind.__name__, error, exc_info=(kind, error, trace))
+                if error.__traceback__ is None and trace is not None:
+                    error = error.with_traceback(trace)
+                if shiboken6.isValid(router):
+                    router.raised.emit(error)
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        try:
+            previous_thread(args)
+        finally:
+            if args.exc_value is not None and not issubclass(args.exc_type, SystemExit):
+                logger.error(
+                    "uncaught %s in thread %s",
+                    args.exc_type.__name__,
+                    args.thread.name if args.thread is not None else "?",
+                    exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+                )
+                if shiboken6.isValid(router):
+                    router.raised.emit(args.exc_value)
+
+    handle.hook = hook
+    handle.thread_hook = thread_hook
+    sys.excepthook = hook
+    threading.excepthook = thread_hook
+    log_buffer()
+    return handle

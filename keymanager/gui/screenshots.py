@@ -2,8 +2,8 @@
 
 :data:`DIALOGS` maps a name (``keymanager --screenshot FILE --dialog NAME``) to a
 function that builds that dialog on top of a main window with its outline loaded.
-Dialogs of later issues (share input, PKCS#12 wizard…) register themselves here with
-:func:`register_dialog`.
+Registered: ``pin``, ``so-pin``, ``share`` (the share input dialog) and ``pkcs12`` (the
+PKCS#12 import wizard); later dialogs register with :func:`register_dialog`.
 """
 
 from __future__ import annotations
@@ -40,8 +40,106 @@ def _so_pin_dialog(window: MainWindow) -> QWidget:
     return PinDialog(SecretRequest(SecretKind.SO_PIN, "unblocking the PIN", tries_left=15), window)
 
 
+def _share_dialog(window: MainWindow) -> QWidget:
+    """Share 2 of 2 for the demo card's domain 0: share 1 accepted, a PaperKey being typed
+    with a mistyped group (the demo secrets are public)."""
+    from keymanager.dkek.dkek import Dkek, format_kcv, share_fingerprint
+    from keymanager.dkek.paperkey import encode_paperkey
+    from keymanager.gui.share_dialog import ShareDialog, ShareSession
+    from keymanager.simulator.demo import DEMO_SHARES
+    from keymanager.workflows.interaction import ShareOutcome, ShareRequest
+
+    card_kcv = Dkek.from_shares(DEMO_SHARES).kcv()
+    first = ShareRequest(1, 2, domain=0, card_kcv=card_kcv, reports_outcome=True)
+    dialog = ShareDialog(ShareSession(), window)
+    dialog.set_request(first)
+    dialog.accepted_list.addItem("Custodian 1: share file custodian-1.pbe - waiting")
+    dialog.report_outcome(
+        ShareOutcome(
+            first,
+            True,
+            format_kcv(share_fingerprint(DEMO_SHARES[0])),
+            Dkek.from_shares(DEMO_SHARES[:1]).kcv(),
+            shares_accepted=1,
+        )
+    )
+    dialog.set_request(ShareRequest(2, 2, domain=0, card_kcv=card_kcv, reports_outcome=True))
+    dialog.tabs.setCurrentWidget(dialog.paperkey_tab)
+    lines = encode_paperkey(DEMO_SHARES[1]).lines
+    second = lines[1]
+    position = second.index(" ") + 1 + 7 + 3  # a character of group 2 of line 2
+    typo = "7" if second[position] != "7" else "8"
+    edits = dialog.paperkey_tab.lines
+    edits[0].setText(lines[0])
+    edits[1].setText(second[:position] + typo + second[position + 1 : position + 6])
+    return dialog
+
+
+def _pkcs12_wizard(window: MainWindow) -> QWidget:
+    """The wizard's entries page for a P-256 key with a two-certificate chain."""
+    import datetime
+    import tempfile
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import NoEncryption, pkcs12
+    from cryptography.x509.oid import NameOID
+
+    from keymanager.gui.p12_wizard import Pkcs12Wizard
+    from keymanager.workflows.pkcs12 import open_pkcs12
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(3)]
+    subjects = ["Example Root CA", "Example Issuing CA", "www.example.org"]
+    certificates: list[x509.Certificate] = []
+    for index, (key, subject) in enumerate(zip(keys, subjects, strict=True)):
+        issuer_key = keys[max(0, index - 1)]
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(subject))
+            .issuer_name(name(subjects[max(0, index - 1)]))
+            .public_key(key.public_key())
+            .serial_number(index + 1)
+            .not_valid_before(start)
+            .not_valid_after(start + datetime.timedelta(days=365))
+        )
+        certificates.append(builder.sign(issuer_key, hashes.SHA256()))
+    data = pkcs12.serialize_key_and_certificates(
+        b"TLS server www.example.org",
+        keys[2],
+        certificates[2],
+        certificates[:2][::-1],
+        NoEncryption(),
+    )
+    wizard = Pkcs12Wizard(window, target=0)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "www.example.org.p12"
+        path.write_bytes(data)
+        wizard.set_contents(open_pkcs12(path, b""), path, bytearray())
+        wizard.file_page.path.setText(str(path))
+        wizard.show()
+        wizard.next()
+    return wizard
+
+
 register_dialog("pin", _pin_dialog)
 register_dialog("so-pin", _so_pin_dialog)
+register_dialog("share", _share_dialog)
+register_dialog("pkcs12", _pkcs12_wizard)
+
+
+def _register_dialog_screens() -> None:
+    from keymanager.gui.dialogs.screens import BUILDERS
+
+    for name, build in BUILDERS.items():
+        register_dialog(name, build)
+
+
+_register_dialog_screens()
 
 
 def wait_for_outline(window: MainWindow, timeout_ms: int = LOAD_TIMEOUT_MS) -> bool:

@@ -136,6 +136,8 @@ class ShareRequest:
     domain: int | None = None
     routes: tuple[ShareRoute, ...] = tuple(ShareRoute)
     card_kcv: bytes | None = None
+    reports_outcome: bool = False
+    """The workflow calls :meth:`Interaction.share_checked` after reading each share."""
 
 
 class MessageLevel(enum.Enum):
@@ -219,6 +221,15 @@ class Interaction(ABC):
 
         return report
 
+    def share_checked(self, outcome: ShareOutcome) -> None:  # noqa: B027
+        """A share handed over through :meth:`ask_share` was read (default: ignore).
+
+        Called by workflows that assemble a DKEK on the host (``request.reports_outcome``):
+        accepted, with the share's fingerprint and the KCV of the DKEK assembled so far,
+        or refused, with the reason.  Front ends show it beside the card's KCV.  May raise
+        (:class:`Cancelled`, or a workflow error when the user stops on a KCV mismatch).
+        """
+
 
 class ScriptExhausted(AssertionError):
     """A :class:`ScriptedInteraction` was asked something its script does not answer."""
@@ -240,6 +251,7 @@ class ScriptedInteraction(Interaction):
     progress_reports: list[tuple[str, int, int]] = field(default_factory=list)
     questions: list[str] = field(default_factory=list)
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    share_outcomes: list[ShareOutcome] = field(default_factory=list)
 
     def answer(self, kind: str, value: object) -> ScriptedInteraction:
         """Append an answer (fluent)."""
@@ -322,6 +334,9 @@ class ScriptedInteraction(Interaction):
     def cancel_requested(self) -> bool:
         return self.cancel_event.is_set()
 
+    def share_checked(self, outcome: ShareOutcome) -> None:
+        self.share_outcomes.append(outcome)
+
     @property
     def finished(self) -> bool:
         """Whether every scripted answer was used."""
@@ -334,3 +349,26 @@ class ScriptedInteraction(Interaction):
 
 CANCEL = object()
 """A scripted answer that makes the question raise :class:`Cancelled`."""
+
+
+@dataclass(frozen=True)
+class ShareOutcome:
+    """What became of one share handed over for ``request`` (no secrets in it).
+
+    :param fingerprint: the accepted share's fingerprint (16 hex digits), ``""`` if refused.
+    :param running_kcv: the KCV of the DKEK assembled from the shares accepted so far.
+    :param shares_accepted: how many shares of ``request.total`` are accepted now.
+    :param problem: why the share was refused (``""`` if accepted).
+    """
+
+    request: ShareRequest
+    accepted: bool
+    fingerprint: str = ""
+    running_kcv: bytes | None = None
+    shares_accepted: int = 0
+    problem: str = ""
+
+    @property
+    def complete(self) -> bool:
+        """Every share of the request's total is accepted."""
+        return self.accepted and self.shares_accepted >= self.request.total

@@ -41,6 +41,7 @@ from keymanager.workflows.interaction import (
     NofMShareInput,
     PaperKeyShareInput,
     ShareInput,
+    ShareOutcome,
     ShareRequest,
 )
 
@@ -128,26 +129,45 @@ def collect_dkek(
 
     A share that cannot be read (wrong password, mistyped fragment or PaperKey group)
     is reported and asked for again; cancelling stops the whole collection.  Each
-    share's fingerprint is shown so the custodian can confirm it is theirs; after the
-    last, the assembled DKEK's KCV is told beside the card's when that is known.
+    share's fingerprint is shown so the custodian can confirm it is theirs, and
+    :meth:`Interaction.share_checked` is told each outcome with the running KCV (front
+    ends show it beside ``card_kcv``; it may raise to stop, the DKEK is then wiped).
     """
     dkek = Dkek()
     number = 1
-    while number <= count:
-        request = ShareRequest(number=number, total=count, domain=domain, card_kcv=card_kcv)
-        share_input = interaction.ask_share(request)
-        try:
-            share = read_share(share_input, interaction)
-        except DkekError as error:  # share file, n-of-m, PaperKey or input errors
-            interaction.warn(f"Share {number} of {count} was not accepted: {error}")
-            continue
-        try:
-            fingerprint = format_kcv(share_fingerprint(share))
-            dkek.import_share(share)
-        finally:
-            wipe(share)
-        interaction.inform(f"Share {number} of {count} accepted (share fingerprint {fingerprint}).")
-        if on_share is not None:
-            on_share.set()
-        number += 1
+    try:
+        while number <= count:
+            request = ShareRequest(
+                number=number,
+                total=count,
+                domain=domain,
+                card_kcv=card_kcv,
+                reports_outcome=True,
+            )
+            share_input = interaction.ask_share(request)
+            try:
+                share = read_share(share_input, interaction)
+            except DkekError as error:  # share file, n-of-m, PaperKey or input errors
+                interaction.share_checked(
+                    ShareOutcome(request, False, shares_accepted=number - 1, problem=str(error))
+                )
+                interaction.warn(f"Share {number} of {count} was not accepted: {error}")
+                continue
+            try:
+                fingerprint = format_kcv(share_fingerprint(share))
+                dkek.import_share(share)
+            finally:
+                wipe(share)
+            interaction.inform(
+                f"Share {number} of {count} accepted (share fingerprint {fingerprint})."
+            )
+            if on_share is not None:
+                on_share.set()
+            interaction.share_checked(
+                ShareOutcome(request, True, fingerprint, dkek.kcv(), shares_accepted=number)
+            )
+            number += 1
+    except BaseException:
+        dkek.clear()
+        raise
     return dkek

@@ -10,6 +10,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import gc
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,22 @@ import pytest
 
 from keymanager.simulator import SmartCardHsmSimulator
 from keymanager.simulator.demo import build_demo_card
+
+
+@pytest.fixture(autouse=True)
+def collect_on_the_gui_thread() -> Iterator[None]:
+    """The app collects garbage on the GUI thread only (keymanager/gui/gc_guard.py);
+    tests do the same after each test, with the worker threads already joined."""
+    yield
+    gc.collect()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def automatic_gc_back_after_gui_tests() -> Iterator[None]:
+    """Give the later, Qt-free tests their automatic collection back."""
+    yield
+    gc.collect()
+    gc.enable()
 
 
 @pytest.fixture(scope="session")

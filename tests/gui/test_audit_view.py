@@ -1,0 +1,165 @@
+"""The auditor view on the demo card: the table, CSV and PDF exports, printing, probing.
+
+The exports are compared with what the card itself reports (``key_domain_status`` of
+every slot, read on the window's worker), not with fixed values.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtPrintSupport import QPrinter
+
+from keymanager.dkek.dkek import format_kcv
+from keymanager.gui.audit_view import CSV_COLUMNS, UNKNOWN_DOMAIN, AuditView, audit_document
+from keymanager.gui.pin_dialog import PinDialog
+from keymanager.gui.worker import JobContext
+from keymanager.simulator.demo import DEMO_KEYS, DEMO_PIN
+from keymanager.workflows.outline import NodeKind
+
+
+@pytest.fixture(autouse=True)
+def _state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
+def _next(qtbot: Any, items: list[object], kind: type, used: set[int]) -> Any:
+    found: list[object] = []
+
+    def look() -> bool:
+        for item in items:
+            if isinstance(item, kind) and id(item) not in used:
+                used.add(id(item))
+                found.append(item)
+                return True
+        return False
+
+    qtbot.waitUntil(look, timeout=10_000)
+    return found[0]
+
+
+@pytest.fixture
+def opened(window: Any) -> list[object]:
+    items: list[object] = []
+    window.dialog_opened.connect(items.append)
+    window.broker.dialog_opened.connect(items.append)
+    return items
+
+
+def _open_view(qtbot: Any, window: Any, opened: list[object]) -> AuditView:
+    window.audit_action.trigger()
+    view = _next(qtbot, opened, AuditView, set())
+    assert view.isVisible()
+    return view
+
+
+def _card_domains(qtbot: Any, window: Any) -> dict[int, Any]:
+    """Every key-domain slot's status as the card answers it now."""
+    results: list[object] = []
+
+    def read(context: JobContext) -> dict[int, Any]:
+        return {
+            slot.index: context.hsm.key_domain_status(slot.index)
+            for slot in context.hsm.key_domains()
+        }
+
+    with qtbot.waitSignal(window.job_done, timeout=10_000):
+        window.submit("Reading the key domains", read, on_result=results.append)
+    domains = results[0]
+    assert isinstance(domains, dict)
+    return domains
+
+
+def _rows(text: str) -> list[dict[str, str]]:
+    reader = csv.DictReader(io.StringIO(text))
+    assert tuple(reader.fieldnames or ()) == CSV_COLUMNS
+    return list(reader)
+
+
+def test_csv_export_holds_exactly_the_kcvs_the_card_reports(
+    qtbot, window, opened, tmp_path: Path
+) -> None:
+    view = _open_view(qtbot, window, opened)
+    card = _card_domains(qtbot, window)
+    assert view.model.rowCount() == len(card) == 3
+    view.csv_button.click()
+    assert view.save_dialog is not None
+    path = tmp_path / "audit.csv"
+    with qtbot.waitSignal(view.exported, timeout=5_000):
+        view.save_dialog.selectFile(str(path))
+        view.save_dialog.accept()
+    rows = _rows(path.read_text())
+    serial = window.model.outline.device.detail("Serial")
+    by_domain = {row["domain"]: row for row in rows if row["domain"] != UNKNOWN_DOMAIN}
+    assert sorted(int(d) for d in by_domain) == sorted(card)
+    for number, status in card.items():
+        row = by_domain[str(number)]
+        assert row["serial"] == serial
+        if status is None:
+            assert (row["state"], row["kcv"], row["kcv_status"]) == ("empty", "", "empty")
+            continue
+        assert int(row["shares_total"]) == status.shares_total
+        assert int(row["shares_outstanding"]) == status.shares_outstanding
+        if status.complete:
+            assert row["kcv"] == format_kcv(status.kcv) and row["kcv_status"] == "known"
+        else:
+            # the card's value is a partial sum while shares are outstanding
+            assert row["kcv"] == "" and row["kcv_status"] == "pending"
+    complete = {format_kcv(s.kcv) for s in card.values() if s is not None and s.complete}
+    assert {row["kcv"] for row in rows if row["kcv"]} == complete
+    # every key is counted once; the card does not tell their domains without probing
+    assert sum(int(row["keys"]) for row in rows) == len(window.model.outline.nodes(NodeKind.KEY))
+    assert rows[-1]["domain"] == UNKNOWN_DOMAIN and int(rows[-1]["keys"]) == len(DEMO_KEYS)
+    # the table shows the same
+    assert view.model.cell(0, 2) == by_domain["0"]["kcv"]
+    assert view.model.cell(1, 2) == "pending: shares outstanding"
+    assert view.keys_model.rowCount() == len(DEMO_KEYS)
+
+
+def test_pdf_export_and_printing_to_a_pdf_file(qtbot, window, opened, tmp_path: Path) -> None:
+    view = _open_view(qtbot, window, opened)
+    card = _card_domains(qtbot, window)
+    kcv = format_kcv(card[0].kcv)
+    text = audit_document(view.report).toPlainText()
+    assert kcv in text and "pending: shares outstanding" in text
+    assert all(key.label in text for key in DEMO_KEYS)
+    view.pdf_button.click()
+    assert view.save_dialog is not None
+    pdf = tmp_path / "audit.pdf"
+    with qtbot.waitSignal(view.exported, timeout=10_000):
+        view.save_dialog.selectFile(str(pdf))
+        view.save_dialog.accept()
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF") and data.rstrip().endswith(b"%%EOF")
+    assert b"/Title" in data and len(data) > 2000
+    printed = tmp_path / "printed.pdf"
+    printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+    printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+    printer.setOutputFileName(str(printed))
+    view.print_to(printer)
+    assert printed.read_bytes().startswith(b"%PDF") and printed.stat().st_size > 2000
+    dialog = view.ask_print()
+    assert dialog.isVisible()
+    dialog.reject()
+
+
+def test_find_key_domains_places_the_keys_in_their_domain(
+    qtbot, window, opened, tmp_path: Path
+) -> None:
+    view = _open_view(qtbot, window, opened)
+    assert view.model.cell(0, 5) == "0"
+    view.probe_button.click()
+    pin = _next(qtbot, opened, PinDialog, set())
+    pin.entry.setText(DEMO_PIN)
+    pin.accept()
+    qtbot.waitUntil(lambda: view.report.domains_probed, timeout=15_000)
+    # the demo keys were imported under domain 0's DKEK: wrapping finds them there
+    assert view.model.cell(0, 5) == str(len(DEMO_KEYS))
+    rows = _rows(view.export_csv(tmp_path / "probed.csv").read_text())
+    assert [row["domain"] for row in rows] == ["0", "1", "2"]
+    assert int(rows[0]["keys"]) == len(DEMO_KEYS)
+    assert "wrapping" in view.note.text()
