@@ -16,6 +16,8 @@ apt_packages=(
     gcc python3-dev python3-venv swig libpcsclite-dev
     # the real PC/SC stack, the virtual reader and OpenSC's tools for interop tests
     pcscd libpcsclite1 vsmartcard-vpcd opensc
+    # validators for the desktop file and the AppStream metainfo
+    appstream desktop-file-utils
     # Qt's offscreen and xcb platforms
     libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0
 )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 
 from keymanager import __version__
 from keymanager.card.errors import CardError
-from keymanager.cli import card_commands, keys_cli, p12, pin_cli, share
+from keymanager.cli import card_commands, diagnose, keys_cli, p12, pin_cli, share
 from keymanager.cli.prompts import CliError
 from keymanager.dkek.errors import DkekError
 from keymanager.workflows.errors import WorkflowError
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys_cli.add_parsers(subcommands)
     pin_cli.add_parsers(subcommands)
     p12.add_parsers(subcommands)
+    diagnose.add_parsers(subcommands)
     return parser
 
 
@@ -35,6 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``keymanager-cli`` and return its exit status."""
     parser = build_parser()
     arguments = parser.parse_args(argv)
+    from keymanager.diagnostics import ensure_logging
+
+    with contextlib.suppress(OSError):  # an unwritable state directory must not stop the CLI
+        ensure_logging(readers=False)
     if getattr(arguments, "handler", None) is None:
         parser.print_help()
         return 0

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -111,6 +112,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     QGuiApplication.setDesktopFileName(APP_ID)
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(ORGANIZATION_NAME)
+    from PySide6.QtGui import QIcon
+
+    from keymanager.diagnostics import configure_logging
+    from keymanager.resources import app_icon_files
+
+    with contextlib.suppress(OSError):  # an unwritable state directory must not stop the app
+        configure_logging()
+    icon = QIcon()
+    for path in app_icon_files():
+        icon.addFile(str(path))
+    app.setWindowIcon(icon)
     try:
         sources = [s for s in _sources(arguments) if isinstance(s, CardSource)]
     except ValueError as error:

@@ -23,6 +23,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QStyle
 
+from keymanager import resources
 from keymanager.card.hsm_types import PinStatus
 from keymanager.workflows.outline import NodeKind, Outline, OutlineNode
 
@@ -30,7 +31,7 @@ NODE_ROLE = Qt.ItemDataRole.UserRole + 1
 KIND_ROLE = Qt.ItemDataRole.UserRole + 2
 NODE_ID_ROLE = Qt.ItemDataRole.UserRole + 3
 
-_ICONS: dict[NodeKind, QStyle.StandardPixmap] = {
+_FALLBACK_ICONS: dict[NodeKind, QStyle.StandardPixmap] = {
     NodeKind.DEVICE: QStyle.StandardPixmap.SP_DriveHDIcon,
     NodeKind.USER_PIN: QStyle.StandardPixmap.SP_DialogApplyButton,
     NodeKind.SO_PIN: QStyle.StandardPixmap.SP_DialogResetButton,
@@ -44,11 +45,50 @@ _ICONS: dict[NodeKind, QStyle.StandardPixmap] = {
     NodeKind.DATA_OBJECT: QStyle.StandardPixmap.SP_FileDialogContentsView,
     NodeKind.NOTICE: QStyle.StandardPixmap.SP_MessageBoxWarning,
 }
+"""Qt's standard icons, used when a node kind's own SVG cannot be loaded."""
+
+ICON_NAMES: dict[NodeKind, str] = {
+    NodeKind.DEVICE: "device",
+    NodeKind.USER_PIN: "user-pin",
+    NodeKind.SO_PIN: "so-pin",
+    NodeKind.KEY_DOMAIN: "key-domain",
+    NodeKind.KEY_GROUP: "key-group",
+    NodeKind.KEY: "key",
+    NodeKind.CERTIFICATE: "certificate",
+    NodeKind.CA_GROUP: "ca-group",
+    NodeKind.CA_CERTIFICATE: "ca-certificate",
+    NodeKind.DATA_GROUP: "data-group",
+    NodeKind.DATA_OBJECT: "data-object",
+    NodeKind.NOTICE: "notice",
+}
+"""The outline icon (``keymanager/resources/icons/outline/<name>.svg``) of each node kind."""
+
+UNVERIFIED_PIN_ICON = "user-pin-unverified"
+"""The user PIN node's icon while the PIN is not verified."""
 
 
-def icon_for(kind: NodeKind) -> QIcon:
-    """The icon of a node kind (Qt's standard icons until the app has its own)."""
-    return QApplication.style().standardIcon(_ICONS[kind])
+def _resource_icon(name: str) -> QIcon | None:
+    try:
+        icon_path = resources.outline_icon(name)
+    except (FileNotFoundError, ValueError):
+        return None
+    icon = QIcon(str(icon_path))
+    return None if icon.pixmap(16, 16).isNull() else icon
+
+
+def icon_for(kind: NodeKind, *, verified: bool = True) -> QIcon:
+    """The icon of a node kind: its SVG from the package resources, else a standard icon.
+
+    ``verified=False`` gives the user PIN's "not verified" variant.
+    """
+    name = UNVERIFIED_PIN_ICON if kind is NodeKind.USER_PIN and not verified else ICON_NAMES[kind]
+    icon = _resource_icon(name)
+    if icon is not None:
+        return icon
+    pixmap = _FALLBACK_ICONS[kind]
+    if kind is NodeKind.USER_PIN and not verified:
+        pixmap = QStyle.StandardPixmap.SP_FileDialogInfoView
+    return QApplication.style().standardIcon(pixmap)
 
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -64,7 +104,7 @@ class OutlineModel(QAbstractItemModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._outline: Outline | None = None
-        self._icons: dict[tuple[NodeKind, QStyle.StandardPixmap | None], QIcon] = {}
+        self._icons: dict[tuple[NodeKind, bool], QIcon] = {}
 
     # --- content -------------------------------------------------------------------
 
@@ -109,11 +149,11 @@ class OutlineModel(QAbstractItemModel):
         index = self.index_of(node)
         self.dataChanged.emit(index, index)
 
-    def _icon(self, kind: NodeKind, pixmap: QStyle.StandardPixmap | None = None) -> QIcon:
-        key = (kind, pixmap)
+    def _icon(self, kind: NodeKind, *, verified: bool = True) -> QIcon:
+        key = (kind, verified)
         icon = self._icons.get(key)
         if icon is None:
-            icon = icon_for(kind) if pixmap is None else QApplication.style().standardIcon(pixmap)
+            icon = icon_for(kind, verified=verified)
             self._icons[key] = icon
         return icon
 
@@ -158,7 +198,7 @@ class OutlineModel(QAbstractItemModel):
             return node.title
         if role == Qt.ItemDataRole.DecorationRole:
             if node.kind is NodeKind.USER_PIN and not _verified(node):
-                return self._icon(NodeKind.USER_PIN, QStyle.StandardPixmap.SP_FileDialogInfoView)
+                return self._icon(NodeKind.USER_PIN, verified=False)
             return self._icon(node.kind)
         if role == Qt.ItemDataRole.ToolTipRole:
             lines = [f"{item.label}: {item.value}" for item in node.details[:4]]
