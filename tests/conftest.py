@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -66,3 +69,20 @@ def card_transport(request: pytest.FixtureRequest) -> Iterator[Callable[[Any], T
         yield make
         for transport in transports:
             transport.close()
+
+
+@pytest.fixture
+def fake_scdaemon(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A process named ``scdaemon`` (a copy of sleep), as GnuPG's would be."""
+    binary = tmp_path / "scdaemon"
+    sleep = shutil.which("sleep")
+    assert sleep
+    shutil.copy2(sleep, binary)
+    process = subprocess.Popen([str(binary), "60"])
+    deadline = time.monotonic() + 5
+    comm = Path(f"/proc/{process.pid}/comm")
+    while time.monotonic() < deadline and comm.read_text().strip() != "scdaemon":
+        time.sleep(0.02)
+    yield process
+    process.terminate()
+    process.wait(timeout=5)

@@ -6,11 +6,9 @@ import base64
 import json
 import logging
 import os
-import shutil
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -271,23 +269,6 @@ def test_init_and_share_import_at_traffic_level_log_no_secret(
 
 
 # --- who holds the card --------------------------------------------------------------
-
-
-@pytest.fixture
-def fake_scdaemon(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A process named ``scdaemon`` (a copy of sleep), as GnuPG's would be."""
-    binary = tmp_path / "scdaemon"
-    sleep = shutil.which("sleep")
-    assert sleep
-    shutil.copy2(sleep, binary)
-    process = subprocess.Popen([str(binary), "60"])
-    deadline = time.monotonic() + 5
-    comm = Path(f"/proc/{process.pid}/comm")
-    while time.monotonic() < deadline and comm.read_text().strip() != "scdaemon":
-        time.sleep(0.02)
-    yield process
-    process.terminate()
-    process.wait(timeout=5)
 
 
 def test_likely_holders_name_a_running_scdaemon(fake_scdaemon: subprocess.Popen[bytes]) -> None:

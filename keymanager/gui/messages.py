@@ -110,11 +110,26 @@ def describe_error(error: BaseException, action: str = "") -> UserMessage:
             "The PIN has to be verified again.  Press Refresh (F5) and repeat the step.",
         )
     if isinstance(error, CardInUse):
-        return message(
-            "Another program is using the card",
-            "Close the program holding it (often GnuPG's scdaemon: "
-            "`gpgconf --kill scdaemon`, or a browser using the card), then press Refresh.",
-        )
+        from keymanager.diagnostics import likely_card_holders
+
+        holders = likely_card_holders()
+        if holders:
+            named = "; ".join(
+                f"{holder.program} (process {holder.pid}: {holder.description})"
+                for holder in holders
+            )
+            advice = (
+                f"Running now and likely to hold it: {named}.  Close it (for GnuPG's "
+                "scdaemon: `gpgconf --kill scdaemon`), then press Refresh (F5).  "
+                "keymanager never stops other programs itself."
+            )
+        else:
+            advice = (
+                "Close the program holding it (often GnuPG's scdaemon: "
+                "`gpgconf --kill scdaemon`, or a browser using the card), then press "
+                "Refresh (F5)."
+            )
+        return message("Another program is using the card", advice)
     if isinstance(error, TransportError):
         return message(
             "The card could not be reached",
