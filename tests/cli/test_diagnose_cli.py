@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -103,23 +102,6 @@ def test_diagnose_a_reader_that_is_not_there(
     (error,) = [f for f in output["findings"] if f["severity"] == "error"]
     assert "No reader matches" in error["message"]
     assert pcscd.vpcd_reader(0) in error["advice"]
-
-
-@pytest.fixture
-def fake_scdaemon(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A process named ``scdaemon`` (a copy of sleep), standing in for GnuPG's."""
-    binary = tmp_path / "scdaemon"
-    sleep = shutil.which("sleep")
-    assert sleep
-    shutil.copy2(sleep, binary)
-    process = subprocess.Popen([str(binary), "60"])
-    comm = Path(f"/proc/{process.pid}/comm")
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and comm.read_text().strip() != "scdaemon":
-        time.sleep(0.02)
-    yield process
-    process.terminate()
-    process.wait(timeout=5)
 
 
 @pytest.fixture
