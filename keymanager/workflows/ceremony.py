@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -34,9 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from keymanager.card.errors import (
+    FileNotFound,
     IncorrectParameters,
     NoKeyDomainSupport,
     PinBlocked,
+    ReferencedDataNotFound,
     WrongPin,
 )
 from keymanager.card.hsm import SmartCardHsm
@@ -80,6 +83,8 @@ from keymanager.workflows.interaction import (
 )
 from keymanager.workflows.printable import render_text_pdf, write_text_pdf
 from keymanager.workflows.shares import read_share
+
+logger = logging.getLogger(__name__)
 
 # --- creating a share --------------------------------------------------------------
 
@@ -205,7 +210,11 @@ def new_share(hsm: SmartCardHsm | None = None) -> bytearray:
     The caller wipes the buffer.
     """
     if hsm is not None:
-        return bytearray(hsm.get_challenge(SHARE_LENGTH, sensitive=True))
+        try:
+            return bytearray(hsm.get_challenge(SHARE_LENGTH, sensitive=True))
+        except (FileNotFound, ReferencedDataNotFound):
+            # Pico HSM answers GET CHALLENGE with 6A82 before it is initialised.
+            logger.info("the card gave no random bytes (not initialised?); using the host's")
     return bytearray(os.urandom(SHARE_LENGTH))
 
 

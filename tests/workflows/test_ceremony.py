@@ -346,3 +346,20 @@ def test_host_random_is_not_the_card_when_no_card(tmp_path: Path) -> None:
     second = create_share(ScriptedInteraction(), ShareCreationPlan(paperkey=True))
     assert first.fingerprint != second.fingerprint
     assert os.listdir(tmp_path) == []
+
+
+def test_new_share_falls_back_to_the_host_when_the_card_gives_no_random() -> None:
+    """Pico HSM answers GET CHALLENGE with 6A82 before initialisation."""
+    from keymanager.card.hsm import SmartCardHsm
+    from keymanager.card.transport import LocalTransport
+    from keymanager.simulator import SmartCardHsmSimulator
+    from keymanager.workflows.ceremony import new_share
+
+    simulator = SmartCardHsmSimulator(seed=b"pico-like blank card")
+    hsm = SmartCardHsm.open(LocalTransport(simulator))
+    from_card = new_share(hsm)
+    simulator.faults.status_at(1, 0x6A82)
+    from_host = new_share(hsm)
+    assert len(from_card) == len(from_host) == 32
+    assert from_card != from_host
+    assert simulator.faults.pending == 0  # the 6A82 was answered, and the host filled in

@@ -149,8 +149,8 @@ def transient_import(
                 domain, result.kcv, format_kcv(status.kcv) if status.kcv else "hidden"
             )
         interaction.inform(
-            f"Transient key domain {domain} created (KCV {result.kcv}); it is removed "
-            "after the import."
+            f"Transient key domain {domain} created (KCV {result.kcv}); its KEK is deleted "
+            "after the import, so the imported keys stay but can never be exported."
         )
         session = ImportSession(hsm, interaction, dkek, journal, serial)
         result.files = session.run_files(contents, None, offer_more=offer_more)
