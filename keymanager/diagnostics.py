@@ -63,6 +63,7 @@ from keymanager.card.errors import (
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import InitOptions, PinState, PinStatus
 from keymanager.card.transport import Transport
+from keymanager.paths import state_directory
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +99,7 @@ __all__ = [
 
 def default_state_dir() -> Path:
     """``$XDG_STATE_HOME/keymanager`` (default ``~/.local/state/keymanager``)."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "keymanager"
+    return state_directory()
 
 
 def log_file_path(directory: Path | None = None) -> Path:

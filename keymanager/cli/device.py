@@ -10,7 +10,6 @@ not name.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,12 +19,12 @@ from keymanager.card.apdu import ApduConnection
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.transport import LocalTransport, Transport
 from keymanager.cli.prompts import CliError
+from keymanager.paths import state_directory
 
 
 def default_simulator_state() -> Path:
     """Where the built-in simulated card keeps its state between runs."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "keymanager" / "simulated-card.json"
+    return state_directory() / "simulated-card.json"
 
 
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:

@@ -21,14 +21,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from keymanager.gui import APP_ID, APP_NAME, ORGANIZATION_NAME
+from keymanager.paths import state_directory
 
 logger = logging.getLogger(__name__)
 
 
 def state_dir() -> Path:
     """``$XDG_STATE_HOME/keymanager`` (default ``~/.local/state/keymanager``)."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "keymanager"
+    return state_directory()
 
 
 def demo_state_path() -> Path:

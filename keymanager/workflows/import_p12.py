@@ -60,6 +60,7 @@ from keymanager.dkek.dkek import Dkek, format_kcv
 from keymanager.dkek.errors import DkekError
 from keymanager.dkek.keyblob import encode_key
 from keymanager.dkek.secret import wipe
+from keymanager.paths import state_directory
 from keymanager.workflows.common import (
     check_dkek_matches,
     complete_domain_status,
@@ -95,8 +96,7 @@ JOURNAL_FORMAT = 1
 
 def default_journal_path() -> Path:
     """``$XDG_STATE_HOME/keymanager/pkcs12-import-journal.json`` (``~/.local/state/…``)."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "keymanager" / JOURNAL_NAME
+    return state_directory() / JOURNAL_NAME
 
 
 @dataclass

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +77,7 @@ from keymanager.dkek.fileio import write_private_file
 from keymanager.dkek.keyblob import KeyType, describe_blob
 from keymanager.dkek.tlv import TlvError, read_tlv
 from keymanager.dkek.wky import KeyBackup, parse_backup, read_backup_file, write_backup_file
+from keymanager.paths import state_directory
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.errors import BackupDkekMismatch, DomainNotReady, WorkflowError
 from keymanager.workflows.interaction import Cancelled, Choice, Interaction
@@ -87,8 +87,7 @@ from keymanager.workflows.interaction import Cancelled, Choice, Interaction
 
 def default_journal_dir() -> Path:
     """Where the journal of interrupted key operations lives."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "keymanager" / "journal"
+    return state_directory() / "journal"
 
 
 @dataclass(frozen=True)
