@@ -49,11 +49,10 @@ from keymanager.card.errors import MalformedResponse
 from keymanager.card.roots import GENUINE_ROOTS, SIMULATOR_ROOT_CHR, SIMULATOR_ROOT_KEY_LABEL
 from keymanager.dkek.curves import (
     CurveParameters,
-    add_points,
     curve_by_domain_parameters,
     curve_by_name,
     derive_public_point,
-    scalar_multiply,
+    ecdsa_verify,
 )
 from keymanager.dkek.errors import UnsupportedKey
 from keymanager.dkek.tlv import TlvError, encode_tlv, iter_tlvs, read_tlv
@@ -459,29 +458,6 @@ def plain_to_der(signature: bytes) -> bytes:
     return utils.encode_dss_signature(_int(signature[:half]), _int(signature[half:]))
 
 
-def _truncated_hash(curve: CurveParameters, digest: bytes) -> int:
-    value = _int(digest)
-    excess = len(digest) * 8 - curve.order.bit_length()
-    return value >> excess if excess > 0 else value
-
-
-def _ecdsa_verify_python(
-    curve: CurveParameters, point: bytes, digest: bytes, r: int, s: int
-) -> bool:
-    n = curve.order
-    if not (0 < r < n and 0 < s < n):
-        return False
-    public = curve.decode_point(point)
-    w = pow(s, -1, n)
-    e = _truncated_hash(curve, digest)
-    total = add_points(
-        curve,
-        scalar_multiply(curve, e * w % n, curve.generator),
-        scalar_multiply(curve, r * w % n, public),
-    )
-    return total is not None and total[0] % n == r
-
-
 def verify_signature(
     data: bytes,
     signature: bytes,
@@ -514,7 +490,7 @@ def verify_signature(
             hasher = hashes.Hash(hash_class())
             hasher.update(data)
             digest = hasher.finalize()
-            return _ecdsa_verify_python(curve, signer_key.point, digest, r, s)
+            return ecdsa_verify(curve, curve.decode_point(signer_key.point), digest, r, s)
         key.verify(utils.encode_dss_signature(r, s), data, ec.ECDSA(hash_class()))
         return True
     except (InvalidSignature, CvcError, ValueError, UnsupportedAlgorithm):

@@ -558,3 +558,31 @@ def derive_public_point(curve: CurveParameters, private_value: int) -> AffinePoi
     if point is None:  # impossible for 1 <= d < order on a prime-order group
         raise ValueError(f"d·G is the point at infinity on {curve.name}")
     return point
+
+
+def hash_to_integer(curve: CurveParameters, message_hash: bytes) -> int:
+    """The ECDSA integer of a hash: its leftmost bits, as many as the group order has."""
+    value = int.from_bytes(message_hash, "big")
+    excess = len(message_hash) * 8 - curve.order.bit_length()
+    return value >> excess if excess > 0 else value
+
+
+def ecdsa_verify(
+    curve: CurveParameters, public_point: AffinePoint, message_hash: bytes, r: int, s: int
+) -> bool:
+    """Check an ECDSA signature ``(r, s)`` over a hash in pure Python.
+
+    For curves :mod:`cryptography` lacks (the card's CV certificates and the
+    simulator's signatures on them); not constant-time, which a check need not be.
+    """
+    order = curve.order
+    if not (0 < r < order and 0 < s < order):
+        return False
+    e = hash_to_integer(curve, message_hash)
+    w = pow(s, -1, order)
+    total = add_points(
+        curve,
+        scalar_multiply(curve, e * w % order, curve.generator),
+        scalar_multiply(curve, r * w % order, public_point),
+    )
+    return total is not None and total[0] % order == r

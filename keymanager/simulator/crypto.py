@@ -24,7 +24,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from keymanager.dkek.curves import CurveParameters, add_points, scalar_multiply
+from keymanager.dkek.curves import CurveParameters, hash_to_integer, scalar_multiply
 
 _DRBG_LABEL = b"keymanager simulator drbg"
 
@@ -106,12 +106,6 @@ def digest(name: str, data: bytes) -> bytes:
 # --- elliptic curves --------------------------------------------------------------------
 
 
-def _truncate_hash(curve: CurveParameters, message_hash: bytes) -> int:
-    value = int.from_bytes(message_hash, "big")
-    excess = len(message_hash) * 8 - curve.order.bit_length()
-    return value >> excess if excess > 0 else value
-
-
 def ecdsa_sign(
     curve: CurveParameters, private_value: int, message_hash: bytes, extra: bytes = b""
 ) -> tuple[int, int]:
@@ -123,7 +117,7 @@ def ecdsa_sign(
     """
     order = curve.order
     key = private_value.to_bytes(curve.order_bytes, "big")
-    e = _truncate_hash(curve, message_hash)
+    e = hash_to_integer(curve, message_hash)
     attempt = 0
     while True:
         material = b""
@@ -149,21 +143,6 @@ def ecdsa_sign(
         if s == 0:
             continue
         return r, s
-
-
-def ecdsa_verify(
-    curve: CurveParameters, public_point: tuple[int, int], message_hash: bytes, r: int, s: int
-) -> bool:
-    """Check an ECDSA signature (used by the tests of curves :mod:`cryptography` lacks)."""
-    order = curve.order
-    if not (0 < r < order and 0 < s < order):
-        return False
-    e = _truncate_hash(curve, message_hash)
-    w = pow(s, -1, order)
-    first = scalar_multiply(curve, e * w % order, curve.generator)
-    second = scalar_multiply(curve, r * w % order, public_point)
-    total = add_points(curve, first, second)
-    return total is not None and total[0] % order == r
 
 
 def ecdh(curve: CurveParameters, private_value: int, peer_point: bytes) -> bytes:

@@ -13,11 +13,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from keymanager.card.apdu import LE_MAX
 from keymanager.dkek import Dkek
-from keymanager.dkek.curves import SUPPORTED_CURVES, CurveParameters, curve_by_name
+from keymanager.dkek.curves import SUPPORTED_CURVES, CurveParameters, curve_by_name, ecdsa_verify
 from keymanager.dkek.errors import KcvMismatch
 from keymanager.dkek.keyblob import AesKey, EcKeyMaterial, decode_key, encode_key
 from keymanager.dkek.tlv import encode_tlv
-from keymanager.simulator.crypto import ecdsa_verify
 from tests.simulator.conftest import (
     Card,
     device_public_key,
