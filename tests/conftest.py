@@ -14,10 +14,16 @@ from typing import Any
 import pytest
 
 from keymanager.card.transport import LocalTransport, Transport
+from tests.support import figures
 from tests.support.pcscd import PcscdHarness
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 VECTORS_PATH = REPOSITORY_ROOT.parent / "shared" / "vectors" / "dkek-vectors.json"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the reliability figures of this run when ``KEYMANAGER_FIGURES`` asks for them."""
+    figures.flush()
 
 
 @pytest.fixture(autouse=True)

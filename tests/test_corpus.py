@@ -37,6 +37,7 @@ from keymanager.dkek.paperkey import ALPHABET, decode_paperkey, encode_paperkey
 from keymanager.dkek.sharefile import decrypt_share
 from keymanager.dkek.wky import parse_backup
 from tests.corpus.make_corpus import MANIFEST_PATH, build_manifest, render
+from tests.support.figures import record
 
 MANIFEST: dict[str, Any] = json.loads(MANIFEST_PATH.read_text())
 CASES: list[dict[str, Any]] = MANIFEST["cases"]
@@ -241,17 +242,35 @@ def test_oversized_wky_is_refused(vectors: dict[str, Any]) -> None:
             decode_key(dkek, parse_backup(data).blob)
 
 
+FAMILY_LABELS = {
+    "sharefile": "Share files (.pbe)",
+    "nofm": "n-of-m entries",
+    "paperkey": "PaperKeys",
+    "paperkey-substitution": "PaperKeys: every single-character substitution",
+    "keyblob": "Key blobs",
+    "keyblob-byte-flip": "Key blobs: every byte inverted",
+    "wky": ".wky backups",
+    "wky-oversized": ".wky backups: oversized (64 KiB, 1 MiB, 10 MiB)",
+}
+
+
 def test_case_count(vectors: dict[str, Any]) -> None:
-    """Print the corpus figures (per family) and check the total."""
-    families: dict[str, int] = {}
+    """Print and report the corpus figures (per family and error) and check the total."""
+    families: dict[tuple[str, str], int] = {}
     for case in CASES:
-        key = f"{case['family']} ({'accepted' if case['expect'] is None else 'error'})"
+        key = (case["family"], case["expect"] or "accepted")
         families[key] = families.get(key, 0) + 1
-    families["paperkey-substitution (error)"] = sum(1 for _ in _paperkey_substitutions())
-    families["keyblob-byte-flip (error)"] = sum(1 for _ in _blob_flips(vectors))
-    families["wky-oversized (error)"] = len(OVERSIZED_BLOB_SIZES)
-    errors_total = sum(n for key, n in families.items() if key.endswith("(error)"))
-    for key, n in sorted(families.items()):
-        print(f"corpus: {key}: {n}")
+    families["paperkey-substitution", "PaperKeyGroupError"] = sum(
+        1 for _ in _paperkey_substitutions()
+    )
+    families["keyblob-byte-flip", "KcvMismatch or MacMismatch"] = sum(
+        1 for _ in _blob_flips(vectors)
+    )
+    families["wky-oversized", "MacMismatch"] = len(OVERSIZED_BLOB_SIZES)
+    errors_total = sum(n for (_, error), n in families.items() if error != "accepted")
+    for (family, error), n in sorted(families.items()):
+        print(f"corpus: {family} ({error}): {n}")
+        record("corpus", FAMILY_LABELS[family], n, error=error)
     print(f"corpus: {errors_total} error cases, {sum(families.values())} cases in all")
+    record("corpus", "Error cases in all", errors_total, error="")
     assert errors_total >= MINIMUM_CASES
