@@ -283,17 +283,28 @@ class DialogFactory:
         return box
 
     def _open_show_secret(self, request: PromptRequest, parent: QWidget | None) -> QDialog:
-        box = _message_box(
-            parent,
-            QMessageBox.Icon.Information,
-            str(request.payload["title"]),
-            "Write this down now; it is shown only once and never saved.",
-        )
-        box.setInformativeText(str(request.payload["text"]))
-        box.setFont(QFont("monospace"))
-        box.addButton("I have written it down", QMessageBox.ButtonRole.AcceptRole)
-        box.finished.connect(lambda _code: request.reply(None))
-        return box
+        # A plain dialog, not a QMessageBox: a message box copies its whole text on
+        # Ctrl+C on some platforms, and this text is a secret shown once.
+        dialog = QDialog(parent)
+        dialog.setWindowTitle(str(request.payload["title"]))
+        dialog.setObjectName("showSecretDialog")
+        layout = QVBoxLayout(dialog)
+        note = QLabel("Write this down now; it is shown only once and never saved.")
+        note.setWordWrap(True)
+        layout.addWidget(note)
+        secret = QLabel(str(request.payload["text"]))
+        secret.setObjectName("secret")
+        secret.setTextFormat(Qt.TextFormat.PlainText)
+        secret.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
+        secret.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
+        secret.setFont(QFont("monospace"))
+        layout.addWidget(secret)
+        buttons = QDialogButtonBox()
+        buttons.addButton("I have written it down", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.accepted.connect(dialog.accept)
+        layout.addWidget(buttons)
+        dialog.finished.connect(lambda _code: request.reply(None))
+        return dialog
 
     def _input(self, request: PromptRequest, parent: QWidget | None) -> QInputDialog:
         dialog = QInputDialog(parent)

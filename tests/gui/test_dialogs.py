@@ -420,3 +420,32 @@ def test_screenshot_builders_render_their_dialogs(qtbot, window, tmp_path: Path)
         if isinstance(widget, AuditView):
             assert widget.model.rowCount() == 3
         widget.close()
+
+
+def test_a_secret_shown_once_cannot_be_copied(qtbot, window) -> None:
+    """The random PIN (shown once by init) sits in a label that cannot be selected or copied."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QDialog, QLabel
+
+    seen = Seen(qtbot, window)
+    clipboard = QGuiApplication.clipboard()
+    clipboard.setText("before")
+    results: list[object] = []
+    window.submit(
+        "Show a secret",
+        lambda context: context.interaction.show_secret("New PIN", "918273"),
+        on_result=results.append,
+    )
+    dialog = seen.next(QDialog)
+    assert dialog.objectName() == "showSecretDialog"
+    label = dialog.findChild(QLabel, "secret")
+    assert label.text() == "918273"
+    assert label.textInteractionFlags() == Qt.TextInteractionFlag.NoTextInteraction
+    assert label.contextMenuPolicy() == Qt.ContextMenuPolicy.NoContextMenu
+    qtbot.keyClick(dialog, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(label, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert clipboard.text() == "before"
+    with qtbot.waitSignal(window.job_done, timeout=10_000):
+        dialog.accept()
+    assert results == [None]
