@@ -34,7 +34,14 @@ from pathlib import Path
 from typing import Protocol
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QFont
+from PySide6.QtGui import (
+    QContextMenuEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QFont,
+    QKeyEvent,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -133,6 +140,38 @@ def _describe_input(share_input: ShareInput) -> str:
     if isinstance(share_input, NofMShareInput):
         return f"share file {share_input.path.name}, {len(share_input.fragments)} fragments"
     return "PaperKey"
+
+
+class SecretLineEdit(QLineEdit):
+    """A line edit for a secret that must stay readable while typed (a PaperKey line).
+
+    The text cannot leave through the clipboard: nothing can be selected (so neither
+    the copy and cut shortcuts nor X11's selection clipboard have anything to take),
+    the copy and cut shortcuts are swallowed, and there is no context menu.  Fields
+    that need not be read back use an echo mode other than ``Normal``, where Qt itself
+    refuses to copy.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setDragEnabled(False)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
+        self.selectionChanged.connect(self._drop_selection)
+
+    def _drop_selection(self) -> None:
+        if self.hasSelectedText():
+            self.deselect()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.matches(QKeySequence.StandardKey.Copy) or event.matches(
+            QKeySequence.StandardKey.Cut
+        ):
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        event.accept()
 
 
 def _share_file_problem(text: str) -> str | None:
@@ -543,7 +582,7 @@ class PaperKeyTab(QWidget):
         self.marks: list[QLabel] = []
         self.checks: list[LineCheck] = []
         for number in range(1, LINES + 1):
-            edit = QLineEdit()
+            edit = SecretLineEdit()
             edit.setObjectName(f"paperkeyLine{number}")
             edit.setFont(mono)
             edit.setPlaceholderText("ABCDE9 FGHJK2 MNPQR7")
