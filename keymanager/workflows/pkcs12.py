@@ -12,10 +12,23 @@ with DKEK shares.  :func:`open_pkcs12` reads the file with :mod:`cryptography`
 * :class:`CertificateEntry` - a certificate without a key (CA certificates, the chain),
   stored on the card as a CA certificate.
 
-Errors are specific: :class:`Pkcs12WrongPassword`, :class:`Pkcs12Corrupt`,
-:class:`Pkcs12Empty`, :class:`Pkcs12TooLarge` (files above :data:`MAX_PKCS12_SIZE`,
-1 MiB, are refused unread: real PKCS#12 files are a few kilobytes, a chain of ten
-4096-bit certificates stays below 30 KB).
+Errors are specific: :class:`Pkcs12WrongPassword` (also "no password given" for a
+file that needs one), :class:`Pkcs12IntegrityError` (the password opens the contents
+but the file's MAC fails: it was altered), :class:`Pkcs12Corrupt` (not PKCS#12,
+truncated), :class:`Pkcs12UnsupportedContent` (an intact file holding a key this
+program cannot read: a curve :mod:`cryptography` lacks, X25519…), :class:`Pkcs12Empty`,
+:class:`Pkcs12TooLarge` (files above :data:`MAX_PKCS12_SIZE`, 1 MiB, are refused unread:
+real PKCS#12 files are a few kilobytes, a chain of ten 4096-bit certificates stays below
+30 KB) and :class:`Pkcs12Unreadable`.  A PKCS#12 MAC is keyed by the password, so a
+failing MAC alone cannot tell a wrong password from an altered file; when the MAC fails,
+the file is tried once more without its MAC: if the password then decrypts contents
+that another password does not, the password is right and the file was altered.  The
+contents of such a file are never used.
+
+Two things the file may hold are not errors but warnings on the key entry (shown in
+its :meth:`KeyEntry.detail`): no certificate of the file matches the key (it is
+imported without one), and more than one private key (:mod:`cryptography` reads only
+the first).
 
 Private keys live in :mod:`cryptography` objects that cannot be overwritten; the
 contents object drops its references when :meth:`Pkcs12Contents.forget` is called
@@ -24,21 +37,25 @@ contents object drops its references when :meth:`Pkcs12Contents.forget` is calle
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from keymanager.dkek.curves import curve_by_cryptography_curve
+from keymanager.dkek.curves import SUPPORTED_CURVES, curve_by_cryptography_curve
 from keymanager.dkek.dkek import Dkek
 from keymanager.dkek.errors import UnsupportedKey
 from keymanager.dkek.keyblob import MAXIMUM_RSA_BITS, MINIMUM_RSA_BITS, encode_key
+from keymanager.dkek.tlv import Tlv, TlvError, encode_tlv, iter_tlvs, read_tlv
 from keymanager.workflows.errors import WorkflowError
 from keymanager.workflows.interaction import Choice
 
@@ -59,6 +76,14 @@ class Pkcs12WrongPassword(Pkcs12Error):
 
 class Pkcs12Corrupt(Pkcs12Error):
     """The file is not a PKCS#12 file, is truncated, or uses an encryption we cannot read."""
+
+
+class Pkcs12IntegrityError(Pkcs12Corrupt):
+    """The password is right (it decrypts the contents) but the file's MAC fails: altered."""
+
+
+class Pkcs12UnsupportedContent(Pkcs12Error):
+    """The file holds a key (or uses an algorithm) this program cannot read."""
 
 
 class Pkcs12Empty(Pkcs12Error):
@@ -170,6 +195,8 @@ class KeyEntry:
     friendly_name: str | None
     unsupported: str | None
     description: str
+    warning: str | None = None
+    """Something the user should know before importing (e.g. no certificate matches)."""
 
     @property
     def id(self) -> str:
@@ -208,7 +235,8 @@ class KeyEntry:
             if self.certificate is not None
             else "no certificate"
         )
-        return f"{self.description} private key, {certificate}"
+        text = f"{self.description} private key, {certificate}"
+        return text if self.warning is None else f"{text}; warning: {self.warning}"
 
 
 @dataclass(eq=False)
@@ -293,6 +321,190 @@ def _matches(key: PrivateKey, certificate: x509.Certificate) -> bool:
     return wanted is not None and wanted == _spki(certificate.public_key())
 
 
+def _is_ca(certificate: x509.Certificate) -> bool:
+    try:
+        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
+    except x509.ExtensionNotFound:
+        return False
+    return constraints.value.ca
+
+
+# --- a minimal look at the PFX structure (DER only; BER files are just not looked at) ---
+
+_DATA_OID = bytes.fromhex("2a864886f70d010701")  # 1.2.840.113549.1.7.1, id-data
+_KEY_BAG_OIDS = (
+    bytes.fromhex("2a864886f70d010c0a0101"),  # keyBag
+    bytes.fromhex("2a864886f70d010c0a0102"),  # pkcs8ShroudedKeyBag
+)
+_OTHER_CURVE_NAMES = {
+    "1.3.132.0.32": "secp224k1",
+    "1.3.132.0.33": "secp224r1",
+    "1.3.132.0.16": "sect283k1",
+    "1.3.132.0.17": "sect283r1",
+    "1.3.132.0.36": "sect409k1",
+    "1.3.132.0.37": "sect409r1",
+    "1.3.132.0.38": "sect571k1",
+    "1.3.132.0.39": "sect571r1",
+    "1.2.840.10045.3.1.1": "secp192r1",
+}
+_CURVE_OID = re.compile(r"\b(\d+(?:\.\d+){3,})\b")
+
+
+def _children(data: bytes, tag: int | None = 0x30) -> list[Tlv]:
+    """The TLVs inside one DER TLV of ``tag`` filling ``data`` (``TlvError`` if not)."""
+    outer = read_tlv(data, 0, der=True)
+    if outer.next_offset != len(data) or (tag is not None and outer.tag != bytes([tag])):
+        raise TlvError("unexpected structure")
+    return list(iter_tlvs(outer.value, der=True))
+
+
+def _pfx_elements(data: bytes) -> list[Tlv] | None:
+    """version, authSafe and (optional) macData of a DER PFX; ``None`` if not DER PFX."""
+    try:
+        elements = _children(data)
+    except TlvError:
+        return None
+    return elements if len(elements) in (2, 3) else None
+
+
+def _without_mac(data: bytes) -> bytes | None:
+    """The PFX with its macData removed (``None``: no MAC, or not a DER PFX)."""
+    elements = _pfx_elements(data)
+    if elements is None or len(elements) != 3:
+        return None
+    return encode_tlv(0x30, b"".join(encode_tlv(e.tag, e.value) for e in elements[:2]))
+
+
+def _data_content(content_info: bytes) -> bytes | None:
+    """The OCTET STRING content of an id-data ContentInfo (``None`` for other types)."""
+    content_type, *rest = _children(content_info)
+    if content_type.tag != b"\x06" or content_type.value != _DATA_OID or len(rest) != 1:
+        return None
+    [octets] = _children(encode_tlv(rest[0].tag, rest[0].value), 0xA0)
+    return octets.value if octets.tag == b"\x04" else None
+
+
+def count_key_bags(data: bytes) -> int | None:
+    """How many private-key bags the file's unencrypted SafeContents hold.
+
+    Key bags inside encrypted SafeContents are not seen (most tools shroud each key
+    and put it in plain SafeContents).  ``None`` when the structure is not DER.
+    """
+    elements = _pfx_elements(data)
+    if elements is None:
+        return None
+    try:
+        authenticated_safe = _data_content(encode_tlv(elements[1].tag, elements[1].value))
+        if authenticated_safe is None:
+            return None
+        count = 0
+        for content_info in _children(authenticated_safe):
+            safe_contents = _data_content(encode_tlv(content_info.tag, content_info.value))
+            if safe_contents is None:
+                continue  # encrypted: not visible without the password
+            for bag in _children(safe_contents):
+                bag_type = next(iter_tlvs(bag.value, der=True), None)
+                if bag_type is not None and bag_type.value in _KEY_BAG_OIDS:
+                    count += 1
+    except (TlvError, ValueError):
+        return None
+    return count
+
+
+def _curve_name(oid: str) -> str:
+    for curve in SUPPORTED_CURVES:
+        if curve.oid == oid:
+            return curve.name
+    return _OTHER_CURVE_NAMES.get(oid, f"OID {oid}")
+
+
+def _unsupported_content(error: Exception, source: str) -> Pkcs12UnsupportedContent:
+    """The error for an intact file whose key or algorithm cryptography cannot read."""
+    text = str(error)
+    if isinstance(error, TypeError):
+        return Pkcs12UnsupportedContent(
+            f"{source} holds a private key of a type this program cannot read and the "
+            "SmartCard-HSM cannot hold (such as X25519 or X448); it holds RSA and EC keys"
+        )
+    found = _CURVE_OID.search(text) if "curve" in text.lower() else None
+    if found is not None:
+        oid = found.group(1)
+        name = _curve_name(oid)
+        supported = any(curve.oid == oid for curve in SUPPORTED_CURVES)
+        verdict = (
+            "the SmartCard-HSM could hold it, but this program cannot read keys on it "
+            "(export the key on another curve, or wrap it with Smart Card Shell)"
+            if supported
+            else "the SmartCard-HSM cannot hold keys on it"
+        )
+        return Pkcs12UnsupportedContent(
+            f"{source} holds a key on the elliptic curve {name}: {verdict}"
+        )
+    return Pkcs12UnsupportedContent(
+        f"{source} uses an algorithm this program cannot read ({text}); re-export it "
+        "with AES encryption"
+    )
+
+
+def _opens_without_mac(data: bytes, password: bytes) -> bool:
+    """Whether ``password`` decrypts the file's contents once its MAC is removed, while
+    another password does not: then the password is right and the MAC (the file) is bad."""
+    stripped = _without_mac(data)
+    if stripped is None:
+        return False
+    try:
+        pkcs12.load_pkcs12(stripped, password)
+    except Exception:  # any failure: the password does not open it either
+        return False
+    probe = os.urandom(16).hex().encode()
+    try:
+        pkcs12.load_pkcs12(stripped, probe)
+    except Exception:
+        return True
+    return False  # the contents are not encrypted: no password can be told right
+
+
+def _load_error(data: bytes, password: bytes | None, error: Exception, source: str) -> Pkcs12Error:
+    """The specific error for a file ``pkcs12.load_pkcs12`` refused."""
+    if isinstance(error, UnsupportedAlgorithm | TypeError):
+        return _unsupported_content(error, source)
+    if "password" not in str(error).lower():
+        return Pkcs12Corrupt(
+            f"{source} is not a readable PKCS#12 file: it is damaged, truncated, or not "
+            "a PKCS#12 file at all"
+        )
+    if not password:
+        return Pkcs12WrongPassword(
+            f"{source} is protected by a password, and none was given (or its integrity "
+            "check fails)"
+        )
+    if _opens_without_mac(data, password):
+        return Pkcs12IntegrityError(
+            f"the password opens {source}, but its integrity check (MAC) fails: the file "
+            "was altered or damaged after it was made; nothing in it is used"
+        )
+    return Pkcs12WrongPassword(
+        f"the PKCS#12 password is wrong for {source} (or the file was altered: its "
+        "integrity check fails)"
+    )
+
+
+def _load(
+    data: bytes, password: bytes | bytearray | None, source: str
+) -> pkcs12.PKCS12KeyAndCertificates:
+    attempts: list[bytes | None] = [bytes(password) if password is not None else None]
+    if not password:
+        attempts = [None, b""]
+    failure: Exception | None = None
+    for attempt in attempts:
+        try:
+            return pkcs12.load_pkcs12(data, attempt)
+        except Exception as error:  # ValueError, UnsupportedAlgorithm, TypeError…
+            failure = error if failure is None or not isinstance(error, ValueError) else failure
+    assert failure is not None
+    raise _load_error(data, attempts[0], failure, source) from None
+
+
 def parse_pkcs12(
     data: bytes, password: bytes | bytearray | None, source: str = "the PKCS#12 file"
 ) -> Pkcs12Contents:
@@ -300,8 +512,12 @@ def parse_pkcs12(
 
     An empty password also tries "no password" (files exported without one).
 
-    :raises Pkcs12WrongPassword: the password is wrong (or the file's MAC fails).
+    :raises Pkcs12TooLarge: more than :data:`MAX_PKCS12_SIZE` bytes.
+    :raises Pkcs12WrongPassword: the password is wrong or missing (or the file's MAC
+        fails and the password cannot be told right).
+    :raises Pkcs12IntegrityError: the password is right but the file's MAC fails.
     :raises Pkcs12Corrupt: the bytes are not a readable PKCS#12 structure.
+    :raises Pkcs12UnsupportedContent: the file holds a key this program cannot read.
     :raises Pkcs12Empty: the file holds no key and no certificate.
     """
     if len(data) > MAX_PKCS12_SIZE:
@@ -309,29 +525,7 @@ def parse_pkcs12(
             f"{source} has {len(data)} bytes; PKCS#12 files above {MAX_PKCS12_SIZE} bytes "
             "are refused"
         )
-    attempts: list[bytes | None] = [bytes(password) if password is not None else None]
-    if not password:
-        attempts = [None, b""]
-    loaded: pkcs12.PKCS12KeyAndCertificates | None = None
-    failure = ""
-    for attempt in attempts:
-        try:
-            loaded = pkcs12.load_pkcs12(data, attempt)
-            break
-        except ValueError as error:
-            failure = str(error)
-        except Exception as error:  # unsupported algorithms and the like
-            failure = f"{type(error).__name__}: {error}"
-    if loaded is None:
-        if "password" in failure.lower():
-            raise Pkcs12WrongPassword(
-                f"the PKCS#12 password is wrong for {source} (or the file was altered: its "
-                "integrity check fails)"
-            )
-        raise Pkcs12Corrupt(
-            f"{source} is not a readable PKCS#12 file: it is damaged, truncated, or "
-            "encrypted with an algorithm this build cannot read (re-export it with AES)"
-        )
+    loaded = _load(bytes(data), password, source)
 
     certificates = [
         (item.certificate, _friendly(item.friendly_name))
@@ -345,6 +539,22 @@ def parse_pkcs12(
             None,
         )
         certificate, name = (None, None) if matched is None else certificates.pop(matched)
+        warnings: list[str] = []
+        strangers = [cert for cert, _n in certificates if not _is_ca(cert)]
+        if certificate is None and strangers:
+            subjects = ", ".join(
+                cert.subject.rfc4514_string() or "(empty subject)" for cert in strangers
+            )
+            warnings.append(
+                f"the file's certificate ({subjects}) does not match this key: the key is "
+                "imported without a certificate"
+            )
+        bags = count_key_bags(bytes(data))
+        if bags is not None and bags > 1:
+            warnings.append(
+                f"the file holds {bags} private keys; only the first can be read (export "
+                "each key to a file of its own)"
+            )
         keys.append(
             KeyEntry(
                 number=1,
@@ -353,6 +563,7 @@ def parse_pkcs12(
                 friendly_name=name,
                 unsupported=key_support(key),
                 description=describe_key(key),
+                warning="; ".join(warnings) or None,
             )
         )
     entries = [
