@@ -33,6 +33,10 @@ SHORT_MAX_LE = 256
 EXTENDED_MAX_LE = 65536
 LE_MAX = -1
 """Pass as ``le`` to ask for as much as the card will send (Le = 00 or 0000)."""
+MAX_GET_RESPONSES = 320
+"""GET RESPONSE rounds one command may take (a 64 KiB answer in 256-byte parts is 256)."""
+MAX_RESPONSE_DATA = EXTENDED_MAX_LE + SHORT_MAX_LE
+"""Most response data one command may collect (one extended answer plus a short one)."""
 
 _CHAINING_BIT = 0x10
 
@@ -128,7 +132,13 @@ class ApduConnection:
         self.apdu_count += 1
         if logger.isEnabledFor(TRAFFIC):
             logger.log(TRAFFIC, "SEND %s", command.describe())
-        response = ResponseApdu.parse(self.transport.transmit(raw))
+        answer = self.transport.transmit(raw)
+        if len(answer) > MAX_RESPONSE_DATA + 2:
+            raise MalformedResponse(
+                f"{command.name or 'the command'}: the card answered {len(answer)} bytes, "
+                f"more than any APDU can carry"
+            )
+        response = ResponseApdu.parse(answer)
         if logger.isEnabledFor(TRAFFIC):
             if command.sensitive_response and response.data:
                 shown = f"<{len(response.data)} bytes redacted>"
@@ -193,7 +203,15 @@ class ApduConnection:
     def _collect(self, command: CommandApdu, response: ResponseApdu) -> ResponseApdu:
         data = bytearray(response.data)
         sw = response.sw
+        rounds = 0
         while sw & 0xFF00 == 0x6100:
+            rounds += 1
+            if rounds > MAX_GET_RESPONSES or len(data) > MAX_RESPONSE_DATA:
+                raise MalformedResponse(
+                    f"{command.name or 'the command'}: the card kept answering 61xx "
+                    f"(more data) after {rounds - 1} GET RESPONSE commands and "
+                    f"{len(data)} bytes"
+                )
             get_response = CommandApdu(
                 0x00,
                 0xC0,

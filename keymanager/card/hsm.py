@@ -53,6 +53,7 @@ from keymanager.card.hsm_types import (
 )
 from keymanager.card.transport import Transport
 from keymanager.dkek.curves import curve_by_name
+from keymanager.dkek.keyblob import MINIMUM_BLOB_LENGTH
 from keymanager.dkek.tlv import TlvError, encode_tlv, read_tlv
 
 __all__ = [
@@ -723,6 +724,11 @@ class SmartCardHsm:
             raise NoKeyDomainSupport("WRAP KEY: the card was not initialised for key wrap")
         if response.sw != SW_OK:
             raise error_for_status(response.sw, command.name)
+        if len(response.data) < MINIMUM_BLOB_LENGTH:
+            raise MalformedResponse(
+                f"WRAP KEY: the card answered {len(response.data)} bytes, shorter than any "
+                f"key blob ({MINIMUM_BLOB_LENGTH} bytes)"
+            )
         return response.data
 
     def unwrap_key(self, key_ref: int, blob: bytes, *, via_ef_2f10: bool = False) -> None:
@@ -790,7 +796,10 @@ class SmartCardHsm:
             prefer_extended=True,
             name=f"SIGN {int(algorithm):02X}",
         )
-        return self._send(command)
+        signature = self._send(command)
+        if not signature:
+            raise MalformedResponse(f"{command.name}: the card returned no signature")
+        return signature
 
     def decipher(
         self, key_ref: int, cryptogram: bytes, algorithm: int = Algorithm.RSA_DECRYPT_RAW
@@ -820,7 +829,11 @@ class SmartCardHsm:
         if not result:
             raise MalformedResponse("ECDH returned no point")
         if result[0] == 0x04 and len(result) % 2 == 1:
-            return result[1:]
+            result = result[1:]
+        if not result or len(result) % 2:
+            raise MalformedResponse(
+                f"ECDH returned {len(result)} bytes, not an uncompressed point (x and y)"
+            )
         return result
 
 

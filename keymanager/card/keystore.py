@@ -43,6 +43,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -655,7 +656,7 @@ class KeyStore:
         if raw_ce:
             if raw_ce[0] == _TAG_X509:
                 try:
-                    certificate = x509.load_der_x509_certificate(_first_element(raw_ce))
+                    certificate = load_certificate_file(raw_ce)
                     facts = _public_key_facts(certificate, None)
                 except (ValueError, MalformedResponse) as error:
                     certificate = None
@@ -708,8 +709,8 @@ class KeyStore:
             problems.append(f"the certificate file {certificate_fid:04X} is missing")
         else:
             try:
-                certificate = x509.load_der_x509_certificate(_first_element(raw))
-            except (ValueError, MalformedResponse) as error:
+                certificate = load_certificate_file(raw)
+            except MalformedResponse as error:
                 problems.append(f"the certificate {certificate_fid:04X} is unreadable: {error}")
         return CaCertificateInfo(
             number=number,
@@ -819,6 +820,29 @@ def ca_certificate_id(certificate: x509.Certificate) -> bytes:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return hashlib.sha1(spki, usedforsecurity=False).digest()
+
+
+def load_certificate_file(data: bytes) -> x509.Certificate:
+    """The X.509 certificate at the start of a certificate file, fully decoded.
+
+    :mod:`cryptography` decodes some fields only when they are used (the public key,
+    the names), so a damaged certificate would fail later, somewhere in the GUI.
+    Everything the key manager shows is decoded here once (extensions are not shown,
+    and a real card's certificate with an odd extension stays readable).
+
+    :raises MalformedResponse: not a certificate, or a part of it does not decode
+        (including a key of an algorithm or curve :mod:`cryptography` does not know).
+    """
+    try:
+        certificate = x509.load_der_x509_certificate(_first_element(data))
+        certificate.public_key()
+        certificate.subject.rfc4514_string()
+        certificate.issuer.rfc4514_string()
+        _ = (certificate.not_valid_before_utc, certificate.not_valid_after_utc)
+        _ = certificate.serial_number
+    except (ValueError, UnsupportedAlgorithm, TypeError) as error:
+        raise MalformedResponse(f"not a readable X.509 certificate: {error}") from None
+    return certificate
 
 
 def _first_element(data: bytes) -> bytes:

@@ -5,6 +5,10 @@ makes it deterministic.  With ``--vpcd`` the card is served to pcscd through
 vsmartcard's virtual reader (see :mod:`keymanager.simulator.vpcd`); without it the
 program reads command APDUs as hexadecimal lines from standard input and prints each
 response, which is handy for poking at the card by hand.
+
+``--hostile SPEC`` makes the card answer chosen commands with malformed data (see
+:mod:`keymanager.simulator.hostile` and the "Hostile card" section of ``docs/card.md``),
+e.g. ``--hostile 'ins:58@garbage:7'`` to see what the app makes of a broken ENUMERATE.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from typing import TextIO
 
 from keymanager.card.errors import TransportError
 from keymanager.simulator.card import SmartCardHsmSimulator
-from keymanager.simulator.vpcd import VpcdBridge
+from keymanager.simulator.hostile import HostileCard, HostileSpecError, describe_rules, parse_spec
+from keymanager.simulator.vpcd import BridgedCard, VpcdBridge
 
 DEFAULT_VPCD_PORT = 35963
 
@@ -27,6 +32,14 @@ def _parse_seed(text: str) -> bytes:
         return bytes.fromhex(text)
     except ValueError:
         raise argparse.ArgumentTypeError("the seed must be hexadecimal") from None
+
+
+def _parse_hostile(text: str) -> str:
+    try:
+        parse_spec(text)
+    except HostileSpecError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer an all-zero KCV until the user PIN is verified (as Pico HSM does)",
     )
+    parser.add_argument(
+        "--hostile",
+        type=_parse_hostile,
+        metavar="SPEC",
+        help="answer chosen commands with malformed data, e.g. 'ins:B1@truncate:3' "
+        "(rules TARGET@MALFORMATION separated by ';'; see docs/card.md, Hostile card)",
+    )
     parser.add_argument("--vpcd", action="store_true", help="serve the card to pcscd via vpcd")
     parser.add_argument(
         "--port", type=int, default=DEFAULT_VPCD_PORT, help="vpcd port (default 35963)"
@@ -49,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_vpcd(simulator: SmartCardHsmSimulator, port: int) -> int:
+def run_vpcd(simulator: BridgedCard, port: int) -> int:
     """Serve ``simulator`` to vpcd until interrupted; reconnects when pcscd restarts."""
     bridge = VpcdBridge(simulator, port=port)
     try:
@@ -59,7 +79,7 @@ def run_vpcd(simulator: SmartCardHsmSimulator, port: int) -> int:
     return 0
 
 
-def run_stdin(simulator: SmartCardHsmSimulator, source: TextIO, sink: TextIO) -> int:
+def run_stdin(simulator: BridgedCard, source: TextIO, sink: TextIO) -> int:
     """Answer hexadecimal APDUs, one per line, until the input ends."""
     simulator.power_on()
     for line in source:
@@ -86,9 +106,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     simulator = SmartCardHsmSimulator(
         args.state, seed=args.seed, hide_kcv_until_login=args.hide_kcv_until_login
     )
+    card: BridgedCard = simulator
+    if args.hostile:
+        hostile = HostileCard(simulator, args.hostile)
+        print(
+            "hostile card: malformed answers for\n" + describe_rules(hostile.rules),
+            file=sys.stderr,
+            flush=True,
+        )
+        card = hostile
     if args.vpcd:
-        return run_vpcd(simulator, args.port)
-    return run_stdin(simulator, sys.stdin, sys.stdout)
+        return run_vpcd(card, args.port)
+    return run_stdin(card, sys.stdin, sys.stdout)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -416,6 +417,13 @@ def key_node(key: KeyInfo) -> OutlineNode:
 
 
 def _certificate_details(certificate: x509.Certificate) -> list[Detail]:
+    try:
+        return _decoded_certificate_details(certificate)
+    except (ValueError, UnsupportedAlgorithm, TypeError) as error:
+        return [Detail("Problem", f"the certificate does not decode: {error}")]
+
+
+def _decoded_certificate_details(certificate: x509.Certificate) -> list[Detail]:
     public = certificate.public_key()
     if isinstance(public, rsa.RSAPublicKey):
         public_text = f"RSA {public.key_size} bits"
@@ -442,8 +450,13 @@ def _common_name(subject: str) -> str:
     return subject
 
 
-def certificate_node(key: KeyInfo) -> OutlineNode:
-    """The certificate child of a key node; ``pending`` until the file is read."""
+def certificate_node(key: KeyInfo, *, loaded: bool = False) -> OutlineNode:
+    """The certificate child of a key node; ``pending`` until the file is read.
+
+    :param loaded: the certificate file was read (by :func:`load_certificate`): if it
+        gave neither a certificate nor a CV request, the node says why instead of
+        "loading…".
+    """
     node_id = f"certificate:{key.key_reference}"
     if key.certificate is not None:
         details = _certificate_details(key.certificate)
@@ -464,6 +477,21 @@ def certificate_node(key: KeyInfo) -> OutlineNode:
             data=key,
         )
     subject = key.certificate_subject or "(not read yet)"
+    if loaded and key.has_certificate_file:
+        marker = f"CE{key.key_reference:02X}"
+        problems = [text for text in key.problems if marker in text] or [
+            f"the certificate file {marker} is empty or could not be read"
+        ]
+        return OutlineNode(
+            NodeKind.CERTIFICATE,
+            f"Certificate: {_common_name(subject)} (unreadable)",
+            node_id,
+            (
+                Detail("Subject", subject),
+                *(Detail("Problem", text) for text in problems),
+            ),
+            data=key,
+        )
     return OutlineNode(
         NodeKind.CERTIFICATE,
         f"Certificate: {_common_name(subject)}",
@@ -484,7 +512,7 @@ def load_certificate(hsm: SmartCardHsm, node: OutlineNode) -> OutlineNode:
     if not isinstance(key, KeyInfo):
         raise TypeError("not a certificate node of a key")
     loaded = KeyStore(hsm).load_certificate(key)
-    fresh = certificate_node(loaded)
+    fresh = certificate_node(loaded, loaded=True)
     fresh.pending = False
     return fresh
 
