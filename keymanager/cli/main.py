@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from keymanager import __version__
-from keymanager.card.errors import CardError
+from keymanager.card.errors import CardError, CardRemoved, CardReset
 from keymanager.cli import card_commands, diagnose, keys_cli, p12, pin_cli, share
 from keymanager.cli.prompts import CliError
 from keymanager.dkek.errors import DkekError
@@ -33,6 +33,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+INTERRUPTED = (
+    "run `keymanager-cli status` (and `keymanager-cli keys`) to see what the card holds "
+    "before repeating the command: the last step may not have been done.  An interrupted "
+    "generate, restore or import-p12 is repaired the next time one of them runs on this card"
+)
+
+
+def advice_for(error: BaseException) -> str | None:
+    """A second line for errors that leave the user wondering what state the card is in."""
+    if isinstance(error, CardRemoved):
+        return f"the card was removed during the command: insert it again, then {INTERRUPTED}"
+    if isinstance(error, CardReset):
+        return (
+            "the card was reset during the command (by another program or the reader) and "
+            f"its PIN verification is gone: {INTERRUPTED}"
+        )
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``keymanager-cli`` and return its exit status."""
     parser = build_parser()
@@ -48,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = arguments.handler(arguments)
     except (CliError, DkekError, CardError, WorkflowError) as error:
         print(f"keymanager-cli: error: {error}", file=sys.stderr)
+        advice = advice_for(error)
+        if advice is not None:
+            print(f"keymanager-cli: {advice}", file=sys.stderr)
         return 1
     except Cancelled as error:
         print(f"keymanager-cli: cancelled: {error}", file=sys.stderr)

@@ -1081,6 +1081,8 @@ def run_recovery(hsm: SmartCardHsm, interaction: Interaction) -> list[str]:
 
     try:
         hsm.serial()
+    except TransportError:  # gone or reset: the next connection repairs
+        raise
     except (CardError, ValueError):
         return []
     notes = [

@@ -56,6 +56,14 @@ PCSC_HINT = (
 )
 
 
+INTERRUPTED_ADVICE = (
+    "press Refresh (F5): reading the card again repairs an interrupted key generation, "
+    "restore or PKCS#12 import (you are asked first).  If this happened during a change, "
+    "check the outline before repeating it: the last step may not have been done."
+)
+"""What to do after the card went away or was reset in the middle of a job."""
+
+
 @dataclass(frozen=True)
 class UserMessage:
     """A message for the user: a headline, what to do, and technical details."""
@@ -96,18 +104,14 @@ def describe_error(error: BaseException, action: str = "") -> UserMessage:
             "Plug the reader in; it appears in the reader list within a second.",
         )
     if isinstance(error, CardRemoved):
-        return message(
-            "The card was removed",
-            "Insert the card again and press Refresh (F5).  If this happened during a "
-            "change, check the outline before repeating it: the last step may not "
-            "have been done.",
-        )
+        return message("The card was removed", "Insert the card again and " + INTERRUPTED_ADVICE)
     if isinstance(error, NoCard):
         return message("No card in the reader", "Insert the card, then press Refresh (F5).")
     if isinstance(error, CardReset):
         return message(
-            "The card was reset by another program",
-            "The PIN has to be verified again.  Press Refresh (F5) and repeat the step.",
+            "The card was reset",
+            "It lost its session (another program or the reader reset it): the PIN has "
+            "to be verified again.  " + INTERRUPTED_ADVICE[0].upper() + INTERRUPTED_ADVICE[1:],
         )
     if isinstance(error, CardInUse):
         from keymanager.diagnostics import likely_card_holders

@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from keymanager.card.errors import ApduError, CardError, NoKeyDomainSupport
+from keymanager.card.errors import ApduError, CardError, NoKeyDomainSupport, TransportError
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.keystore import KeyInfo, KeyStore
 from keymanager.dkek.dkek import KCV_LENGTH, format_kcv
@@ -189,6 +189,8 @@ def audit(
         verify_user_pin(hsm, interaction, "auditing the key domains")
     try:
         serial: str | None = hsm.serial()
+    except TransportError:
+        raise
     except (CardError, ValueError):
         serial = None
     try:

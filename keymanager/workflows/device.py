@@ -32,6 +32,7 @@ from keymanager.card.errors import (
     FileExists,
     IncorrectParameters,
     NoKeyDomainSupport,
+    TransportError,
     WrongData,
 )
 from keymanager.card.hsm import SmartCardHsm
@@ -177,6 +178,8 @@ def identify(hsm: SmartCardHsm) -> CardIdentity:
     """The card's serial (from its device certificate) and reader name."""
     try:
         serial: str | None = hsm.serial()
+    except TransportError:  # removed or reset: the caller must not go on as if not
+        raise
     except (CardError, ValueError):
         serial = None
     return CardIdentity(serial, hsm.transport.name)

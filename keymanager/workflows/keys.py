@@ -160,6 +160,8 @@ def _digest(data: bytes) -> str:
 def _serial(hsm: SmartCardHsm) -> str:
     try:
         return hsm.serial()
+    except TransportError:  # removed or reset: never journal under "unknown" and go on
+        raise
     except (CardError, ValueError):
         return "unknown"
 
@@ -197,6 +199,8 @@ def recover_interrupted(
             elif digest:
                 try:
                     complete = complete and _digest(hsm.read_file(file)) == digest
+                except TransportError:  # gone or reset: never judge (and delete) blind
+                    raise
                 except CardError:
                     complete = False
         present = [

@@ -1,0 +1,179 @@
+"""The card pulled out (or reset) in the middle of a key generation run from the main window.
+
+The user starts "Generate key…" on the demo card, types the PIN, and the card goes away
+(or is reset) after GENERATE created the key but before its PRKD was written: the card
+now holds a key without description.  The user must see an error naming the cause and
+what to do; after a removal the outline shows the card gone; after reinsertion (or,
+for a reset, at once) reading the card runs the key journal's repair, which removes the
+half-made key (asking for the PIN), and the outline comes back with a consistent card.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import gc
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from keymanager.gui.dialogs.generate_key import GenerateKeyDialog
+from keymanager.gui.messages import ErrorDialog
+from keymanager.gui.pin_dialog import PinDialog
+from keymanager.simulator import SmartCardHsmSimulator
+from keymanager.simulator.demo import DEMO_KEYS, DEMO_PIN, build_demo_card
+from keymanager.workflows.keys import default_journal_dir
+from keymanager.workflows.outline import NodeKind
+from tests.reliability._faults_support import KINDS, Kind, inconsistencies
+from tests.support.figures import record
+
+PRKD_WRITE = 7
+"""The APDU, counted from the PIN dialog, that writes the new key's PRKD: VERIFY, two
+ENUMERATE OBJECTS, GENERATE, DELETE and UPDATE of the CV request (CExx), UPDATE C4xx.
+The fault hits it, so the card holds the key and its CV request but no description."""
+
+
+@pytest.fixture(scope="session")
+def _gc_back_at_the_end() -> Iterator[None]:
+    """The window turns automatic collection off (GUI-thread collection instead); give
+    the later, Qt-free tests of this session their automatic collection back."""
+    yield
+    gc.collect()
+    gc.enable()
+
+
+@pytest.fixture(scope="module")
+def demo_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("fault-demo") / "demo-card.json"
+    build_demo_card(path)
+    return path
+
+
+@pytest.fixture
+def demo_card(demo_state: Path, tmp_path: Path) -> SmartCardHsmSimulator:
+    copy = tmp_path / "demo-card.json"
+    shutil.copyfile(demo_state, copy)
+    return SmartCardHsmSimulator(copy)
+
+
+@pytest.fixture
+def window(
+    qtbot: Any, demo_card: SmartCardHsmSimulator, _gc_back_at_the_end: None
+) -> Iterator[Any]:
+    from keymanager.gui.main_window import MainWindow
+    from keymanager.gui.worker import SimulatorSource
+
+    main = MainWindow([SimulatorSource(demo_card, "Simulated card (demo)")], watch_readers=False)
+    qtbot.addWidget(main)
+    with qtbot.waitSignal(main.outline_loaded, timeout=20_000):
+        main.show()
+    yield main
+    workers = list(main.workers.values())
+    main.shutdown()
+    assert all(not worker.alive for worker in workers), "a worker thread was not joined"
+    gc.collect()
+
+
+class Seen:
+    """Every dialog the window (or its broker) opened, handed out one at a time."""
+
+    def __init__(self, qtbot: Any, window: Any) -> None:
+        self.qtbot = qtbot
+        self.items: list[object] = []
+        self.used: set[int] = set()
+        window.dialog_opened.connect(self.items.append)
+        window.broker.dialog_opened.connect(self.items.append)
+
+    def next(self, *kinds: type, timeout: int = 15_000) -> Any:
+        found: list[object] = []
+
+        def look() -> bool:
+            for dialog in self.items:
+                if isinstance(dialog, kinds) and id(dialog) not in self.used:
+                    self.used.add(id(dialog))
+                    found.append(dialog)
+                    return True
+            return False
+
+        self.qtbot.waitUntil(look, timeout=timeout)
+        return found[0]
+
+
+def enter_pin(dialog: PinDialog) -> None:
+    dialog.entry.setText(DEMO_PIN)
+    dialog.accept()
+
+
+def key_count(window: Any) -> int:
+    return len(list(window.model.outline.nodes(NodeKind.KEY)))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_card_pulled_or_reset_during_key_generation(
+    qtbot: Any, window: Any, demo_card: SmartCardHsmSimulator, kind: Kind
+) -> None:
+    seen = Seen(qtbot, window)
+    assert inconsistencies(demo_card) == []
+    assert window.run_action("generate-key")
+    dialog = seen.next(GenerateKeyDialog)
+    dialog.label_edit.setText("Interrupted")
+    dialog.select_algorithm("ec:secp256r1")
+    dialog.ok_button.click()
+    pin = seen.next(PinDialog)
+    k = PRKD_WRITE
+    if kind == "remove":
+        demo_card.faults.remove_at(k)
+    else:
+        demo_card.faults.reset_at(k)
+    with qtbot.waitSignal(window.message_shown, timeout=15_000) as shown:
+        enter_pin(pin)
+
+    # the user is told what happened and what to do
+    message = shown.args[0]
+    word = "removed" if kind == "remove" else "reset"
+    assert message.title == f"The card was {word}"
+    assert "Refresh (F5)" in message.what_to_do and "check the outline" in message.what_to_do
+    box = window.findChild(ErrorDialog, "errorDialog")
+    assert box is not None and box.isVisible()
+    assert ("CardRemoved" if kind == "remove" else "CardReset") in box.detailedText()
+    assert box.windowTitle() == message.title
+    box.close()
+
+    # the card holds a half-made key, and the journal remembers it
+    assert demo_card.faults.pending == 0
+    assert any("has no PRKD" in problem for problem in inconsistencies(demo_card))
+    assert list(default_journal_dir().glob("*.json"))
+
+    if kind == "remove":
+        # the job changed the card, so the window reads it again: the card is gone
+        qtbot.waitUntil(lambda: window.model.outline is None, timeout=15_000)
+        qtbot.waitUntil(lambda: "removed" in window.reader_status.text().lower(), timeout=15_000)
+        assert not window.generate_action.isEnabled()
+        demo_card.insert()
+        window.refresh_action.trigger()
+
+    # reading the card again (after reinsertion; after a reset at once) repairs it: a
+    # warning names the interrupted generation, then the PIN is asked for (new session)
+    warning = seen.next(QMessageBox, PinDialog)
+    if isinstance(warning, QMessageBox):
+        assert "interrupted" in warning.text()
+        warning.accept()
+        pin = seen.next(PinDialog)
+    else:
+        pin = warning
+    with qtbot.waitSignal(window.outline_loaded, timeout=15_000):
+        enter_pin(pin)
+    qtbot.waitUntil(lambda: bool(window.recovery_notes), timeout=15_000)
+    assert any("rolled back" in note for note in window.recovery_notes)
+    assert window.model.outline is not None
+    assert key_count(window) == len(DEMO_KEYS)
+    assert inconsistencies(demo_card) == []
+    assert not list(default_journal_dir().glob("*.json"))
+    qtbot.waitUntil(lambda: window.generate_action.isEnabled(), timeout=15_000)
+    record("faults", "Key generation from the main window (GUI)", 1, kind=kind)
