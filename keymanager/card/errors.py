@@ -202,8 +202,28 @@ _SW_CLASSES: dict[int, type[ApduError]] = {
 }
 
 
+PIN_COMMANDS = frozenset(
+    {
+        "VERIFY",
+        "CHANGE PIN",
+        "CHANGE SO-PIN",
+        "RESET RETRY COUNTER",
+        "INITIALIZE",
+        "PIN status",
+        "SO-PIN status",
+    }
+)
+"""Commands whose ``63Cx`` answer means a wrong PIN (or SO-PIN) with x tries left."""
+
+
 def error_for_status(sw: int, command: str = "") -> ApduError:
-    """The most specific :class:`ApduError` for a non-success status word."""
+    """The most specific :class:`ApduError` for a non-success status word.
+
+    ``63Cx`` is a wrong PIN only for the PIN commands (:data:`PIN_COMMANDS`, or when
+    no command is named); to any other command it is a plain, unexpected status.
+    """
     if sw & 0xFFF0 == 0x63C0:
-        return WrongPin(sw, command)
+        if not command or command in PIN_COMMANDS:
+            return WrongPin(sw, command)
+        return ApduError(sw, command)
     return _SW_CLASSES.get(sw, ApduError)(sw, command)

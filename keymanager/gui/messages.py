@@ -36,6 +36,7 @@ from keymanager.card.errors import (
     CardRemoved,
     CardReset,
     DkekMismatch,
+    MalformedResponse,
     NoCard,
     NoKeyDomainSupport,
     NoReader,
@@ -175,6 +176,13 @@ def describe_error(error: BaseException, action: str = "") -> UserMessage:
         )
     if isinstance(error, WorkflowError | DkekError):
         return message("Could not complete the step", "Nothing else was changed.")
+    if isinstance(error, MalformedResponse):
+        return message(
+            "The card gave an unreadable answer",
+            "Nothing was taken from the answer. Press Refresh (F5) to read the card again; if "
+            "it happens again, the card or reader may be faulty: save the details.",
+            trace=True,
+        )
     if isinstance(error, CardError):
         return message(
             "The card refused the command",

@@ -72,7 +72,7 @@ from keymanager.card.pkcs15 import (
 )
 from keymanager.dkek.curves import curve_by_name
 from keymanager.dkek.dkek import format_kcv
-from keymanager.dkek.errors import UnsupportedKey
+from keymanager.dkek.errors import DkekError, UnsupportedKey
 from keymanager.dkek.fileio import write_private_file
 from keymanager.dkek.keyblob import KeyType, describe_blob
 from keymanager.dkek.tlv import TlvError, read_tlv
@@ -81,6 +81,10 @@ from keymanager.paths import state_directory
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.errors import BackupDkekMismatch, DomainNotReady, WorkflowError
 from keymanager.workflows.interaction import Cancelled, Choice, Interaction
+
+MAX_UNWRAP_BLOB = 65535
+"""The most data one (extended) UNWRAP KEY command can carry: larger blobs are refused."""
+
 
 # --- the journal of key operations in progress ---------------------------------------
 
@@ -392,6 +396,13 @@ def backup_key(
             f"the card will not wrap key {key_reference} (SW {error.sw:04X}): it belongs to "
             "no key domain with a complete DKEK, or may not be exported"
         ) from None
+    try:
+        kcv = describe_blob(blob).kcv
+    except DkekError as error:
+        raise WorkflowError(
+            f"the card's answer to WRAP KEY for key {key_reference} is not a key blob "
+            f"({error}); no backup was written"
+        ) from None
     backup = KeyBackup(blob=blob, prkd=prkd, certificate=certificate)
     write_backup_file(output, backup, overwrite=overwrite)
     try:
@@ -401,7 +412,6 @@ def backup_key(
         with contextlib.suppress(OSError):
             output.unlink()
         raise
-    kcv = describe_blob(blob).kcv
     by_kcv, _hidden, _incomplete = domains_by_kcv(hsm)
     matches = by_kcv.get(kcv, [])
     cert_kind = None
@@ -564,6 +574,11 @@ def restore_key(
     except OSError as error:
         raise WorkflowError(f"cannot read {path}: {error.strerror}") from None
     header = describe_blob(backup.blob)
+    if len(backup.blob) > MAX_UNWRAP_BLOB:
+        raise WorkflowError(
+            f"the key blob in {path.name} has {len(backup.blob):,} bytes, more than one "
+            f"UNWRAP KEY command can carry ({MAX_UNWRAP_BLOB:,}); nothing was changed"
+        )
     kind = _blob_kind(header.key_type)
     verify_user_pin(hsm, interaction, f"restoring the key from {path.name}")
     by_kcv, hidden, incomplete = domains_by_kcv(hsm)

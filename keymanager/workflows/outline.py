@@ -254,6 +254,8 @@ def _token_label(hsm: SmartCardHsm) -> tuple[str | None, str | None]:
         raw = hsm.read_file(FID_TOKEN_INFO)
     except FileNotFound:
         return None, None
+    except TransportError:
+        raise
     except CardError as error:
         return None, f"EF.TokenInfo could not be read: {error}"
     try:
@@ -279,6 +281,8 @@ def _device_node(hsm: SmartCardHsm) -> OutlineNode:
         genuine = GENUINENESS_TEXT[certificate.verify_chain()]
         details.append(Detail("Serial", serial))
         details.append(Detail("Device certificate", certificate.chr))
+    except TransportError:
+        raise
     except CardError as error:
         details.append(Detail("Serial", "unknown"))
         genuine = f"unknown: the device certificate could not be read ({error})"

@@ -251,3 +251,10 @@ def test_nothing_is_logged_above_traffic(caplog: pytest.LogCaptureFixture) -> No
     with caplog.at_level(logging.DEBUG, logger="keymanager.card.apdu"):
         ApduConnection(transport).send(CommandApdu(0, 0x84, 0, 0, le=1))
     assert caplog.records == []
+
+
+def test_63cx_is_a_wrong_pin_only_for_pin_commands() -> None:
+    assert isinstance(error_for_status(0x63C2, "CHANGE SO-PIN"), WrongPin)
+    error = error_for_status(0x63C2, "READ BINARY")
+    assert type(error) is ApduError
+    assert "PIN" not in str(error) and "63C2" in str(error)

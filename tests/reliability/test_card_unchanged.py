@@ -351,12 +351,6 @@ def test_restore_changes_nothing(
     record("unchanged", "Key backups (.wky)", total, workflow="Key restore")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="restore_key hands a blob of 64 KiB or more to UNWRAP, and the APDU layer "
-    "raises a bare ValueError ('APDU data longer than 65535 bytes'): keys.py should refuse "
-    "it with a typed error before the PIN is asked",
-)
 def test_restore_refuses_a_well_formed_oversized_blob_with_a_typed_error(
     vectors: dict[str, Any], main_card: SmartCardHsmSimulator, tmp_path: Path
 ) -> None:

@@ -101,9 +101,9 @@ def _recovers(qtbot, window, hostile: HostileCard) -> None:
     ("spec", "title"),
     [
         ("ins:20,p1p2:0081@sw:1234", "The card refused the command"),
-        ("ins:20,p1p2:0081@cut:1", "The card refused the command"),
-        ("ins:A4@tlv:tag-only", "The card refused the command"),
-        ("ins:20@loop:61", "The card refused the command"),
+        ("ins:20,p1p2:0081@cut:1", "The card gave an unreadable answer"),
+        ("ins:A4@tlv:tag-only", "The card gave an unreadable answer"),
+        ("ins:20@loop:61", "The card gave an unreadable answer"),
     ],
     ids=["status-word-1234", "status-without-sw", "select-without-version", "61xx-loop"],
 )
