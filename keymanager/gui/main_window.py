@@ -108,6 +108,7 @@ from keymanager.workflows.outline import (
     NodeKind,
     Outline,
     OutlineNode,
+    certificate_read_failed,
     load_certificate,
     read_outline,
 )
@@ -709,6 +710,9 @@ class MainWindow(QMainWindow):
         def failed(error: BaseException) -> None:
             self._loading_certificates.discard(node.node_id)
             self.statusBar().showMessage(f"The certificate could not be read: {error}", 8000)
+            self.model.update_node(node, certificate_read_failed(node, describe_error(error).title))
+            if self.details.node is node:
+                self.details.show_node(node)
 
         self.worker.submit(
             "Reading the certificate",

@@ -521,6 +521,20 @@ def load_certificate(hsm: SmartCardHsm, node: OutlineNode) -> OutlineNode:
     return fresh
 
 
+def certificate_read_failed(node: OutlineNode, reason: str) -> OutlineNode:
+    """A pending certificate node whose read failed: it says so, and stays pending.
+
+    Selecting it again retries the read (the card may have been pulled or busy).
+    """
+    details = tuple(
+        Detail("Issuer", f"could not be read ({reason}); select it again to retry", copyable=False)
+        if detail.label == "Issuer"
+        else detail
+        for detail in node.details
+    )
+    return OutlineNode(node.kind, node.title, node.node_id, details, data=node.data, pending=True)
+
+
 def ca_certificate_node(info: CaCertificateInfo) -> OutlineNode:
     """The node of one CA certificate."""
     details = [

@@ -171,10 +171,16 @@ def test_broken_certificate_read_is_reported_and_recovers(
     window, _caught = _open(qtbot, hostile, "outline_loaded")
     node = window.select_node("certificate:3")
     assert node is not None and node.pending
-    if spec.endswith("sw:6F00"):  # the read fails: the status bar says so
+    if spec.endswith("sw:6F00"):  # the read fails: the status bar and the node say so
         qtbot.waitUntil(
             lambda: "could not be read" in window.statusBar().currentMessage(), timeout=TIMEOUT_MS
         )
+        qtbot.waitUntil(
+            lambda: "could not be read" in window.details.fields["Issuer"].text(),
+            timeout=TIMEOUT_MS,
+        )
+        assert "retry" in window.details.fields["Issuer"].text()
+        assert node.pending  # selecting it again retries
     else:  # the file is read but unreadable: the node says why
         qtbot.waitUntil(lambda: not node.pending, timeout=TIMEOUT_MS)
         qtbot.waitUntil(lambda: "Problem" in window.details.fields)
