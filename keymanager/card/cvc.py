@@ -260,14 +260,27 @@ class CvcPublicKey:
             raise CvcError(str(error)) from None
 
     def rsa_public_key(self) -> rsa.RSAPublicKey:
-        return rsa.RSAPublicNumbers(self.exponent, self.modulus).public_key()
+        """The key for :mod:`cryptography`.
+
+        :raises CvcError: not an RSA key, or its modulus or exponent is unusable.
+        """
+        try:
+            return rsa.RSAPublicNumbers(self.exponent, self.modulus).public_key()
+        except ValueError as error:
+            raise CvcError(f"the RSA public key is not usable: {error}") from None
 
     def ec_public_key(
         self, inherited: CurveParameters | None = None
     ) -> ec.EllipticCurvePublicKey | None:
-        """The key for :mod:`cryptography`, or ``None`` if it lacks the curve."""
+        """The key for :mod:`cryptography`, or ``None`` if it lacks the curve.
+
+        :raises CvcError: no usable curve, or the point is not on it.
+        """
         curve = self.curve(inherited)
-        curve.decode_point(self.point)
+        try:
+            curve.decode_point(self.point)
+        except ValueError as error:
+            raise CvcError(f"the EC public point is not usable: {error}") from None
         if curve.cryptography_curve is None:
             return None
         try:

@@ -355,7 +355,7 @@ def _decode_common_object(element: Tlv | None) -> _CommonObject:
         elif tag == TAG_BIT_STRING:
             flags = ObjectFlags(decode_bit_field(child.value))
         elif tag == TAG_OCTET_STRING:
-            auth_id = child.value
+            auth_id = child.value or None  # an empty authId names no PIN (as in OpenSC)
         elif tag == TAG_INTEGER:
             user_consent = decode_integer(child.value, "userConsent")
         # accessControlRules (30) and anything newer: not needed, skipped

@@ -432,7 +432,10 @@ def _parse_hex_bytes(text: str, what: str) -> int:
     stripped = text.strip()
     if not stripped:
         raise MalformedShareEntry(f"the {what} is empty")
-    groups = _SEPARATORS.split(stripped)
+    # A separator typed first or last (":c3:1f:") leaves an empty group: ignore it.
+    groups = [group for group in _SEPARATORS.split(stripped) if group]
+    if not groups:
+        raise MalformedShareEntry(f"the {what} holds separators but no hexadecimal digits")
     digits: list[str] = []
     for group_number, group in enumerate(groups, start=1):
         for character in group:
