@@ -489,6 +489,53 @@ def _load_error(data: bytes, password: bytes | None, error: Exception, source: s
     )
 
 
+MAX_ITERATIONS = 10_000_000
+"""The largest key-derivation or MAC iteration count a file may ask for.
+
+Real exports use 1 to a few hundred thousand (OpenSSL 2,048, Windows 2,000, recent
+OpenSSL and NSS PBKDF2 600,000); a damaged or hostile count of 2³¹ would keep the
+parser busy for many minutes, uninterruptibly.
+"""
+
+
+def _iteration_counts(data: bytes, depth: int = 0) -> list[int]:
+    """Every iteration count visible without a password in a DER PFX.
+
+    MacData, PKCS#12 PBE parameters and PBKDF2 parameters all hold a salt (OCTET
+    STRING) directly followed by the count (INTEGER): every such pair in any SEQUENCE
+    is taken, descending into OCTET STRINGs that hold DER (the authenticated safe and
+    plain SafeContents).  Parts that do not parse are skipped.
+    """
+    counts: list[int] = []
+    if depth > 32:
+        return counts
+    try:
+        children = list(iter_tlvs(data, der=True))
+    except (TlvError, ValueError):
+        return counts
+    for index, child in enumerate(children):
+        following = children[index + 1] if index + 1 < len(children) else None
+        tag = child.tag[0] if child.tag else 0
+        if tag == 0x04 and following is not None and following.tag == b"\x02":
+            # an absurdly long INTEGER counts as absurdly large without converting it
+            count = following.value[:64]
+            counts.append(
+                int.from_bytes(count, "big", signed=True) if len(following.value) <= 64 else 2**512
+            )
+        if tag & 0x20 or tag == 0x04:  # constructed, or an OCTET STRING that may hold DER
+            counts += _iteration_counts(child.value, depth + 1)
+    return counts
+
+
+def _check_iterations(data: bytes, source: str) -> None:
+    excessive = [count for count in _iteration_counts(data) if count > MAX_ITERATIONS]
+    if excessive:
+        raise Pkcs12Corrupt(
+            f"{source} asks for {max(excessive):,} key-derivation iterations; files above "
+            f"{MAX_ITERATIONS:,} are refused as damaged (reading it would take minutes)"
+        )
+
+
 def _load(
     data: bytes, password: bytes | bytearray | None, source: str
 ) -> pkcs12.PKCS12KeyAndCertificates:
@@ -525,6 +572,7 @@ def parse_pkcs12(
             f"{source} has {len(data)} bytes; PKCS#12 files above {MAX_PKCS12_SIZE} bytes "
             "are refused"
         )
+    _check_iterations(bytes(data), source)
     loaded = _load(bytes(data), password, source)
 
     certificates = [

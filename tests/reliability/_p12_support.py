@@ -38,7 +38,9 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from cryptography.x509.oid import NameOID
 
+from keymanager.dkek.tlv import encode_tlv, iter_tlvs, read_tlv
 from keymanager.workflows.pkcs12 import (
+    MAX_ITERATIONS,
     MAX_PKCS12_SIZE,
     NothingToImport,
     Pkcs12Contents,
@@ -347,6 +349,22 @@ def _read_header(data: bytes, offset: int) -> tuple[int, int]:
     return offset + 2 + count, int.from_bytes(data[offset + 2 : offset + 2 + count], "big")
 
 
+def with_mac_iterations(data: bytes, iterations: int) -> bytes:
+    """``data`` (a DER PFX with MacData) with its MAC iteration count replaced."""
+    version, auth_safe, mac_data = iter_tlvs(read_tlv(data, 0, der=True).value, der=True)
+    digest_info, salt, _count = iter_tlvs(mac_data.value, der=True)
+    new_mac_data = _sequence(
+        encode_tlv(digest_info.tag, digest_info.value),
+        encode_tlv(salt.tag, salt.value),
+        _integer(iterations),
+    )
+    return _sequence(
+        encode_tlv(version.tag, version.value),
+        encode_tlv(auth_safe.tag, auth_safe.value),
+        new_mac_data,
+    )
+
+
 def mac_offsets(data: bytes) -> tuple[int, int, int]:
     """Offsets of the MAC digest's first byte, the MAC salt's first byte and the
     iteration count's last byte in a DER PFX."""
@@ -558,6 +576,10 @@ def build_cases(directory: Path) -> list[P12Case]:
         integrity)  # fmt: skip
     add("mac-salt", altered, flipped(good, salt), Pkcs12IntegrityError, integrity)
     add("mac-iterations", altered, flipped(good, iterations), Pkcs12IntegrityError, integrity)
+    # an absurd count is refused before any derivation (2**31 rounds would take minutes)
+    for count in (MAX_ITERATIONS + 1, 2**31 - 1, 2**63):
+        add(f"mac-iterations-{count}", "Absurd iteration count", with_mac_iterations(good, count),
+            Pkcs12Corrupt, "key-derivation iterations")  # fmt: skip
     # cryptography writes the shrouded key bag last, with its attributes in the clear:
     # its friendly name ("corpus" in UTF-16) and, just before the attributes' SET, the
     # last bytes of the encrypted key.

@@ -153,3 +153,26 @@ def test_case_files_exist_where_the_case_needs_a_file(cases: list[P12Case]) -> N
     for case in cases:
         regular = Path(case.path).is_file()
         assert regular == (case.family != "Unreadable path"), case.name
+
+
+def test_iteration_counts_are_found_wherever_they_stand_in_the_clear() -> None:
+    """MacData's count and the PBES2/PBKDF2 counts of a cryptography-written file."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import PrivateFormat
+    from cryptography.hazmat.primitives.serialization import pkcs12 as crypto_pkcs12
+
+    from keymanager.workflows.pkcs12 import _iteration_counts
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    encryption = (
+        PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(54_321)
+        .key_cert_algorithm(crypto_pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(b"pw")
+    )
+    data = crypto_pkcs12.serialize_key_and_certificates(b"k", key, None, None, encryption)
+    counts = _iteration_counts(data)
+    # the shrouded key bag's PBKDF2 count (its bag sits in plain SafeContents, 13 levels
+    # deep) and the MAC's (cryptography keeps that at 2,048)
+    assert sorted(counts) == [2048, 54_321], counts
