@@ -27,7 +27,7 @@ def write_private_file(
         raise FileExistsError(f"{target} already exists")
     directory = target.parent if str(target.parent) else Path(".")
     descriptor, temporary_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp", dir=directory
+        prefix=f".{target.name[:40]}.", suffix=".tmp", dir=directory
     )
     try:
         os.fchmod(descriptor, PRIVATE_FILE_MODE)
