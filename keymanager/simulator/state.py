@@ -220,7 +220,9 @@ def save_state(path: Path, state: CardState) -> None:
     payload = json.dumps(state.to_json(), indent=1, sort_keys=True).encode("utf-8")
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=directory)
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.name[:40]}.", suffix=".tmp", dir=directory
+    )
     try:
         os.fchmod(descriptor, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
