@@ -144,7 +144,7 @@ SECTIONS: OrderedDict[str, dict[str, Any]] = OrderedDict(
         "prose": P12_PROSE,
         "columns": None,
         "value_heading": "Cases",
-        "extra_heading": {},
+        "extra_heading": {"expect": "Expected error"},
     },
     unchanged={
         "title": "Bad input changes nothing on the card",
@@ -152,7 +152,7 @@ SECTIONS: OrderedDict[str, dict[str, Any]] = OrderedDict(
         "columns": None,
         "total": True,
         "value_heading": "Cases, card unchanged",
-        "extra_heading": {},
+        "extra_heading": {"workflow": "Workflow"},
     },
     hostile={
         "title": "Hostile card",
