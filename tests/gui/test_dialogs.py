@@ -38,6 +38,7 @@ from keymanager.simulator.demo import (
 from keymanager.workflows.device import DkekScheme
 from keymanager.workflows.keys import default_journal_dir
 from keymanager.workflows.outline import NodeKind
+from tests.support.gui_window import Seen
 
 
 @pytest.fixture(autouse=True)
@@ -46,34 +47,6 @@ def _state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     state = tmp_path / "state"
     monkeypatch.setenv("XDG_STATE_HOME", str(state))
     return state
-
-
-class Seen:
-    """Every dialog the window (or its broker) opened, handed out one at a time."""
-
-    def __init__(self, qtbot: Any, window: Any) -> None:
-        self.qtbot = qtbot
-        self.items: list[object] = []
-        self.used: set[int] = set()
-        window.dialog_opened.connect(self.items.append)
-        window.broker.dialog_opened.connect(self.items.append)
-
-    def next(self, kind: type, timeout: int = 10_000) -> Any:
-        found: list[object] = []
-
-        def look() -> bool:
-            for dialog in self.items:
-                if isinstance(dialog, kind) and id(dialog) not in self.used:
-                    self.used.add(id(dialog))
-                    found.append(dialog)
-                    return True
-            return False
-
-        self.qtbot.waitUntil(look, timeout=timeout)
-        return found[0]
-
-    def count(self, kind: type) -> int:
-        return sum(isinstance(dialog, kind) for dialog in self.items)
 
 
 def enter_secret(dialog: PinDialog, secret: str) -> None:

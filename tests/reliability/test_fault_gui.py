@@ -14,10 +14,6 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import gc
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,82 +23,17 @@ from keymanager.gui.dialogs.generate_key import GenerateKeyDialog
 from keymanager.gui.messages import ErrorDialog
 from keymanager.gui.pin_dialog import PinDialog
 from keymanager.simulator import SmartCardHsmSimulator
-from keymanager.simulator.demo import DEMO_KEYS, DEMO_PIN, build_demo_card
+from keymanager.simulator.demo import DEMO_KEYS, DEMO_PIN
 from keymanager.workflows.keys import default_journal_dir
 from keymanager.workflows.outline import NodeKind
 from tests.reliability._faults_support import KINDS, Kind, inconsistencies
 from tests.support.figures import record
+from tests.support.gui_window import Seen
 
 PRKD_WRITE = 7
 """The APDU, counted from the PIN dialog, that writes the new key's PRKD: VERIFY, two
 ENUMERATE OBJECTS, GENERATE, DELETE and UPDATE of the CV request (CExx), UPDATE C4xx.
 The fault hits it, so the card holds the key and its CV request but no description."""
-
-
-@pytest.fixture(scope="session")
-def _gc_back_at_the_end() -> Iterator[None]:
-    """The window turns automatic collection off (GUI-thread collection instead); give
-    the later, Qt-free tests of this session their automatic collection back."""
-    yield
-    gc.collect()
-    gc.enable()
-
-
-@pytest.fixture(scope="module")
-def demo_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("fault-demo") / "demo-card.json"
-    build_demo_card(path)
-    return path
-
-
-@pytest.fixture
-def demo_card(demo_state: Path, tmp_path: Path) -> SmartCardHsmSimulator:
-    copy = tmp_path / "demo-card.json"
-    shutil.copyfile(demo_state, copy)
-    return SmartCardHsmSimulator(copy)
-
-
-@pytest.fixture
-def window(
-    qtbot: Any, demo_card: SmartCardHsmSimulator, _gc_back_at_the_end: None
-) -> Iterator[Any]:
-    from keymanager.gui.main_window import MainWindow
-    from keymanager.gui.worker import SimulatorSource
-
-    main = MainWindow([SimulatorSource(demo_card, "Simulated card (demo)")], watch_readers=False)
-    qtbot.addWidget(main)
-    with qtbot.waitSignal(main.outline_loaded, timeout=20_000):
-        main.show()
-    yield main
-    workers = list(main.workers.values())
-    main.shutdown()
-    assert all(not worker.alive for worker in workers), "a worker thread was not joined"
-    gc.collect()
-
-
-class Seen:
-    """Every dialog the window (or its broker) opened, handed out one at a time."""
-
-    def __init__(self, qtbot: Any, window: Any) -> None:
-        self.qtbot = qtbot
-        self.items: list[object] = []
-        self.used: set[int] = set()
-        window.dialog_opened.connect(self.items.append)
-        window.broker.dialog_opened.connect(self.items.append)
-
-    def next(self, *kinds: type, timeout: int = 15_000) -> Any:
-        found: list[object] = []
-
-        def look() -> bool:
-            for dialog in self.items:
-                if isinstance(dialog, kinds) and id(dialog) not in self.used:
-                    self.used.add(id(dialog))
-                    found.append(dialog)
-                    return True
-            return False
-
-        self.qtbot.waitUntil(look, timeout=timeout)
-        return found[0]
 
 
 def enter_pin(dialog: PinDialog) -> None:

@@ -16,7 +16,6 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import gc
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from PySide6.QtWidgets import QAbstractButton, QLineEdit, QWidget
 from keymanager.dkek.dkek import Dkek
 from keymanager.dkek.paperkey import encode_paperkey
 from keymanager.simulator import SmartCardHsmSimulator
-from keymanager.simulator.demo import DEMO_DOMAIN1_SHARES, DEMO_PIN, DEMO_SHARES, build_demo_card
+from keymanager.simulator.demo import DEMO_DOMAIN1_SHARES, DEMO_PIN, DEMO_SHARES
 from keymanager.workflows.interaction import SecretKind, SecretRequest
 from tests.reliability._secrets_support import Scanner, SecretBook
 from tests.support.figures import record
@@ -42,13 +41,6 @@ def _collect_on_the_gui_thread() -> Iterator[None]:
     """As tests/gui do: the app collects garbage on the GUI thread only."""
     yield
     gc.collect()
-
-
-@pytest.fixture(scope="module")
-def demo_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("demo-secrets") / "demo-card.json"
-    build_demo_card(path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -75,21 +67,6 @@ def book(demo_state: Path) -> SecretBook:
         elif key.kind == "aes":
             secrets.add_bytes(f"key {reference}: AES key", key.secret)
     return secrets
-
-
-@pytest.fixture
-def window(qtbot: Any, demo_state: Path, tmp_path: Path) -> Iterator[Any]:
-    from keymanager.gui.main_window import MainWindow
-    from keymanager.gui.worker import SimulatorSource
-
-    copy = tmp_path / "demo-card.json"
-    shutil.copyfile(demo_state, copy)
-    main = MainWindow([SimulatorSource(SmartCardHsmSimulator(copy), "Demo")], watch_readers=False)
-    qtbot.addWidget(main)
-    with qtbot.waitSignal(main.outline_loaded, timeout=20_000):
-        main.show()
-    yield main
-    main.shutdown()
 
 
 def _clipboard() -> str:
