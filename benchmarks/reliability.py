@@ -6,8 +6,9 @@ Usage, from the repository root::
     .venv/bin/python benchmarks/reliability.py --write         # ... and writes docs/reliability.md
     .venv/bin/python benchmarks/reliability.py --fuzz-examples 20000 --write   # nightly budget
 
-The command runs the malformed-input corpus (``tests/test_corpus.py``) and everything in
-``tests/reliability/`` under pytest with ``KEYMANAGER_FIGURES`` pointing at a temporary
+The command runs the malformed-input corpus (``tests/test_corpus.py``), everything in
+``tests/reliability/`` and the faults through a real pcscd (``tests/pcsc/test_faults_pcsc.py``)
+under pytest with ``KEYMANAGER_FIGURES`` pointing at a temporary
 file.  Each test reports what it tried through ``tests/support/figures.py`` (cases per
 expected error, card-unchanged checks per workflow, hostile-card cases, fuzz inputs per
 parser, fault points per workflow and kind, secret hits per location); this script turns
@@ -34,7 +35,8 @@ from typing import Any
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 REPORT = REPOSITORY / "docs" / "reliability.md"
-TEST_PATHS = ("tests/test_corpus.py", "tests/reliability")
+TEST_PATHS = ("tests/test_corpus.py", "tests/reliability", "tests/pcsc/test_faults_pcsc.py")
+"""What the report runs: the corpus, the reliability tests and the faults through pcscd."""
 
 CORPUS_PROSE = """\
 Stored cases live in `tests/corpus/manifest.json`, made deterministically (fixed seed)
@@ -342,9 +344,11 @@ def render(records: Iterable[dict[str, Any]], run: dict[str, Any]) -> str:
         "",
         "    .venv/bin/python benchmarks/reliability.py --write",
         "",
-        "which runs `tests/test_corpus.py` and `tests/reliability/` (the same tests CI runs, at",
-        "the same budgets unless `--fuzz-examples N` asks for a longer fuzz run) and turns the",
-        "figures each test reports into the tables below. Nothing here is typed by hand.",
+        "which runs `tests/test_corpus.py`, `tests/reliability/` and",
+        "`tests/pcsc/test_faults_pcsc.py` (the same tests CI runs, at the same budgets unless",
+        "`--fuzz-examples N` asks for a longer fuzz run; the last one starts pcscd, as the",
+        "test suite does) and turns the figures each test reports into the tables below.",
+        "Nothing here is typed by hand.",
         "",
         f"Last run: {run['date']}, commit `{run['commit']}`, {run['machine']}; "
         f"{run['passed']} tests passed, {run['failed']} failed, {run['skipped']} skipped in "
