@@ -40,7 +40,7 @@ import hashlib
 import logging
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -378,7 +378,7 @@ class KeyStore:
             the new key has been deleted again (best effort).
         """
         header = describe_blob(blob)
-        kind = _blob_kind(header.key_type)
+        kind = blob_key_kind(header.key_type)
         facts = _public_key_facts(certificate, public_key)
         if kind is KeyKind.AES:
             if facts is not None:
@@ -768,7 +768,8 @@ def _numbers(fids: Iterable[int], prefix: int) -> set[int]:
     return {file & 0xFF for file in fids if file >> 8 == prefix}
 
 
-def _blob_kind(key_type: KeyType) -> KeyKind:
+def blob_key_kind(key_type: KeyType) -> KeyKind:
+    """The PKCS#15 key kind of a key blob's type."""
     if key_type in (KeyType.RSA, KeyType.RSA_CRT):
         return KeyKind.RSA
     if key_type is KeyType.EC:
@@ -792,22 +793,9 @@ def _as_secret_key(description: PrivateKeyDescription) -> PrivateKeyDescription:
 def _replace_fields(
     description: PrivateKeyDescription, *, subject: bytes, key_reference: int
 ) -> PrivateKeyDescription:
-    return PrivateKeyDescription(
-        kind=description.kind,
-        label=description.label,
-        id=description.id,
-        usage=description.usage,
-        size=description.size,
-        key_reference=description.key_reference
-        if description.key_reference is not None
-        else key_reference,
-        access_flags=description.access_flags,
-        native=description.native,
-        flags=description.flags,
-        auth_id=description.auth_id,
-        user_consent=description.user_consent,
-        subject=subject,
-    )
+    if description.key_reference is not None:
+        key_reference = description.key_reference
+    return replace(description, key_reference=key_reference, subject=subject)
 
 
 def ca_certificate_id(certificate: x509.Certificate) -> bytes:

@@ -38,12 +38,10 @@ from keymanager.card.errors import (
     FileNotFound,
     IncorrectParameters,
     NoKeyDomainSupport,
-    PinBlocked,
     ReferencedDataNotFound,
-    WrongPin,
 )
 from keymanager.card.hsm import SmartCardHsm
-from keymanager.card.hsm_types import KeyDomainStatus, PinState
+from keymanager.card.hsm_types import KeyDomainStatus
 from keymanager.dkek.dkek import SHARE_LENGTH, format_kcv, share_fingerprint
 from keymanager.dkek.errors import DerivationCancelled, DkekError, WeakPassword
 from keymanager.dkek.nofm import (
@@ -72,8 +70,8 @@ from keymanager.dkek.sharefile import (
     read_share_file,
     write_share_file,
 )
-from keymanager.workflows.common import MAX_PIN_ATTEMPTS
-from keymanager.workflows.errors import DomainNotReady, PinNotVerified, WorkflowError
+from keymanager.workflows.common import ask_and_verify_pin
+from keymanager.workflows.errors import DomainNotReady, WorkflowError
 from keymanager.workflows.interaction import (
     Cancelled,
     Interaction,
@@ -82,7 +80,7 @@ from keymanager.workflows.interaction import (
     ShareRequest,
 )
 from keymanager.workflows.printable import render_text_pdf, write_text_pdf
-from keymanager.workflows.shares import read_share
+from keymanager.workflows.shares import InteractionCancelFlag, read_share
 
 logger = logging.getLogger(__name__)
 
@@ -241,21 +239,13 @@ def password_strength_hint(password: bytes | bytearray) -> str:
     return "weak: short passwords can be guessed offline; use 12+ characters or a passphrase"
 
 
-class _CancelFlag:
-    def __init__(self, interaction: Interaction) -> None:
-        self._interaction = interaction
-
-    def is_set(self) -> bool:
-        return self._interaction.cancel_requested()
-
-
 def _encrypt(share: bytearray, password: bytes | bytearray, interaction: Interaction) -> bytes:
     try:
         return encrypt_share(
             share,
             password,
             progress=interaction.progress_for("Encrypting the share (key derivation)"),
-            cancel=_CancelFlag(interaction),
+            cancel=InteractionCancelFlag(interaction),
         )
     except DerivationCancelled:
         raise Cancelled("cancelled during the key derivation; nothing was written") from None
@@ -267,7 +257,7 @@ def _decrypt_back(path: Path, password: bytes | bytearray, interaction: Interact
             read_share_file(path),
             password,
             progress=interaction.progress_for("Reading the share back (key derivation)"),
-            cancel=_CancelFlag(interaction),
+            cancel=InteractionCancelFlag(interaction),
         )
     except DerivationCancelled:
         raise Cancelled("cancelled while reading the share back") from None
@@ -561,51 +551,6 @@ def waiting_domain_status(hsm: SmartCardHsm, domain: int) -> KeyDomainStatus:
             f"{status.shares_total} imported); clear its KEK to start again"
         )
     return status
-
-
-def ask_and_verify_pin(hsm: SmartCardHsm, interaction: Interaction, purpose: str) -> bytearray:
-    """Ask for the user PIN, verify it, and return it for a later re-verification.
-
-    Like :func:`~keymanager.workflows.common.verify_user_pin` (tries left shown, a wrong
-    PIN asked again, the last try flagged), but the caller keeps the PIN and wipes it.
-
-    :raises PinNotVerified: blocked, not initialised, transport PIN, or wrong too often.
-    """
-    for _attempt in range(MAX_PIN_ATTEMPTS):
-        status = hsm.pin_status()
-        if status.state is PinState.BLOCKED:
-            raise PinNotVerified(
-                "the user PIN is blocked: unblock it with the SO-PIN (pin unblock)"
-            )
-        if status.state is PinState.NOT_INITIALISED:
-            raise PinNotVerified("the device is not initialised: initialise it first")
-        if status.state is PinState.TRANSPORT_PIN:
-            raise PinNotVerified("the transport PIN must be changed first (pin change)")
-        if status.tries_left == 1:
-            interaction.warn("This is the last try for the user PIN: a wrong entry blocks it.")
-        pin = interaction.ask_secret(
-            SecretRequest(SecretKind.USER_PIN, purpose, tries_left=status.tries_left)
-        )
-        try:
-            hsm.verify_pin(bytes(pin))
-            return pin
-        except WrongPin as error:
-            wipe(pin)
-            interaction.warn(
-                f"Wrong PIN: {error.tries_left} {'try' if error.tries_left == 1 else 'tries'} left."
-            )
-            if error.tries_left == 0:
-                break
-        except PinBlocked:
-            wipe(pin)
-            break
-        except ValueError as error:
-            wipe(pin)
-            interaction.warn(str(error))
-        except BaseException:
-            wipe(pin)
-            raise
-    raise PinNotVerified("the user PIN was not verified; nothing was changed")
 
 
 def import_shares(

@@ -23,10 +23,38 @@ def verify_user_pin(hsm: SmartCardHsm, interaction: Interaction, purpose: str = 
 
     :raises PinNotVerified: the PIN is blocked, or wrong too many times in a row.
     """
+    pin = _ask_until_verified(hsm, interaction, purpose, keep_session=True, warn_last_try=False)
+    if pin is not None:
+        wipe(pin)
+
+
+def ask_and_verify_pin(hsm: SmartCardHsm, interaction: Interaction, purpose: str) -> bytearray:
+    """Ask for the user PIN, verify it, and return it for a later re-verification.
+
+    Like :func:`verify_user_pin` (tries left shown, a wrong PIN asked again), but it
+    always asks, warns before the last try, and the caller keeps the PIN and wipes it.
+
+    :raises PinNotVerified: blocked, not initialised, transport PIN, or wrong too often.
+    """
+    pin = _ask_until_verified(hsm, interaction, purpose, keep_session=False, warn_last_try=True)
+    assert pin is not None
+    return pin
+
+
+def _ask_until_verified(
+    hsm: SmartCardHsm,
+    interaction: Interaction,
+    purpose: str,
+    *,
+    keep_session: bool,
+    warn_last_try: bool,
+) -> bytearray | None:
+    """The PIN that verified (the caller wipes it), or ``None`` when ``keep_session``
+    and the session was already verified (nothing asked)."""
     for _attempt in range(MAX_PIN_ATTEMPTS):
         status = hsm.pin_status()
-        if status.state is PinState.VERIFIED:
-            return
+        if keep_session and status.state is PinState.VERIFIED:
+            return None
         if status.state is PinState.BLOCKED:
             raise PinNotVerified(
                 "the user PIN is blocked: unblock it with the SO-PIN (pin unblock)"
@@ -35,24 +63,30 @@ def verify_user_pin(hsm: SmartCardHsm, interaction: Interaction, purpose: str = 
             raise PinNotVerified("the device is not initialised: initialise it first")
         if status.state is PinState.TRANSPORT_PIN:
             raise PinNotVerified("the transport PIN must be changed first (pin change)")
+        if warn_last_try and status.tries_left == 1:
+            interaction.warn("This is the last try for the user PIN: a wrong entry blocks it.")
         pin = interaction.ask_secret(
             SecretRequest(SecretKind.USER_PIN, purpose, tries_left=status.tries_left)
         )
         try:
             hsm.verify_pin(bytes(pin))
-            return
+            return pin
         except WrongPin as error:
+            wipe(pin)
             interaction.warn(
                 f"Wrong PIN: {error.tries_left} {'try' if error.tries_left == 1 else 'tries'} left."
             )
             if error.tries_left == 0:
                 break
         except PinBlocked:
+            wipe(pin)
             break
         except ValueError as error:  # not 6 to 16 characters: nothing was sent
-            interaction.warn(str(error))
-        finally:
             wipe(pin)
+            interaction.warn(str(error))
+        except BaseException:
+            wipe(pin)
+            raise
     raise PinNotVerified("the user PIN was not verified; nothing was changed")
 
 

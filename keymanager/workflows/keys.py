@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ from keymanager.card.keystore import (
     PRKD_PREFIX,
     KeyInfo,
     KeyStore,
+    blob_key_kind,
     fid,
     parse_cv_request_public_key,
 )
@@ -74,7 +75,7 @@ from keymanager.dkek.curves import curve_by_name
 from keymanager.dkek.dkek import format_kcv
 from keymanager.dkek.errors import DkekError, UnsupportedKey
 from keymanager.dkek.fileio import write_private_file
-from keymanager.dkek.keyblob import KeyType, describe_blob
+from keymanager.dkek.keyblob import describe_blob
 from keymanager.dkek.tlv import TlvError, read_tlv
 from keymanager.dkek.wky import KeyBackup, parse_backup, read_backup_file, write_backup_file
 from keymanager.paths import state_directory
@@ -464,14 +465,6 @@ class RestoreResult:
         }
 
 
-def _blob_kind(key_type: KeyType) -> KeyKind:
-    if key_type in (KeyType.RSA, KeyType.RSA_CRT):
-        return KeyKind.RSA
-    if key_type is KeyType.EC:
-        return KeyKind.EC
-    return KeyKind.AES
-
-
 def _prkd_from_file(raw: bytes, reference: int) -> tuple[bytes, PrivateKeyDescription | None, str]:
     try:
         description = decode_prkd(raw)
@@ -481,20 +474,7 @@ def _prkd_from_file(raw: bytes, reference: int) -> tuple[bytes, PrivateKeyDescri
         return raw, description, "file"
     if encode_prkd(description) != raw:
         return raw, description, "file"  # cannot be rewritten without changing more
-    fixed = PrivateKeyDescription(
-        kind=description.kind,
-        label=description.label,
-        id=description.id,
-        usage=description.usage,
-        size=description.size,
-        key_reference=reference,
-        access_flags=description.access_flags,
-        native=description.native,
-        flags=description.flags,
-        auth_id=description.auth_id,
-        user_consent=description.user_consent,
-        subject=description.subject,
-    )
+    fixed = replace(description, key_reference=reference)
     return encode_prkd(fixed), fixed, "file, key reference corrected"
 
 
@@ -579,7 +559,7 @@ def restore_key(
             f"the key blob in {path.name} has {len(backup.blob):,} bytes, more than one "
             f"UNWRAP KEY command can carry ({MAX_UNWRAP_BLOB:,}); nothing was changed"
         )
-    kind = _blob_kind(header.key_type)
+    kind = blob_key_kind(header.key_type)
     verify_user_pin(hsm, interaction, f"restoring the key from {path.name}")
     by_kcv, hidden, incomplete = domains_by_kcv(hsm)
     matches = by_kcv.get(header.kcv, [])

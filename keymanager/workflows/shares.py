@@ -50,7 +50,7 @@ class ShareInputError(DkekError):
     """A share could not be read from what the custodian gave; the message says why."""
 
 
-class _CancelFlag:
+class InteractionCancelFlag:
     """Adapts :meth:`Interaction.cancel_requested` to the key derivation's cancel flag."""
 
     def __init__(self, interaction: Interaction) -> None:
@@ -73,7 +73,7 @@ def _decrypt(data: bytes, password: bytes | bytearray, interaction: Interaction)
             data,
             password,
             progress=interaction.progress_for("Decrypting the share (key derivation)"),
-            cancel=_CancelFlag(interaction),
+            cancel=InteractionCancelFlag(interaction),
         )
     except DerivationCancelled:
         raise Cancelled("cancelled during the key derivation") from None
