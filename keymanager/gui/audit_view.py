@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from keymanager.gui.dialogs.files import file_dialog
+from keymanager.gui.dialogs.files import file_dialog, print_dialog
 from keymanager.workflows.audit import AuditedDomain, AuditedKey, AuditReport
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -451,11 +451,4 @@ class AuditView(QDialog):
         )
 
     def ask_print(self) -> QPrintDialog:
-        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
-        dialog = QPrintDialog(printer, self)
-        dialog.setObjectName("printDialog")
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.accepted.connect(lambda: self.print_to(printer))
-        dialog.show()
-        return dialog
+        return print_dialog(self, self.print_to)

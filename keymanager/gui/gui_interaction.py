@@ -74,6 +74,8 @@ class PromptKind(enum.Enum):
     CONFIRM = enum.auto()
     MESSAGE = enum.auto()
     SHOW_SECRET = enum.auto()
+    SHOW_SHEET = enum.auto()
+    """A printable sheet (needs a factory that can show it: the ceremony's)."""
     NUMBER = enum.auto()
     CHOICE = enum.auto()
     CHOICES = enum.auto()

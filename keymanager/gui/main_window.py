@@ -77,8 +77,8 @@ from keymanager.gui.actions import (
 from keymanager.gui.audit_view import AuditView
 from keymanager.gui.dialogs.ceremony import (
     ShareCeremonyDialog,
+    SheetDialogFactory,
     SheetInteraction,
-    SheetPresenter,
 )
 from keymanager.gui.dialogs.delete_key import DeleteKeyDialog, LabelConfirmed
 from keymanager.gui.dialogs.files import file_dialog
@@ -229,9 +229,8 @@ class MainWindow(QMainWindow):
         self.last_message: UserMessage | None = None
         self.reader_snapshot = ReaderSnapshot()
         self.copy_text = CopyText()
-        self.broker = PromptBroker(self)
+        self.broker = PromptBroker(self, SheetDialogFactory())
         self.broker.info_message.connect(self._show_info)
-        self.sheets = SheetPresenter(self.broker, self)
         self.model = OutlineModel(self)
         self._loading_certificates: set[str] = set()
         self._closed = False
@@ -980,7 +979,7 @@ class MainWindow(QMainWindow):
                 from keymanager.workflows.ceremony import create_share
 
                 interaction: Interaction = SheetInteraction(
-                    context.interaction, self.sheets, context.cancel
+                    context.interaction, self.broker, context.cancel
                 )
                 return create_share(interaction, plan, hsm=context.hsm if card_random else None)
 
@@ -1048,7 +1047,6 @@ class MainWindow(QMainWindow):
         if self.watcher is not None:
             self.watcher.stop()
         self.broker.close_all()
-        self.sheets.close_all()
         if self.error_hook is not None:
             self.error_hook.uninstall()
         for worker in self.workers.values():

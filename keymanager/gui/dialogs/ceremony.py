@@ -21,10 +21,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import shiboken6
-from PySide6.QtCore import QEventLoop, QObject, QSizeF, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QSizeF, Qt, Signal
 from PySide6.QtGui import QFontDatabase, QPageSize, QTextDocument
-from PySide6.QtPrintSupport import QPrintDialog, QPrinter, QPrintPreviewDialog
+from PySide6.QtPrintSupport import QPrinter, QPrintPreviewDialog
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -43,10 +42,10 @@ from PySide6.QtWidgets import (
 
 from keymanager.dkek.nofm import MAX_TOTAL, MIN_THRESHOLD, MIN_TOTAL
 from keymanager.gui.dialogs.delegating import DelegatingInteraction
-from keymanager.gui.dialogs.files import file_dialog
-from keymanager.gui.gui_interaction import PromptBroker, PromptKind, PromptRequest
+from keymanager.gui.dialogs.files import file_dialog, print_dialog
+from keymanager.gui.gui_interaction import DialogFactory, PromptBroker, PromptKind, PromptRequest
 from keymanager.workflows.ceremony import FileProtection, ShareCreationPlan
-from keymanager.workflows.interaction import Cancelled, Interaction
+from keymanager.workflows.interaction import Interaction
 from keymanager.workflows.printable import write_text_pdf
 
 PRINT_WARNING = (
@@ -344,13 +343,7 @@ class SecretSheetDialog(QDialog):
         document.print_(printer)
 
     def ask_print(self) -> None:
-        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
-        dialog = QPrintDialog(printer, self)
-        dialog.setObjectName("printDialog")
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.accepted.connect(lambda: self.print_to(printer))
-        dialog.show()
+        print_dialog(self, self.print_to)
 
     def preview(self) -> QPrintPreviewDialog:
         printer = QPrinter(QPrinter.PrinterMode.HighResolution)
@@ -384,86 +377,38 @@ class SecretSheetDialog(QDialog):
         super().done(code)
 
 
-class SheetPresenter(QObject):
-    """Opens :class:`SecretSheetDialog` on the GUI thread for workers that show a sheet.
+class SheetDialogFactory(DialogFactory):
+    """The broker's dialogs, plus :class:`SecretSheetDialog` for ``SHOW_SHEET``.
 
-    The dialogs are announced on the broker's ``dialog_opened`` like every other
-    question, and closed by :meth:`PromptBroker.close_all` - like broker dialogs, they
-    are withdrawn when the job is cancelled.
+    Sheets are asked through the :class:`PromptBroker` like every other question: shown
+    on the GUI thread, announced on ``dialog_opened``, withdrawn when the job is
+    cancelled and closed by :meth:`PromptBroker.close_all`.
     """
 
-    requested = Signal(object)
-
-    def __init__(self, broker: PromptBroker, parent_widget: QWidget | None) -> None:
-        super().__init__(parent_widget)
-        self.broker = broker
-        self.parent_widget = parent_widget
-        self.open_dialogs: dict[PromptRequest, SecretSheetDialog] = {}
-        self.requested.connect(self._show)
-
-    def show_sheet(self, title: str, text: str, cancel: threading.Event | None) -> None:
-        """Show the sheet and wait until it is acknowledged (any thread)."""
-        request = PromptRequest(PromptKind.SHOW_SECRET, {"title": title, "text": text})
-        if QThread.currentThread() is self.thread():
-            loop = QEventLoop()
-            self._show(request)
-            dialog = self.open_dialogs.get(request)
-            if dialog is not None and not request.answered:
-                dialog.finished.connect(loop.quit)
-                loop.exec()
-            request.result()
-            return
-        self.requested.emit(request)
-        try:
-            request.wait(cancel)
-        except Cancelled:
-            self.requested.emit(request)
-            raise
-
-    @Slot(object)
-    def _show(self, request: PromptRequest) -> None:
-        if request.withdrawn:
-            dialog = self.open_dialogs.pop(request, None)
-            if dialog is not None and shiboken6.isValid(dialog):
-                dialog.reject()
-            return
-        if request.answered:
-            return
+    def _open_show_sheet(self, request: PromptRequest, parent: QWidget | None) -> QDialog:
         payload: dict[str, Any] = request.payload
-        dialog = SecretSheetDialog(str(payload["title"]), str(payload["text"]), self.parent_widget)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        self.open_dialogs[request] = dialog
-
-        def finished(_code: int) -> None:
-            self.open_dialogs.pop(request, None)
-            request.reply(None)
-
-        dialog.finished.connect(finished)
-        dialog.open()
-        self.broker.dialog_opened.emit(dialog)
-
-    def close_all(self) -> None:
-        for request, dialog in list(self.open_dialogs.items()):
-            request.fail(Cancelled("the application is closing"))
-            if shiboken6.isValid(dialog):
-                dialog.reject()
-        self.open_dialogs.clear()
+        dialog = SecretSheetDialog(str(payload["title"]), str(payload["text"]), parent)
+        dialog.finished.connect(lambda _code: request.reply(None))
+        return dialog
 
 
 class SheetInteraction(DelegatingInteraction):
-    """Shows sheets (``show_secret``) in :class:`SecretSheetDialog`; the rest is passed on."""
+    """Shows sheets (``show_secret``) in :class:`SecretSheetDialog`; the rest is passed on.
+
+    The broker must have been made with a :class:`SheetDialogFactory`.
+    """
 
     def __init__(
-        self, inner: Interaction, presenter: SheetPresenter, cancel: threading.Event | None
+        self, inner: Interaction, broker: PromptBroker, cancel: threading.Event | None
     ) -> None:
         super().__init__(inner)
-        self.presenter = presenter
+        self.broker = broker
         self.cancel = cancel
 
     def show_secret(self, title: str, text: str) -> None:
         self.check_cancelled()
-        self.presenter.show_sheet(title, text, self.cancel)
+        request = PromptRequest(PromptKind.SHOW_SHEET, {"title": title, "text": text})
+        self.broker.ask(request, self.cancel)
 
 
 __all__ = [
@@ -471,7 +416,7 @@ __all__ = [
     "Route",
     "SecretSheetDialog",
     "ShareCeremonyDialog",
+    "SheetDialogFactory",
     "SheetInteraction",
-    "SheetPresenter",
     "sheet_document",
 ]

@@ -1,4 +1,4 @@
-"""File dialogs of the card actions (backup, restore, exports): non-native, window-modal.
+"""File and print dialogs of the card actions (backup, restore, exports): window-modal.
 
 They are opened with ``QDialog.open()`` (no nested event loop) and call back with the
 chosen path, so the main window stays responsive and tests can fill them in.
@@ -10,7 +10,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import QFileDialog, QWidget
+
+
+def print_dialog(parent: QWidget, print_to: Callable[[QPrinter], object]) -> QPrintDialog:
+    """Open the print dialog (window-modal); ``print_to`` prints once it is accepted."""
+    printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+    dialog = QPrintDialog(printer, parent)
+    dialog.setObjectName("printDialog")
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)
+    dialog.accepted.connect(lambda: print_to(printer))
+    dialog.show()
+    return dialog
 
 
 def file_dialog(
