@@ -44,14 +44,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from keymanager.card.errors import CardRemoved, PinBlocked, WrongPin
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import (
     DEFAULT_SO_PIN,
-    Algorithm,
     InitOptions,
     InitParams,
     PinState,
@@ -115,7 +113,7 @@ from tests.reliability._faults_support import (
 )
 from tests.support.figures import record
 from tests.support.opensc import self_signed_certificate
-from tests.workflows.p12_support import host_key, write_p12
+from tests.workflows.p12_support import check_signs, host_key, write_p12
 
 PIN = "648219"
 NEW_PIN = "1234567"
@@ -170,23 +168,12 @@ def initialised_card(
     return card
 
 
-def signs(hsm: SmartCardHsm, reference: int, public_key: object) -> None:
-    """The key at ``reference`` signs, and its public key verifies the signature."""
-    if isinstance(public_key, rsa.RSAPublicKey):
-        signature = hsm.sign(reference, Algorithm.RSA_PKCS1_SHA256, MESSAGE)
-        public_key.verify(signature, MESSAGE, padding.PKCS1v15(), hashes.SHA256())
-    else:
-        assert isinstance(public_key, ec.EllipticCurvePublicKey)
-        signature = hsm.sign(reference, Algorithm.ECDSA_SHA256, MESSAGE)
-        public_key.verify(signature, MESSAGE, ec.ECDSA(hashes.SHA256()))
-
-
 def every_key_signs(hsm: SmartCardHsm) -> int:
     """Every asymmetric key listed on the card signs; returns how many there are."""
     count = 0
     for info in KeyStore(hsm).list_keys(load_certificates=True):
         if info.public_key is not None:
-            signs(hsm, info.key_reference, info.public_key)
+            check_signs(hsm, info.key_reference, info.public_key, MESSAGE)
             count += 1
     return count
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     PrivateKeyTypes,
@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import BestAvailableEncryption
 from cryptography.x509.oid import NameOID
 
 from keymanager.card.hsm import InitParams, SmartCardHsm
+from keymanager.card.hsm_types import Algorithm
 from keymanager.card.transport import LocalTransport
 from keymanager.dkek.paperkey import encode_paperkey
 from keymanager.simulator import SmartCardHsmSimulator
@@ -193,3 +194,15 @@ def domains_with_kek(card: SmartCardHsmSimulator) -> list[int]:
         for index, domain in enumerate(domains)
         if domain is not None and domain.total > 0 and domain.outstanding == 0
     ]
+
+
+def check_signs(hsm: SmartCardHsm, reference: int, public_key: object, message: bytes) -> None:
+    """The key at ``reference`` signs ``message`` (PKCS#1 v1.5 or ECDSA, SHA-256) and
+    ``public_key`` verifies the signature."""
+    if isinstance(public_key, rsa.RSAPublicKey):
+        signature = hsm.sign(reference, Algorithm.RSA_PKCS1_SHA256, message)
+        public_key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+    else:
+        assert isinstance(public_key, ec.EllipticCurvePublicKey)
+        signature = hsm.sign(reference, Algorithm.ECDSA_SHA256, message)
+        public_key.verify(signature, message, ec.ECDSA(hashes.SHA256()))

@@ -10,11 +10,9 @@ import copy
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives import serialization
 
 from keymanager.card.errors import CardRemoved
-from keymanager.card.hsm import Algorithm, SmartCardHsm
 from keymanager.card.keystore import KeyStore
 from keymanager.card.pkcs15 import key_id_for_public_key
 from keymanager.simulator import SmartCardHsmSimulator
@@ -32,6 +30,7 @@ from tests.workflows.p12_support import (
     PIN,
     ca_chain,
     card_contents,
+    check_signs,
     domains_with_kek,
     fresh_card,
     host_key,
@@ -65,17 +64,6 @@ def run_classic(
         session(card), interaction, path=path, journal=journal, offer_more=offer_more
     )
     return result, interaction
-
-
-def check_signs(hsm: SmartCardHsm, reference: int, public_key: object) -> None:
-    """Sign on the card with another algorithm than the workflow's proof and verify."""
-    if isinstance(public_key, rsa.RSAPublicKey):
-        signature = hsm.sign(reference, Algorithm.RSA_PKCS1_SHA256, MESSAGE)
-        public_key.verify(signature, MESSAGE, padding.PKCS1v15(), hashes.SHA256())
-    else:
-        assert isinstance(public_key, ec.EllipticCurvePublicKey)
-        signature = hsm.sign(reference, Algorithm.ECDSA_SHA256, MESSAGE)
-        public_key.verify(signature, MESSAGE, ec.ECDSA(hashes.SHA256()))
 
 
 @pytest.mark.parametrize("kind", ["rsa2048", "rsa4096", "p256", "p384", "bp256"])
@@ -113,7 +101,7 @@ def test_classic_import(tmp_path: Path, kind: str, form: str) -> None:
     assert listed.label == expected_label and listed.id == expected_id
     assert listed.key_reference == key_result.key_reference
     assert listed.certificate == cert
-    check_signs(hsm, listed.key_reference, public_key)
+    check_signs(hsm, listed.key_reference, public_key, MESSAGE)
 
     cas = store.list_ca_certificates()
     if form == "chain":
@@ -279,7 +267,7 @@ def test_card_removed_at_each_apdu(tmp_path: Path, p256_file: Path) -> None:
         hsm.verify_pin(PIN)
         for info in KeyStore(hsm).list_keys(load_certificates=True):
             assert info.described and info.public_key is not None
-            check_signs(hsm, info.key_reference, info.public_key)
+            check_signs(hsm, info.key_reference, info.public_key, MESSAGE)
     assert rolled_back > 0
     print(f"classic import: card pulled at each of {total} APDUs")
 

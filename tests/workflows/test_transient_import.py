@@ -9,11 +9,9 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from keymanager.card.errors import CardRemoved, ReferencedDataNotFound
-from keymanager.card.hsm import Algorithm, InitParams, SmartCardHsm
+from keymanager.card.hsm import InitParams, SmartCardHsm
 from keymanager.card.keystore import KeyStore
 from keymanager.card.transport import LocalTransport
 from keymanager.simulator import SmartCardHsmSimulator
@@ -39,6 +37,7 @@ from tests.workflows.p12_support import (
     SO_PIN,
     ca_chain,
     card_contents,
+    check_signs,
     domains_with_kek,
     fresh_card,
     host_key,
@@ -59,16 +58,6 @@ def script(*answers: tuple[str, object]) -> ScriptedInteraction:
 
 def happy_script() -> ScriptedInteraction:
     return script(("secret", P12_PASSWORD), ("secret", PIN), ("choices", "all"), ("confirm", False))
-
-
-def check_signs(hsm: SmartCardHsm, reference: int, public_key: object) -> None:
-    if isinstance(public_key, rsa.RSAPublicKey):
-        signature = hsm.sign(reference, Algorithm.RSA_PKCS1_SHA256, MESSAGE)
-        public_key.verify(signature, MESSAGE, padding.PKCS1v15(), hashes.SHA256())
-    else:
-        assert isinstance(public_key, ec.EllipticCurvePublicKey)
-        signature = hsm.sign(reference, Algorithm.ECDSA_SHA256, MESSAGE)
-        public_key.verify(signature, MESSAGE, ec.ECDSA(hashes.SHA256()))
 
 
 @pytest.mark.parametrize(
@@ -113,7 +102,7 @@ def test_transient_import(tmp_path: Path, kind: str, form: str) -> None:
     store = KeyStore(hsm)
     [listed] = store.list_keys(load_certificates=True)
     assert listed.certificate == cert
-    check_signs(hsm, listed.key_reference, key.public_key())
+    check_signs(hsm, listed.key_reference, key.public_key(), MESSAGE)
     # without a KEK the key can never be exported
     assert hsm.key_domain_status(1) is not None
     with pytest.raises(ReferencedDataNotFound):
@@ -361,7 +350,7 @@ def test_card_removed_at_each_apdu(tmp_path: Path) -> None:
         hsm.verify_pin(PIN)
         for info in KeyStore(hsm).list_keys(load_certificates=True):
             assert info.public_key is not None
-            check_signs(hsm, info.key_reference, info.public_key)
+            check_signs(hsm, info.key_reference, info.public_key, MESSAGE)
     assert leftovers_removed > 0
     print(f"transient import: card pulled at each of {total} APDUs")
 
