@@ -136,6 +136,14 @@ class KeyInfo:
     :param problems: readable descriptions of metadata that could not be decoded.
     :param has_certificate_file: whether ``CExx`` exists (certificate or CV request);
         when the listing did not read it, :meth:`KeyStore.load_certificate` does.
+    :param key_domain: the key domain the key belongs to, as far as known: the card
+        does not report it, so it comes from keymanager's key-domain registry
+        (:mod:`keymanager.card.domain_registry`) or a WRAP probe.
+    :param domain_source: how :attr:`key_domain` was learnt: ``"recorded"`` (the
+        registry), ``"probed"`` (a WRAP probe) or ``"unknown"``.
+    :param exportable: ``False`` when the key is sealed (its allowed-algorithm list
+        lacks WRAP, so the card refuses to export it), ``True`` when it may be
+        exported, ``None`` when not known.
     """
 
     key_reference: int
@@ -153,6 +161,8 @@ class KeyInfo:
     key_domain: int | None = None
     problems: tuple[str, ...] = field(default=())
     has_certificate_file: bool = False
+    domain_source: str = "unknown"
+    exportable: bool | None = None
 
     @property
     def certificate_subject(self) -> str | None:
