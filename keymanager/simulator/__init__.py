@@ -10,5 +10,16 @@ from __future__ import annotations
 
 from keymanager.simulator.card import AID, ATR, VERSION, SmartCardHsmSimulator
 from keymanager.simulator.faults import FaultPlan
+from keymanager.simulator.profiles import GENUINE, PICO, PROFILES, SimulatorProfile
 
-__all__ = ["AID", "ATR", "VERSION", "FaultPlan", "SmartCardHsmSimulator"]
+__all__ = [
+    "AID",
+    "ATR",
+    "GENUINE",
+    "PICO",
+    "PROFILES",
+    "VERSION",
+    "FaultPlan",
+    "SimulatorProfile",
+    "SmartCardHsmSimulator",
+]

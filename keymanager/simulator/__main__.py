@@ -1,10 +1,12 @@
 """Run the simulated SmartCard-HSM: ``python -m keymanager.simulator``.
 
 ``--state FILE`` keeps the card's state in a file (created if missing), ``--seed HEX``
-makes it deterministic.  With ``--vpcd`` the card is served to pcscd through
-vsmartcard's virtual reader (see :mod:`keymanager.simulator.vpcd`); without it the
-program reads command APDUs as hexadecimal lines from standard input and prints each
-response, which is handy for poking at the card by hand.
+makes it deterministic, ``--profile genuine|pico`` picks the card's personality (see
+:mod:`keymanager.simulator.profiles`; stored in the state file).  With ``--vpcd`` the
+card is served to pcscd through vsmartcard's virtual reader (see
+:mod:`keymanager.simulator.vpcd`); without it the program reads command APDUs as
+hexadecimal lines from standard input and prints each response, which is handy for
+poking at the card by hand.
 
 ``--hostile SPEC`` makes the card answer chosen commands with malformed data (see
 :mod:`keymanager.simulator.hostile` and the "Hostile card" section of ``docs/card.md``),
@@ -22,6 +24,7 @@ from typing import TextIO
 from keymanager.card.errors import TransportError
 from keymanager.simulator.card import SmartCardHsmSimulator
 from keymanager.simulator.hostile import HostileCard, HostileSpecError, describe_rules, parse_spec
+from keymanager.simulator.profiles import PROFILES
 from keymanager.simulator.vpcd import BridgedCard, VpcdBridge
 
 DEFAULT_VPCD_PORT = 35963
@@ -51,8 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--state", type=Path, help="state file (created if missing)")
     parser.add_argument("--seed", type=_parse_seed, help="hexadecimal seed: deterministic card")
     parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        help="the card's personality: genuine SmartCard-HSM or Pico HSM (stored in the "
+        "state file; default: the state file's, else $KEYMANAGER_SIMULATOR_PROFILE, "
+        "else genuine)",
+    )
+    parser.add_argument(
         "--hide-kcv-until-login",
         action="store_true",
+        default=None,
         help="answer an all-zero KCV until the user PIN is verified (as Pico HSM does)",
     )
     parser.add_argument(
@@ -103,9 +114,16 @@ def run_stdin(simulator: BridgedCard, source: TextIO, sink: TextIO) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
     args = build_parser().parse_args(argv)
-    simulator = SmartCardHsmSimulator(
-        args.state, seed=args.seed, hide_kcv_until_login=args.hide_kcv_until_login
-    )
+    try:
+        simulator = SmartCardHsmSimulator(
+            args.state,
+            seed=args.seed,
+            profile=args.profile,
+            hide_kcv_until_login=args.hide_kcv_until_login,
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     card: BridgedCard = simulator
     if args.hostile:
         hostile = HostileCard(simulator, args.hostile)

@@ -45,6 +45,7 @@ from keymanager.simulator.faults import FaultKind, FaultPlan
 from keymanager.simulator.files import FileCommands
 from keymanager.simulator.operations import KeyOperations
 from keymanager.simulator.pins import PinCommands
+from keymanager.simulator.profiles import SimulatorProfile, default_profile_name, profile_by_name
 from keymanager.simulator.state import CardState, KeyRecord, load_state, save_state
 
 __all__ = [
@@ -71,8 +72,16 @@ class SmartCardHsmSimulator(
     :param seed: make every random choice deterministic (keys, challenges, the
         identity of a new card).  For an existing state file the seeded stream
         continues where it stopped when the seed is the same.
-    :param hide_kcv_until_login: model Pico HSM, whose key-domain status shows an
-        all-zero KCV until the user PIN was verified in this card session.
+    :param profile: the card's personality (:mod:`~keymanager.simulator.profiles`), by
+        name or as a :class:`SimulatorProfile`.  It is stored in the state file: a new
+        card takes ``profile`` or, when ``None``, :func:`default_profile_name`
+        (``$KEYMANAGER_SIMULATOR_PROFILE``); an existing state file keeps its stored
+        profile unless ``profile`` is given (which then replaces it in the file).  A
+        :class:`SimulatorProfile` is stored by its name only.
+    :param hide_kcv_until_login: override the profile's ``hide_kcv_until_login``
+        (Pico HSM shows an all-zero KCV until the user PIN was verified in this card
+        session); ``None`` keeps the profile's.
+    :raises ValueError: an unknown profile name (argument, environment or state file).
     """
 
     def __init__(
@@ -80,21 +89,33 @@ class SmartCardHsmSimulator(
         state_path: Path | str | None = None,
         *,
         seed: bytes | None = None,
-        hide_kcv_until_login: bool = False,
+        profile: str | SimulatorProfile | None = None,
+        hide_kcv_until_login: bool | None = None,
     ) -> None:
         self.state_path = None if state_path is None else Path(state_path)
-        self.hide_kcv_until_login = hide_kcv_until_login
         self.faults = FaultPlan()
         self._present = True
         loaded = None if self.state_path is None else load_state(self.state_path)
         created = loaded is None
+        chosen = profile_by_name(profile) if isinstance(profile, str) else profile
         if loaded is None:
             self.state = self._new_state(seed)
+            if chosen is None:
+                chosen = profile_by_name(default_profile_name())
         else:
             self.state = loaded
             if seed is not None and loaded.drbg_seed != bytes(seed):
                 loaded.drbg_seed = bytes(seed)
                 loaded.drbg_counter = 0
+            if chosen is None:
+                chosen = profile_by_name(loaded.profile)
+            elif loaded.profile != chosen.name:
+                created = True  # save the explicitly chosen profile
+        self.state.profile = chosen.name
+        self.profile: SimulatorProfile = chosen
+        self.hide_kcv_until_login = (
+            chosen.hide_kcv_until_login if hide_kcv_until_login is None else hide_kcv_until_login
+        )
         self._rng = Randomness(self.state.drbg_seed, self.state.drbg_counter)
         self._key_cache: dict[int, SecretKey] = {}
         self._dirty = False

@@ -13,6 +13,7 @@ from keymanager.dkek.curves import CurveParameters
 from keymanager.simulator import cvc
 from keymanager.simulator.apdu import CardStatus
 from keymanager.simulator.crypto import Randomness
+from keymanager.simulator.profiles import SimulatorProfile
 from keymanager.simulator.state import CardState, KeyDomain
 
 AID = bytes.fromhex("E82B0601040181C31F0201")
@@ -41,6 +42,7 @@ class SimulatorCore:
     """Base of the command mixins: the state they share and helpers they all use."""
 
     state: CardState
+    profile: SimulatorProfile
     hide_kcv_until_login: bool
     _rng: Randomness
     _key_cache: dict[int, SecretKey]

@@ -131,6 +131,8 @@ class CardState:
     public_key_authentication: bytes = b""
     keys: dict[int, KeyRecord] = field(default_factory=dict)
     files: dict[int, bytes] = field(default_factory=dict)
+    profile: str = "genuine"
+    """The card's personality (:mod:`keymanager.simulator.profiles`); older files: genuine."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -158,6 +160,7 @@ class CardState:
             "public_key_authentication": self.public_key_authentication.hex(),
             "keys": {str(kid): key.to_json() for kid, key in sorted(self.keys.items())},
             "files": {f"{fid:04X}": data.hex() for fid, data in sorted(self.files.items())},
+            "profile": self.profile,
         }
 
     @classmethod
@@ -193,6 +196,7 @@ class CardState:
             public_key_authentication=bytes.fromhex(data["public_key_authentication"]),
             keys={int(kid): KeyRecord.from_json(item) for kid, item in data["keys"].items()},
             files={int(fid, 16): bytes.fromhex(value) for fid, value in data["files"].items()},
+            profile=str(data.get("profile", "genuine")),
         )
 
 
