@@ -401,18 +401,24 @@ def curve_by_oid(oid: str) -> CurveParameters:
 
 
 def curve_by_domain_parameters(
-    *, p: int, a: int, b: int, generator: AffinePoint, order: int
+    *, p: int, a: int | None, b: int, generator: AffinePoint, order: int
 ) -> CurveParameters:
     """Recognise a curve from explicit domain parameters, as carried in a key blob.
 
     a and b are compared modulo p, so a = -3 and a = p - 3 are the same curve.
+
+    ``a=None`` means the coefficient was not given (Pico HSM writes it as an empty
+    field, following mbedTLS, which leaves a unset when it is -3 and zero when it is
+    0): the curve is then recognised from p, b, G and the order alone, which still
+    determine a, since G must satisfy y² = x³ + a·x + b.  An empty field is *not*
+    a = 0: for secp521r1 the curve it stands for has a = -3.
 
     :raises UnsupportedKey: the parameters match none of the supported curves.
     """
     for curve in SUPPORTED_CURVES:
         if (
             curve.p == p
-            and curve.a == a % p
+            and (a is None or curve.a == a % p)
             and curve.b == b % p
             and curve.generator == generator
             and curve.order == order

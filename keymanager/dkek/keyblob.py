@@ -35,7 +35,9 @@ Encoding follows Smart Card Shell exactly:
   block aligned thus gets a whole extra block ``80 00 .. 00``.
 
 Decoding accepts that padding and Pico HSM's (no padding at all when the plaintext
-is block aligned), components of any width (Pico HSM writes minimal integers), and
+is block aligned), components of any width (Pico HSM writes minimal integers), an
+empty curve coefficient a (Pico HSM's secp521r1 blobs: a = -3 implied, the curve is
+recognised from p, b, G and the order), and
 the wrongly encoded AES default algorithm of firmware 3.0 to 3.2.  It checks the KCV
 and the MAC before it decrypts anything, then every structural and mathematical
 property of the key.
@@ -695,9 +697,11 @@ def _decode_ec(key_size: int, reader: _PlaintextReader) -> WrappableKey:
     coefficient_a, coefficient_b, prime = (int.from_bytes(value, "big") for value in field_elements)
     order = int.from_bytes(order_field, "big")
     generator = _split_point(generator_field, "the generator G")
+    # Pico HSM (mbedTLS) writes a as an empty field when it is -3 (or 0): not given.
+    given_a = coefficient_a if len(field_elements[0]) else None
     try:
         curve = curve_by_domain_parameters(
-            p=prime, a=coefficient_a, b=coefficient_b, generator=generator, order=order
+            p=prime, a=given_a, b=coefficient_b, generator=generator, order=order
         )
     except UnsupportedKey:
         raise MalformedKeyBlob(

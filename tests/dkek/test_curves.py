@@ -255,6 +255,23 @@ def test_domain_lookup_compares_coefficients_modulo_p() -> None:
     )
 
 
+@all_curves
+def test_domain_lookup_without_a_uses_the_other_parameters(curve: CurveParameters) -> None:
+    """An omitted a (Pico HSM's empty field) is the curve's own a, not zero."""
+    found = curve_by_domain_parameters(
+        p=curve.p, a=None, b=curve.b, generator=curve.generator, order=curve.order
+    )
+    assert found is curve
+
+
+def test_domain_lookup_refuses_a_zero_for_an_a_minus_three_curve() -> None:
+    curve = curve_by_name("secp521r1")
+    with pytest.raises(UnsupportedKey, match="match none"):
+        curve_by_domain_parameters(
+            p=curve.p, a=0, b=curve.b, generator=curve.generator, order=curve.order
+        )
+
+
 def test_domain_lookup_refuses_unknown_parameters() -> None:
     curve = curve_by_name("secp256k1")
     with pytest.raises(UnsupportedKey, match="match none"):
