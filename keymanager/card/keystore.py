@@ -36,326 +36,110 @@ Consistency rules (see the "PKCS#15 and key store" section of ``docs/card.md``):
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
-import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from keymanager.card.errors import CardError, FileNotFound, MalformedResponse
+from keymanager.card.errors import CardError, FileNotFound
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import KeySpec
+from keymanager.card.keystore_certificates import (
+    PublicKey,
+    PublicKeyFacts,
+    ca_certificate_id,
+    load_certificate_file,
+    name_to_text,
+    parse_cv_request_public_key,
+    public_key_facts,
+)
+from keymanager.card.keystore_listing import KeyListing
+from keymanager.card.keystore_types import (
+    CA_CERTIFICATE_PREFIX,
+    CD_PREFIX,
+    DATA_PREFIX,
+    DCOD_PREFIX,
+    DEVICE_KEY_REFERENCE,
+    EE_CERTIFICATE_PREFIX,
+    IMPORTED_KEY_ACCESS,
+    KEY_PREFIX,
+    MAX_KEY_REFERENCE,
+    NO_DESCRIPTION_LABEL,
+    PRKD_PREFIX,
+    PROTECTED_DATA_PREFIX,
+    CaCertificateInfo,
+    DataObjectInfo,
+    KeyInfo,
+    KeyNotFound,
+    KeyReferenceTaken,
+    KeyStoreError,
+    NoFreeKeyReference,
+    blob_key_kind,
+    fid,
+    numbers_of,
+)
 from keymanager.card.pkcs15 import (
     GENERATED_KEY_ACCESS,
-    AccessFlags,
     CertificateDescription,
-    DataObjectDescription,
     KeyKind,
     KeyUsage,
     Pkcs15Error,
     PrivateKeyDescription,
-    decode_cd,
-    decode_dcod,
-    decode_oid,
     decode_prkd,
     default_usage,
     encode_cd,
     encode_prkd,
-    key_id_for_public_key,
-    key_kind_and_size,
 )
-from keymanager.dkek.curves import SUPPORTED_CURVES, CurveParameters
-from keymanager.dkek.keyblob import KeyType, describe_blob
-from keymanager.dkek.tlv import TlvError, iter_tlvs, read_tlv
+from keymanager.dkek.keyblob import describe_blob
+
+__all__ = [
+    "CA_CERTIFICATE_PREFIX",
+    "CD_PREFIX",
+    "DATA_PREFIX",
+    "DCOD_PREFIX",
+    "DEVICE_KEY_REFERENCE",
+    "EE_CERTIFICATE_PREFIX",
+    "IMPORTED_KEY_ACCESS",
+    "KEY_PREFIX",
+    "MAX_KEY_REFERENCE",
+    "NO_DESCRIPTION_LABEL",
+    "PRKD_PREFIX",
+    "PROTECTED_DATA_PREFIX",
+    "CaCertificateInfo",
+    "DataObjectInfo",
+    "KeyInfo",
+    "KeyNotFound",
+    "KeyReferenceTaken",
+    "KeyStore",
+    "KeyStoreError",
+    "NoFreeKeyReference",
+    "PublicKey",
+    "PublicKeyFacts",
+    "blob_key_kind",
+    "ca_certificate_id",
+    "fid",
+    "load_certificate_file",
+    "name_to_text",
+    "parse_cv_request_public_key",
+]
 
 logger = logging.getLogger(__name__)
-
-KEY_PREFIX = 0xCC
-PRKD_PREFIX = 0xC4
-EE_CERTIFICATE_PREFIX = 0xCE
-CD_PREFIX = 0xC8
-CA_CERTIFICATE_PREFIX = 0xCA
-DCOD_PREFIX = 0xC9
-PROTECTED_DATA_PREFIX = 0xCD
-DATA_PREFIX = 0xCF
-
-DEVICE_KEY_REFERENCE = 0
-MAX_KEY_REFERENCE = 0xFF
-NO_DESCRIPTION_LABEL = "(no description)"
-"""Label shown for a key whose ``C4xx`` is missing (OpenSC's PKCS#11 does not show it)."""
-
-IMPORTED_KEY_ACCESS = AccessFlags.SENSITIVE
-"""Access flags written for an unwrapped key: sensitive, but neither local nor
-always-sensitive / never-extractable, since it existed outside the card."""
-
-PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
-
-_TAG_X509 = 0x30
-_TAG_CV_REQUEST = 0x67
-
-
-def fid(prefix: int, number: int) -> int:
-    """The file identifier ``prefix ‖ number``."""
-    return prefix << 8 | number
-
-
-class KeyStoreError(CardError):
-    """A key-store operation cannot be done as asked; the message says why."""
-
-
-class KeyReferenceTaken(KeyStoreError):
-    """The requested key reference already holds a key."""
-
-
-class NoFreeKeyReference(KeyStoreError):
-    """All key references 1 to 255 (or all CA certificate numbers) are in use."""
-
-
-class KeyNotFound(KeyStoreError):
-    """There is no key with that reference."""
-
-
-# --- what the store reports ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class KeyInfo:
-    """One key on the card and what its metadata says about it.
-
-    :param described: whether the key has a readable PRKD; keys without one get the
-        label :data:`NO_DESCRIPTION_LABEL` and are invisible to OpenSC's PKCS#11.
-    :param certificate: the X.509 certificate from ``CExx``, if it holds one.
-    :param cv_request: the card's CV request from ``CExx`` (after on-card generation).
-    :param allowed_algorithms: known only right after an import (from the blob header)
-        or a generation; the card does not tell them later.
-    :param problems: readable descriptions of metadata that could not be decoded.
-    :param has_certificate_file: whether ``CExx`` exists (certificate or CV request);
-        when the listing did not read it, :meth:`KeyStore.load_certificate` does.
-    :param key_domain: the key domain the key belongs to, as far as known: the card
-        does not report it, so it comes from keymanager's key-domain registry
-        (:mod:`keymanager.card.domain_registry`) or a WRAP probe.
-    :param domain_source: how :attr:`key_domain` was learnt: ``"recorded"`` (the
-        registry), ``"probed"`` (a WRAP probe) or ``"unknown"``.
-    :param exportable: ``False`` when the key is sealed (its allowed-algorithm list
-        lacks WRAP, so the card refuses to export it), ``True`` when it may be
-        exported, ``None`` when not known.
-    """
-
-    key_reference: int
-    label: str
-    id: bytes | None
-    kind: KeyKind | None
-    size: int | None
-    usage: KeyUsage | None
-    described: bool
-    description: PrivateKeyDescription | None = None
-    certificate: x509.Certificate | None = None
-    cv_request: bytes | None = None
-    public_key: PublicKey | None = None
-    allowed_algorithms: bytes | None = None
-    key_domain: int | None = None
-    problems: tuple[str, ...] = field(default=())
-    has_certificate_file: bool = False
-    domain_source: str = "unknown"
-    exportable: bool | None = None
-
-    @property
-    def certificate_subject(self) -> str | None:
-        """The certificate's subject (RFC 4514), from the certificate or the PRKD."""
-        if self.certificate is not None:
-            return self.certificate.subject.rfc4514_string()
-        if self.description is not None and self.description.subject:
-            return name_to_text(self.description.subject)
-        return None
-
-    @property
-    def certificate_loaded(self) -> bool:
-        """Whether ``CExx`` was read (so :attr:`certificate` and :attr:`cv_request` are final)."""
-        return (
-            self.certificate is not None
-            or self.cv_request is not None
-            or not (self.has_certificate_file)
-        )
-
-
-@dataclass(frozen=True)
-class CaCertificateInfo:
-    """A CA certificate in ``CAxx`` and its description in ``C8xx``."""
-
-    number: int
-    label: str
-    id: bytes | None
-    certificate: x509.Certificate | None
-    description: CertificateDescription | None
-    problems: tuple[str, ...] = field(default=())
-
-
-@dataclass(frozen=True)
-class DataObjectInfo:
-    """A data object (``CDxx`` private or ``CFxx`` public) and its description ``C9xx``."""
-
-    number: int
-    fid: int | None
-    label: str
-    application: str
-    private: bool
-    description: DataObjectDescription | None
-    problems: tuple[str, ...] = field(default=())
-
-
-@dataclass(frozen=True)
-class PublicKeyFacts:
-    """What a public key tells the PRKD: kind, size in bits and OpenSC's ID.
-
-    ``public_key`` is ``None`` for an EC key on a curve :mod:`cryptography` lacks.
-    """
-
-    kind: KeyKind
-    size: int
-    key_id: bytes
-    public_key: PublicKey | None
-
-
-def name_to_text(der_name: bytes) -> str | None:
-    """An X.501 ``Name`` in DER as RFC 4514 text; ``None`` if it cannot be read."""
-    try:
-        attributes: list[x509.RelativeDistinguishedName] = []
-        for rdn in iter_tlvs(read_tlv(der_name).value):
-            members = []
-            for pair in iter_tlvs(rdn.value):
-                oid_tlv = read_tlv(pair.value)
-                value_tlv = read_tlv(pair.value, oid_tlv.next_offset)
-                tag = value_tlv.tag[0]
-                if tag == 0x1E:  # BMPString
-                    text = value_tlv.value.decode("utf-16-be")
-                elif tag == 0x0C:  # UTF8String
-                    text = value_tlv.value.decode("utf-8")
-                else:  # Printable, IA5, Teletex, Numeric...: read as Latin-1
-                    text = value_tlv.value.decode("latin-1")
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    members.append(
-                        x509.NameAttribute(x509.ObjectIdentifier(decode_oid(oid_tlv.value)), text)
-                    )
-            attributes.append(x509.RelativeDistinguishedName(members))
-        return x509.Name(attributes).rfc4514_string()
-    except (TlvError, ValueError, UnicodeDecodeError):
-        return None
 
 
 # --- the store -----------------------------------------------------------------------
 
 
-class KeyStore:
-    """Keys, certificates and data objects of one card session."""
+class KeyStore(KeyListing):
+    """Keys, certificates and data objects of one card session.
+
+    Listing and reading come from :class:`~keymanager.card.keystore_listing.KeyListing`;
+    this class adds importing, generating, storing certificates and deleting.
+    """
 
     def __init__(self, hsm: SmartCardHsm) -> None:
         self._hsm = hsm
-
-    # --- listing ---------------------------------------------------------------------
-
-    def list_keys(self, *, load_certificates: bool = False) -> list[KeyInfo]:
-        """Every key except the device key, with label, ID, size and certificate subject.
-
-        One ENUMERATE, then one READ of each ``C4xx``.  The certificate file ``CExx``
-        is read only when the PRKD does not name the certificate's subject (OpenSC and
-        this store write it there when a certificate is stored), or when
-        ``load_certificates`` asks for every certificate; otherwise
-        :meth:`load_certificate` fetches it when somebody looks at it.  A card of keys
-        with certificates therefore lists in one APDU per key plus a constant.
-        """
-        fids = set(self._hsm.enumerate_objects())
-        references = sorted(
-            number for number in _numbers(fids, KEY_PREFIX) if number != DEVICE_KEY_REFERENCE
-        )
-        return [
-            self._key_info(reference, fids, load_certificate=load_certificates)
-            for reference in references
-        ]
-
-    def load_certificate(self, key: KeyInfo) -> KeyInfo:
-        """``key`` with its ``CExx`` read: the certificate or CV request filled in."""
-        if key.certificate_loaded:
-            return key
-        fids = {
-            fid(KEY_PREFIX, key.key_reference),
-            fid(EE_CERTIFICATE_PREFIX, key.key_reference),
-        }
-        if key.description is not None:
-            fids.add(fid(PRKD_PREFIX, key.key_reference))
-        return self._key_info(
-            key.key_reference, fids, load_certificate=True, description=key.description
-        )
-
-    def list_ca_certificates(self) -> list[CaCertificateInfo]:
-        """The CA certificates (``CAxx``) with their descriptions (``C8xx``)."""
-        fids = set(self._hsm.enumerate_objects())
-        numbers = sorted(_numbers(fids, CD_PREFIX) | _numbers(fids, CA_CERTIFICATE_PREFIX))
-        return [self._ca_info(number, fids) for number in numbers]
-
-    def list_data_objects(self) -> list[DataObjectInfo]:
-        """The data objects: descriptions ``C9xx`` and undescribed ``CDxx`` / ``CFxx`` files.
-
-        Only the descriptions are read, never the (possibly PIN-protected) contents.
-        """
-        fids = set(self._hsm.enumerate_objects())
-        result: list[DataObjectInfo] = []
-        described: set[int] = set()
-        for number in sorted(_numbers(fids, DCOD_PREFIX)):
-            raw = self._read_optional(fid(DCOD_PREFIX, number), fids)
-            if raw is None:
-                continue
-            try:
-                description = decode_dcod(raw)
-            except Pkcs15Error as error:
-                result.append(
-                    DataObjectInfo(
-                        number,
-                        None,
-                        NO_DESCRIPTION_LABEL,
-                        "",
-                        False,
-                        None,
-                        (f"the data object description C9{number:02X} is unreadable: {error}",),
-                    )
-                )
-                continue
-            target = (
-                int.from_bytes(description.path[-2:], "big") if len(description.path) >= 2 else None
-            )
-            if target is not None:
-                described.add(target)
-            result.append(
-                DataObjectInfo(
-                    number,
-                    target,
-                    description.label,
-                    description.application,
-                    description.private,
-                    description,
-                )
-            )
-        for prefix in (PROTECTED_DATA_PREFIX, DATA_PREFIX):
-            for number in sorted(_numbers(fids, prefix)):
-                if fid(prefix, number) in described:
-                    continue
-                result.append(
-                    DataObjectInfo(
-                        number,
-                        fid(prefix, number),
-                        NO_DESCRIPTION_LABEL,
-                        "",
-                        prefix == PROTECTED_DATA_PREFIX,
-                        None,
-                        ("the data object has no description (C9xx)",),
-                    )
-                )
-        return result
 
     # --- importing and generating ----------------------------------------------------
 
@@ -389,7 +173,7 @@ class KeyStore:
         """
         header = describe_blob(blob)
         kind = blob_key_kind(header.key_type)
-        facts = _public_key_facts(certificate, public_key)
+        facts = public_key_facts(certificate, public_key)
         if kind is KeyKind.AES:
             if facts is not None:
                 raise ValueError("an AES key blob has no public key or certificate")
@@ -530,7 +314,7 @@ class KeyStore:
         fids = set(self._hsm.enumerate_objects())
         if fid(KEY_PREFIX, key_reference) not in fids or key_reference == DEVICE_KEY_REFERENCE:
             raise KeyNotFound(f"there is no key with reference {key_reference}")
-        facts = _public_key_facts(certificate, None)
+        facts = public_key_facts(certificate, None)
         assert facts is not None
         raw = self._read_optional(fid(PRKD_PREFIX, key_reference), fids)
         description: PrivateKeyDescription | None = None
@@ -563,7 +347,7 @@ class KeyStore:
         :raises NoFreeKeyReference: all 256 numbers are taken.
         """
         fids = set(self._hsm.enumerate_objects())
-        taken = _numbers(fids, CA_CERTIFICATE_PREFIX) | _numbers(fids, CD_PREFIX)
+        taken = numbers_of(fids, CA_CERTIFICATE_PREFIX) | numbers_of(fids, CD_PREFIX)
         free = [number for number in range(256) if number not in taken]
         if not free:
             raise NoFreeKeyReference("all 256 CA certificate numbers are in use")
@@ -622,123 +406,18 @@ class KeyStore:
     # --- internals -------------------------------------------------------------------
 
     def _choose_reference(self, fids: set[int], requested: int | None) -> int:
-        keys = _numbers(fids, KEY_PREFIX)
+        keys = numbers_of(fids, KEY_PREFIX)
         if requested is not None:
             if not 0 < requested <= MAX_KEY_REFERENCE:
                 raise KeyStoreError(f"key references are 1 to 255, not {requested}")
             if requested in keys:
                 raise KeyReferenceTaken(f"key reference {requested} already holds a key")
             return requested
-        used = keys | _numbers(fids, PRKD_PREFIX) | _numbers(fids, EE_CERTIFICATE_PREFIX)
+        used = keys | numbers_of(fids, PRKD_PREFIX) | numbers_of(fids, EE_CERTIFICATE_PREFIX)
         for reference in range(1, MAX_KEY_REFERENCE + 1):
             if reference not in used:
                 return reference
         raise NoFreeKeyReference("all key references 1 to 255 are in use")
-
-    def _key_info(
-        self,
-        reference: int,
-        fids: set[int],
-        *,
-        load_certificate: bool = True,
-        description: PrivateKeyDescription | None = None,
-    ) -> KeyInfo:
-        problems: list[str] = []
-        raw_prkd: bytes | None = b"" if description is not None else None
-        if description is None:
-            raw_prkd = self._read_optional(fid(PRKD_PREFIX, reference), fids)
-            if raw_prkd is not None:
-                try:
-                    description = decode_prkd(raw_prkd)
-                except Pkcs15Error as error:
-                    problems.append(f"the key description C4{reference:02X} is unreadable: {error}")
-        certificate: x509.Certificate | None = None
-        cv_request: bytes | None = None
-        facts: PublicKeyFacts | None = None
-        certificate_fid = fid(EE_CERTIFICATE_PREFIX, reference)
-        has_certificate_file = certificate_fid in fids
-        subject_known = description is not None and bool(description.subject)
-        raw_ce = (
-            self._read_optional(certificate_fid, fids)
-            if load_certificate or not subject_known
-            else None
-        )
-        if raw_ce:
-            if raw_ce[0] == _TAG_X509:
-                try:
-                    certificate = load_certificate_file(raw_ce)
-                    facts = _public_key_facts(certificate, None)
-                except (ValueError, MalformedResponse) as error:
-                    certificate = None
-                    problems.append(f"the certificate CE{reference:02X} is unreadable: {error}")
-            elif raw_ce[0] == _TAG_CV_REQUEST:
-                cv_request = raw_ce
-                try:
-                    facts = parse_cv_request_public_key(raw_ce)
-                except MalformedResponse as error:
-                    problems.append(f"the CV request CE{reference:02X} is unreadable: {error}")
-            else:
-                problems.append(f"CE{reference:02X} holds neither a certificate nor a CV request")
-        if description is None and raw_prkd is None:
-            problems.append("the key has no description (C4xx): OpenSC does not show it")
-        return KeyInfo(
-            key_reference=reference,
-            label=description.label if description is not None else NO_DESCRIPTION_LABEL,
-            id=description.id if description is not None else None,
-            kind=description.kind if description else (facts.kind if facts else None),
-            size=description.size if description else (facts.size if facts else None),
-            usage=description.usage if description is not None else None,
-            described=description is not None,
-            description=description,
-            certificate=certificate,
-            cv_request=cv_request,
-            public_key=facts.public_key if facts is not None else None,
-            problems=tuple(problems),
-            has_certificate_file=has_certificate_file,
-        )
-
-    def _ca_info(self, number: int, fids: set[int]) -> CaCertificateInfo:
-        problems: list[str] = []
-        description: CertificateDescription | None = None
-        certificate_fid = fid(CA_CERTIFICATE_PREFIX, number)
-        raw_cd = self._read_optional(fid(CD_PREFIX, number), fids)
-        if raw_cd is not None:
-            try:
-                description = decode_cd(raw_cd)
-                if len(description.path) >= 2:
-                    certificate_fid = int.from_bytes(description.path[-2:], "big")
-            except Pkcs15Error as error:
-                problems.append(
-                    f"the certificate description C8{number:02X} is unreadable: {error}"
-                )
-        else:
-            problems.append("the certificate has no description (C8xx)")
-        certificate: x509.Certificate | None = None
-        raw = self._read_optional(certificate_fid, fids)
-        if raw is None:
-            problems.append(f"the certificate file {certificate_fid:04X} is missing")
-        else:
-            try:
-                certificate = load_certificate_file(raw)
-            except MalformedResponse as error:
-                problems.append(f"the certificate {certificate_fid:04X} is unreadable: {error}")
-        return CaCertificateInfo(
-            number=number,
-            label=description.label if description is not None else NO_DESCRIPTION_LABEL,
-            id=description.id if description is not None else None,
-            certificate=certificate,
-            description=description,
-            problems=tuple(problems),
-        )
-
-    def _read_optional(self, file: int, fids: set[int]) -> bytes | None:
-        """Read a file that ENUMERATE listed; ``None`` if it is not there (any more)."""
-        if file not in fids:
-            return None
-        try:
-            return self._hsm.read_file(file)
-        except FileNotFound:
-            return None
 
     def _replace(self, file: int, data: bytes, fids: set[int] | None) -> None:
         """Write ``data`` as the whole content of ``file``, deleting an older file first.
@@ -774,19 +453,6 @@ class KeyStore:
 # --- helpers -------------------------------------------------------------------------
 
 
-def _numbers(fids: Iterable[int], prefix: int) -> set[int]:
-    return {file & 0xFF for file in fids if file >> 8 == prefix}
-
-
-def blob_key_kind(key_type: KeyType) -> KeyKind:
-    """The PKCS#15 key kind of a key blob's type."""
-    if key_type in (KeyType.RSA, KeyType.RSA_CRT):
-        return KeyKind.RSA
-    if key_type is KeyType.EC:
-        return KeyKind.EC
-    return KeyKind.AES
-
-
 def _as_secret_key(description: PrivateKeyDescription) -> PrivateKeyDescription:
     """The AES form as sc-hsm-embedded writes it: label, ID, usage and size only."""
     return PrivateKeyDescription(
@@ -806,138 +472,3 @@ def _replace_fields(
     if description.key_reference is not None:
         key_reference = description.key_reference
     return replace(description, key_reference=key_reference, subject=subject)
-
-
-def ca_certificate_id(certificate: x509.Certificate) -> bytes:
-    """The PKCS#15 ID of a CA certificate: OpenSC's key ID for RSA and EC keys, else
-    SHA-1 of the DER SubjectPublicKeyInfo (CA keys may be of types the card cannot hold)."""
-    public = certificate.public_key()
-    if isinstance(public, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-        return key_id_for_public_key(public)
-    spki = public.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return hashlib.sha1(spki, usedforsecurity=False).digest()
-
-
-def load_certificate_file(data: bytes) -> x509.Certificate:
-    """The X.509 certificate at the start of a certificate file, fully decoded.
-
-    :mod:`cryptography` decodes some fields only when they are used (the public key,
-    the names), so a damaged certificate would fail later, somewhere in the GUI.
-    Everything the key manager shows is decoded here once (extensions are not shown,
-    and a real card's certificate with an odd extension stays readable).
-
-    :raises MalformedResponse: not a certificate, or a part of it does not decode
-        (including a key of an algorithm or curve :mod:`cryptography` does not know).
-    """
-    try:
-        certificate = x509.load_der_x509_certificate(_first_element(data))
-        certificate.public_key()
-        certificate.subject.rfc4514_string()
-        certificate.issuer.rfc4514_string()
-        _ = (certificate.not_valid_before_utc, certificate.not_valid_after_utc)
-        _ = certificate.serial_number
-    except (ValueError, UnsupportedAlgorithm, TypeError) as error:
-        raise MalformedResponse(f"not a readable X.509 certificate: {error}") from None
-    return certificate
-
-
-def _first_element(data: bytes) -> bytes:
-    """The first complete TLV of a file (a certificate EF may be longer than its content)."""
-    try:
-        return bytes(data[: read_tlv(data).next_offset])
-    except TlvError as error:
-        raise MalformedResponse(f"not a well-formed TLV: {error}") from None
-
-
-def _public_key_facts(
-    certificate: x509.Certificate | None, public_key: PublicKey | None
-) -> PublicKeyFacts | None:
-    if certificate is not None:
-        from_certificate = certificate.public_key()
-        if not isinstance(from_certificate, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-            raise ValueError(f"a SmartCard-HSM cannot hold {type(from_certificate).__name__} keys")
-        if public_key is not None and from_certificate.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        ) != public_key.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        ):
-            raise ValueError("the public key does not match the certificate")
-        public_key = from_certificate
-    if public_key is None:
-        return None
-    kind, size = key_kind_and_size(public_key)
-    return PublicKeyFacts(kind, size, key_id_for_public_key(public_key), public_key)
-
-
-# --- the public key in a CV request ----------------------------------------------------
-
-
-def parse_cv_request_public_key(data: bytes) -> PublicKeyFacts:
-    """Kind, size, OpenSC ID and public key from a CV request or CV certificate.
-
-    Accepts ``67 { 7F21 … }`` (authenticated request, what GENERATE returns) or a bare
-    ``7F21``.  RSA keys carry ``81`` modulus and ``82`` exponent; EC keys the point in
-    ``86`` and usually the domain parameters (``81`` prime …).
-
-    :raises MalformedResponse: the structure or the key is not as expected.
-    """
-    try:
-        element = read_tlv(data)
-        if element.tag == b"\x67":
-            element = read_tlv(element.value)
-        if element.tag != b"\x7f\x21":
-            raise MalformedResponse("the CV request has no certificate (7F21)")
-        body = _find(element.value, b"\x7f\x4e", "certificate body (7F4E)")
-        template = _find(body, b"\x7f\x49", "public key (7F49)")
-        fields = {child.tag: child.value for child in iter_tlvs(template)}
-    except TlvError as error:
-        raise MalformedResponse(f"the CV request is malformed: {error}") from None
-    point = fields.get(b"\x86")
-    if point is not None:
-        return _ec_facts(point, fields)
-    modulus = fields.get(b"\x81")
-    exponent = fields.get(b"\x82")
-    if not modulus or not exponent:
-        raise MalformedResponse("the CV request's public key has neither a point nor a modulus")
-    numbers = rsa.RSAPublicNumbers(int.from_bytes(exponent, "big"), int.from_bytes(modulus, "big"))
-    try:
-        public = numbers.public_key()
-    except ValueError as error:
-        raise MalformedResponse(f"the CV request's RSA key is invalid: {error}") from None
-    return PublicKeyFacts(KeyKind.RSA, public.key_size, key_id_for_public_key(public), public)
-
-
-def _find(data: bytes, tag: bytes, what: str) -> bytes:
-    for child in iter_tlvs(data):
-        if child.tag == tag:
-            return child.value
-    raise MalformedResponse(f"the CV request has no {what}")
-
-
-def _ec_facts(point: bytes, fields: dict[bytes, bytes]) -> PublicKeyFacts:
-    if len(point) < 3 or point[0] != 0x04 or len(point) % 2 == 0:
-        raise MalformedResponse("the CV request's EC point is not an uncompressed point")
-    width = (len(point) - 1) // 2
-    curve = _curve_for(width, fields.get(b"\x81"), fields.get(b"\x82"))
-    key_id = hashlib.sha1(point[1 : 1 + width], usedforsecurity=False).digest()
-    size = curve.field_bits if curve is not None else (521 if width == 66 else width * 8)
-    public: ec.EllipticCurvePublicKey | None = None
-    if curve is not None and curve.cryptography_curve is not None:
-        try:
-            public = ec.EllipticCurvePublicKey.from_encoded_point(curve.cryptography_curve(), point)
-        except ValueError as error:
-            raise MalformedResponse(f"the CV request's EC point is invalid: {error}") from None
-    return PublicKeyFacts(KeyKind.EC, size, key_id, public)
-
-
-def _curve_for(width: int, prime: bytes | None, a: bytes | None) -> CurveParameters | None:
-    """The curve of a CV public key; ``None`` when the template does not pin it down
-    (the size is still right: it only depends on the field width)."""
-    matches = [curve for curve in SUPPORTED_CURVES if curve.field_bytes == width]
-    if prime:
-        matches = [curve for curve in matches if curve.p == int.from_bytes(prime, "big")]
-    if a:
-        matches = [curve for curve in matches if curve.a == int.from_bytes(a, "big")]
-    return matches[0] if len(matches) == 1 else None
