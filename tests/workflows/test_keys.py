@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import stat
 from pathlib import Path
@@ -289,11 +290,18 @@ def consistent(simulator: SmartCardHsmSimulator) -> None:
     assert keys <= described, ("key without PRKD", keys - described)
 
 
-def run_with_removals(make, operation, tmp_path: Path) -> int:  # type: ignore[no-untyped-def]
+def run_with_removals(make, operation, tmp_path: Path, *, minimum: int) -> int:  # type: ignore[no-untyped-def]
+    """Remove the card at each APDU of ``operation`` in turn, then recover and check.
+
+    ``minimum`` is the number of APDUs the operation cannot do without (VERIFY and the
+    commands that change the card): fewer fault points means the loop tested nothing.
+    """
     simulator, hsm = make()
     simulator.faults.clear()
     operation(hsm, KeyJournal(tmp_path / "clean"))
     points = simulator.faults.apdus_seen
+    assert points >= minimum, f"only {points} fault points, expected at least {minimum}"
+    visited = 0
     for k in range(1, points + 1):
         simulator, hsm = make()
         journal = KeyJournal(tmp_path / f"journal-{k}")
@@ -305,6 +313,8 @@ def run_with_removals(make, operation, tmp_path: Path) -> int:  # type: ignore[n
         recover_interrupted(hsm, pin(), journal)
         consistent(simulator)
         assert journal.pending(hsm.serial()) == []
+        visited += 1
+    assert visited == points
     return points
 
 
@@ -316,7 +326,10 @@ def test_restore_with_the_card_removed_at_each_apdu(
     def operation(hsm: SmartCardHsm, journal: KeyJournal) -> None:
         restore_key(hsm, pin(), path, key_reference=3, journal=journal)
 
-    points = run_with_removals(lambda: dkek_card(SHARES, b"fault-restore"), operation, tmp_path)
+    # VERIFY, UNWRAP, write the PRKD, write the certificate
+    points = run_with_removals(
+        lambda: dkek_card(SHARES, b"fault-restore"), operation, tmp_path, minimum=4
+    )
     print(f"restore: {points} fault points")
 
 
@@ -325,12 +338,15 @@ def test_generation_with_the_card_removed_at_each_apdu(tmp_path: Path) -> None:
         simulator, _hsm = dkek_card(SHARES, b"fault-gen")
         return simulator, reopen(simulator)
 
-    for text in ("ec:secp256r1", "aes:128"):
+    # VERIFY, GENERATE (EC: then the CV request in CE01), write the PRKD
+    for text, minimum in (("ec:secp256r1", 4), ("aes:128", 3)):
 
         def operation(hsm: SmartCardHsm, journal: KeyJournal, text: str = text) -> None:
             generate_key(hsm, pin(), KeyAlgorithm.parse(text), "gen", journal=journal)
 
-        points = run_with_removals(make, operation, tmp_path / text.replace(":", "-"))
+        points = run_with_removals(
+            make, operation, tmp_path / text.replace(":", "-"), minimum=minimum
+        )
         print(f"generate {text}: {points} fault points")
 
 
@@ -349,6 +365,9 @@ def test_delete_with_the_card_removed_at_each_apdu() -> None:
     simulator.faults.clear()
     delete_key(hsm, ScriptedInteraction().answer("confirm", True).answer("secret", PIN), ref)
     points = simulator.faults.apdus_seen
+    # VERIFY and one DELETE FILE each for the key, its PRKD and its certificate
+    assert points >= 4, f"only {points} fault points, expected at least 4"
+    visited = 0
     for k in range(1, points + 1):
         simulator, hsm, ref = make()
         simulator.faults.remove_at(k)
@@ -370,6 +389,8 @@ def test_delete_with_the_card_removed_at_each_apdu() -> None:
             )
         assert ref not in simulator.state.keys
         consistent(simulator)
+        visited += 1
+    assert visited == points
     print(f"delete: {points} fault points")
 
 
@@ -380,4 +401,40 @@ def test_journal_keeps_nothing_after_success(
     journal = KeyJournal(tmp_path)
     restore_key(hsm, ScriptedInteraction(), source[0], journal=journal)
     assert list(tmp_path.iterdir()) == []
-    assert hashlib.sha256(b"").hexdigest()  # the journal stores digests, never content
+
+
+def test_journal_stores_digests_never_content(
+    tmp_path: Path, source: tuple[Path, x509.Certificate, ec.EllipticCurvePrivateKey]
+) -> None:
+    path, certificate, _ = source
+    backup = parse_backup(path.read_bytes())
+    assert backup.prkd is not None and backup.certificate is not None
+    simulator, hsm = dkek_card(SHARES, b"journal-digests")
+    hsm = reopen(simulator)
+    simulator.faults.clear()
+    restore_key(hsm, pin(), path, key_reference=3, journal=KeyJournal(tmp_path / "clean"))
+    last = simulator.faults.apdus_seen  # the certificate write: the journal is begun by then
+    simulator, hsm = dkek_card(SHARES, b"journal-digests")
+    hsm = reopen(simulator)
+    journal = KeyJournal(tmp_path / "interrupted")
+    simulator.faults.remove_at(last)
+    with pytest.raises(CardRemoved):
+        restore_key(hsm, pin(), path, key_reference=3, journal=journal)
+    simulator.insert()
+    serial = reopen(simulator).serial()
+    [entry] = journal.pending(serial)
+    assert entry.operation == "restore" and entry.key_reference == 3
+    # the PRKD written is the backup's, with the key reference rewritten: read it back
+    prkd = simulator.state.files[fid(PRKD_PREFIX, 3)]
+    assert entry.files == {
+        fid(KEY_PREFIX, 3): "",
+        fid(PRKD_PREFIX, 3): hashlib.sha256(prkd).hexdigest(),
+        fid(EE_CERTIFICATE_PREFIX, 3): hashlib.sha256(backup.certificate).hexdigest(),
+    }
+    [journal_file] = (tmp_path / "interrupted").iterdir()
+    stored = journal_file.read_bytes()
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    for content in (der, prkd, backup.blob):
+        forms = (content, content.hex().encode(), content.hex().upper().encode())
+        for form in (*forms, base64.b64encode(content)):
+            assert form not in stored
