@@ -177,6 +177,13 @@ class SmartCardHsmSimulator(
         self._reset_volatile()
 
     def _reset_volatile(self) -> None:
+        if self.state.unsaved_dkek_domains:
+            self._lose_unsaved_dkeks()
+            if self.state_path is not None:
+                try:
+                    save_state(self.state_path, self.state)
+                except OSError:
+                    logger.exception("simulator: could not save the state")
         self._applet_selected = False
         self._verified = False
         self._current_ef = None

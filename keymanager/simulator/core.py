@@ -63,10 +63,18 @@ class SimulatorCore:
     def _changed(self) -> None:
         self._dirty = True
 
-    def _new_domain(self, shares: int) -> KeyDomain:
+    def _new_domain(self, shares: int, *, created: bool = False) -> KeyDomain:
+        """A new key domain; ``created``: by MANAGE DKEK P1=01 rather than INITIALIZE."""
         if shares == 0:
+            if created and not self.profile.zero_share_domain_has_dkek:
+                return KeyDomain(total=0, imported=0)  # Pico HSM: a domain without DKEK
             return KeyDomain(total=0, imported=0, dkek=self._rng.bytes(32))
         return KeyDomain(total=shares, imported=0)
+
+    @staticmethod
+    def _has_dkek(domain: KeyDomain) -> bool:
+        """Whether a complete domain has a DKEK (Pico's 0-share domains have none)."""
+        return domain.total > 0 or domain.dkek != bytes(32)
 
     def _domains(self) -> list[KeyDomain | None]:
         if not self.state.initialised or self.state.key_domains is None:

@@ -14,12 +14,16 @@ from keymanager.simulator.core import (
     APPLET_TYPE,
     DEVICE_KEY,
     FID_DEVICE_CERTIFICATES,
+    FID_TOKEN_INFO,
     KEY_PREFIX,
     MAX_FILE_SIZE,
     PRIVATE_DATA_PREFIX,
     VERSION,
     SimulatorCore,
 )
+
+_PICO_ENUMERATED = (KEY_PREFIX, 0xC4, 0xC8, 0xC9)
+"""What Pico HSM's ENUMERATE lists: keys, PRKDs, CDs and DCODs (no CE/CA/CD/CF)."""
 
 
 class FileCommands(SimulatorCore):
@@ -41,8 +45,10 @@ class FileCommands(SimulatorCore):
 
     def _applet_fcp(self) -> bytes:
         info = self.state.options.to_bytes(2, "big") + bytes([APPLET_TYPE, *VERSION])
+        # Pico HSM puts the AID's length byte into the DF name as well.
+        name = bytes([len(AID)]) + AID if self.profile.malformed_df_name else AID
         return encode_tlv(
-            0x62, encode_tlv(0x82, b"\x78") + encode_tlv(0x84, AID) + encode_tlv(0x85, info)
+            0x62, encode_tlv(0x82, b"\x78") + encode_tlv(0x84, name) + encode_tlv(0x85, info)
         )
 
     def _fid_from_p1p2(self, command: Command) -> int:
@@ -61,6 +67,8 @@ class FileCommands(SimulatorCore):
         if command.p1 == 0x04:
             if command.data != AID:
                 raise CardStatus(0x6A82)
+            if command.p2 == 0x0C and self.profile.select_p2_0c_rejected:
+                raise CardStatus(0x6A86)
             self._applet_selected = True
             self._verified = False
             self._current_ef = None
@@ -82,8 +90,16 @@ class FileCommands(SimulatorCore):
     def _enumerate(self, command: Command) -> bytes:
         if command.p1 or command.p2:
             raise CardStatus(0x6A86)
-        fids = {KEY_PREFIX << 8 | kid for kid in self.state.keys}
-        fids.update(fid for fid in self.state.files if fid != FID_DEVICE_CERTIFICATES)
+        profile = self.profile
+        fids = {
+            KEY_PREFIX << 8 | kid
+            for kid in self.state.keys
+            if kid != DEVICE_KEY or profile.device_key_in_enumerate
+        }
+        if profile.enumerate_lists_data_files:
+            fids.update(fid for fid in self.state.files if fid != FID_DEVICE_CERTIFICATES)
+        else:  # Pico HSM: key files and the PKCS#15 descriptions only
+            fids.update(fid for fid in self.state.files if fid >> 8 in _PICO_ENUMERATED)
         return b"".join(fid.to_bytes(2, "big") for fid in sorted(fids))
 
     @staticmethod
@@ -118,6 +134,8 @@ class FileCommands(SimulatorCore):
         self._require_pin()
         if fid >> 8 == KEY_PREFIX or fid == FID_DEVICE_CERTIFICATES or fid == 0x3F00:
             raise CardStatus(0x6986)
+        if fid == FID_TOKEN_INFO and self.profile.token_label_write_fails:
+            raise CardStatus(0x6F00)  # Pico HSM crashes here; nothing is written
         tags = tlv_map(command.data)
         offset = self._offset(tags)
         payload = tags.get(0x53)
@@ -159,4 +177,6 @@ class FileCommands(SimulatorCore):
             raise CardStatus(0x6A86)
         if command.ne is None:
             raise CardStatus(0x6700)
+        if not self.state.initialised and self.profile.challenge_before_init_fails:
+            raise CardStatus(0x6A82)
         return self._rng.bytes(command.ne)

@@ -42,6 +42,7 @@ from keymanager.simulator.crypto import cryptography_ec_key, generate_rsa, rsa_f
 from keymanager.simulator.state import KeyRecord
 
 _AES_GENERATE = {0xB0: 16, 0xB1: 24, 0xB2: 32}
+WRAP_ALGORITHM = 0x92
 
 
 def _matches_curve(curve: CurveParameters, fields: dict[int, bytes]) -> bool:
@@ -140,7 +141,7 @@ class KeyCommands(SimulatorCore):
             secret = key
             public_key = cvc.rsa_public_key(key.public_key(), oid=oid)
         elif cvc.is_ecdsa_oid(oid):
-            curve = self._curve_from_template(fields)
+            curve = self._generation_curve(fields)
             private_value = self._rng.scalar(curve.order)
             record = KeyRecord(kind="ec", curve=curve.name, d=private_value)
             secret = (curve, private_value)
@@ -178,6 +179,12 @@ class KeyCommands(SimulatorCore):
                 return curve
         raise CardStatus(0x6A81)
 
+    def _generation_curve(self, fields: dict[int, bytes]) -> CurveParameters:
+        curve = self._curve_from_template(fields)
+        if curve.name == "brainpoolP320r1" and self.profile.brainpool320_unsupported:
+            raise CardStatus(0x6A81)
+        return curve
+
     def _generate_aes_key(self, command: Command) -> bytes:
         self._require_pin()
         kid = command.p1
@@ -208,8 +215,14 @@ class KeyCommands(SimulatorCore):
         if record.domain is None or record.domain >= len(domains):
             raise CardStatus(0x6A88)
         domain = domains[record.domain]
-        if domain is None or not domain.complete:
+        if domain is None or not domain.complete or not self._has_dkek(domain):
             raise CardStatus(0x6A88)
+        if (
+            self.profile.wrap_enforces_algorithms
+            and record.algorithms
+            and WRAP_ALGORITHM not in record.algorithms
+        ):
+            raise CardStatus(0x6985)
         key = self._wrappable(command.p1, record)
         with Dkek.from_value(domain.dkek) as dkek:
             return encode_key(
@@ -244,7 +257,7 @@ class KeyCommands(SimulatorCore):
         except KeyBlobError:
             raise CardStatus(0x6A80) from None
         for index, domain in enumerate(domains):
-            if domain is None or not domain.complete:
+            if domain is None or not domain.complete or not self._has_dkek(domain):
                 continue
             if not hmac.compare_digest(kcv_of(domain.dkek), blob[:8]):
                 continue
@@ -259,6 +272,8 @@ class KeyCommands(SimulatorCore):
             self.state.keys[kid] = record
             self._key_cache.pop(kid, None)
             self._changed()
+            if record.kind == "ec" and self.profile.ec_unwrap_fails_after_key_file:
+                raise CardStatus(0x6400)  # Pico HSM: the key file exists, the command failed
             return b""
         raise CardStatus(0x6A80)
 

@@ -48,6 +48,12 @@ class PinCommands(SimulatorCore):
         self._changed()
         raise CardStatus(0x63C0 | state.user_pin_tries)
 
+    def _logged_in(self) -> None:
+        self._verified = True
+        if self.state.unsaved_dkek_domains:  # Pico HSM stores the new DKEK now
+            self.state.unsaved_dkek_domains.clear()
+            self._changed()
+
     def _check_so_pin(self, candidate: bytes) -> None:
         state = self.state
         if state.so_pin_tries == 0:
@@ -73,7 +79,7 @@ class PinCommands(SimulatorCore):
             if len(command.data) > PIN_MAX:
                 raise CardStatus(0x6700)
             self._check_user_pin(command.data)
-            self._verified = True
+            self._logged_in()
             return b""
         if command.p2 == 0x88:
             if not self.state.initialised:
@@ -103,8 +109,9 @@ class PinCommands(SimulatorCore):
                 raise CardStatus(0x6700)
             self._check_user_pin(command.data[:old_length])
             state.user_pin = bytes(new_pin)
-            state.transport_pin = False
-            self._verified = True
+            if self.profile.transport_pin_clearable:
+                state.transport_pin = False
+            self._logged_in()
             self._changed()
             return b""
         if command.p2 == 0x88:
@@ -126,18 +133,22 @@ class PinCommands(SimulatorCore):
             raise CardStatus(0x6A88)
         if not state.options & OPTION_RESET_RETRY_COUNTER:
             raise CardStatus(0x6986)
+        enforced = self.profile.rrc_unblock_only_enforced
         if command.p1 == 0x00:
-            if state.options & OPTION_RRC_UNBLOCK_ONLY:
+            if state.options & OPTION_RRC_UNBLOCK_ONLY and enforced:
                 raise CardStatus(0x6986)
             new_pin = command.data[8:]
             if len(command.data) < 8 or not PIN_MIN <= len(new_pin) <= PIN_MAX:
                 raise CardStatus(0x6700)
+        elif not enforced and not state.options & OPTION_RRC_UNBLOCK_ONLY:
+            raise CardStatus(0x6986)  # Pico HSM: unblocking alone needs option 0020
         elif len(command.data) != 8:
             raise CardStatus(0x6700)
         self._check_so_pin(command.data[:8])
         if command.p1 == 0x00:
             state.user_pin = bytes(command.data[8:])
-            state.transport_pin = False
+            if self.profile.transport_pin_clearable:
+                state.transport_pin = False
         state.user_pin_tries = state.user_pin_max
         self._changed()
         return b""
@@ -195,6 +206,7 @@ class PinCommands(SimulatorCore):
                 domains[0] = self._new_domain(shares[0])
             state.key_domains = domains
         state.initialised = True
+        state.unsaved_dkek_domains.clear()
         self._verified = False
         self._current_ef = None
         self._changed()

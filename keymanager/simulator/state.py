@@ -133,6 +133,8 @@ class CardState:
     files: dict[int, bytes] = field(default_factory=dict)
     profile: str = "genuine"
     """The card's personality (:mod:`keymanager.simulator.profiles`); older files: genuine."""
+    unsaved_dkek_domains: list[int] = field(default_factory=list)
+    """Pico profile: domains whose DKEK was completed before any VERIFY (lost on reset)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -161,6 +163,7 @@ class CardState:
             "keys": {str(kid): key.to_json() for kid, key in sorted(self.keys.items())},
             "files": {f"{fid:04X}": data.hex() for fid, data in sorted(self.files.items())},
             "profile": self.profile,
+            "unsaved_dkek_domains": list(self.unsaved_dkek_domains),
         }
 
     @classmethod
@@ -197,6 +200,7 @@ class CardState:
             keys={int(kid): KeyRecord.from_json(item) for kid, item in data["keys"].items()},
             files={int(fid, 16): bytes.fromhex(value) for fid, value in data["files"].items()},
             profile=str(data.get("profile", "genuine")),
+            unsaved_dkek_domains=[int(i) for i in data.get("unsaved_dkek_domains", [])],
         )
 
 

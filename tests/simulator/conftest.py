@@ -206,9 +206,12 @@ def ready_card(
     *,
     shares: int | None = 1,
     slots: int | None = None,
-    hide_kcv_until_login: bool = False,
+    hide_kcv_until_login: bool | None = None,
+    profile: str = "genuine",
 ) -> Card:
-    card = Card(SmartCardHsmSimulator(seed=seed, hide_kcv_until_login=hide_kcv_until_login))
+    card = Card(
+        SmartCardHsmSimulator(seed=seed, profile=profile, hide_kcv_until_login=hide_kcv_until_login)
+    )
     card.select()
     assert card.initialise(shares=shares, slots=slots) == 0x9000
     assert card.verify() == 0x9000

@@ -268,12 +268,15 @@ def test_aes_key_generation_and_wrap() -> None:
     card.domain(data=SHARE)
     assert card.send(0x00, 0x48, 0x07, 0xB2)[1] == 0x9000
     assert card.send(0x00, 0x48, 0x08, 0xB3)[1] == 0x6A86
-    blob, sw = card.wrap(7)
+    assert card.wrap(7)[1] == 0x6985  # the default AES list 10 11 18 99 lacks 92 (wrap)
+    algorithms = bytes.fromhex("1011189992")
+    assert card.send(0x00, 0x48, 0x09, 0xB2, bytes([0x91, 5]) + algorithms)[1] == 0x9000
+    blob, sw = card.wrap(9)
     assert sw == 0x9000
     with Dkek.from_shares([SHARE]) as dkek:
         decoded = decode_key(dkek, blob)
     assert isinstance(decoded.private_key, AesKey) and decoded.private_key.bits == 256
-    assert decoded.allowed_algorithms == bytes.fromhex("10111899")
+    assert decoded.allowed_algorithms == algorithms
     assert card.sign(7, 0x73, b"x")[1] in (0x6985, 0x6A81)
 
 
@@ -323,7 +326,7 @@ def test_unwrap_host_blob_then_sign() -> None:
     card.domain(data=SHARE)
     host_key = ec.generate_private_key(ec.SECP256R1())
     with Dkek.from_shares([SHARE]) as dkek:
-        blob = encode_key(dkek, host_key, allowed_algorithms=b"\x73")
+        blob = encode_key(dkek, host_key, allowed_algorithms=b"\x73\x92")
     assert card.unwrap(10, blob) == 0x9000
     assert 0xCC0A in card.enumerate()
     assert 0xCE0A not in card.enumerate()  # UNWRAP creates the key only
