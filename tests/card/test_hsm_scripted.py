@@ -9,8 +9,10 @@ import pytest
 from keymanager.card.apdu import TRAFFIC
 from keymanager.card.errors import (
     ApplicationNotFound,
+    ConditionsNotSatisfied,
     DkekMismatch,
     ExtendedLengthUnsupported,
+    FileNotFound,
     IncorrectParameters,
     MalformedResponse,
     NoKeyDomainSupport,
@@ -236,8 +238,9 @@ def test_initialize_with_a_wrong_so_pin() -> None:
     with pytest.raises(WrongPin) as caught:
         hsm.initialize(params)
     assert caught.value.tries_left == 2
-    with pytest.raises(Exception, match="SO-PIN is probably wrong"):
+    with pytest.raises(ConditionsNotSatisfied, match="SO-PIN is probably wrong") as refused:
         hsm.initialize(params)
+    assert refused.value.sw == 0x6985
 
 
 @pytest.mark.parametrize(
@@ -441,9 +444,9 @@ def test_read_file_stops_at_6282_and_at_6b00_after_data() -> None:
     )
     assert hsm.read_file(0xCE01) == first + b"\x01\x02"
     assert hsm.read_file(0xCE02) == first
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(FileNotFound) as caught:
         hsm.read_file(0xCE03)
-    assert getattr(caught.value, "sw", None) == 0x6A82
+    assert caught.value.sw == 0x6A82
     transport.assert_done()
 
 
@@ -478,9 +481,9 @@ def test_write_file_short_chunks_use_the_81_form() -> None:
 def test_delete_file_and_key() -> None:
     hsm, transport = session([("00 E4 02 00 02 C401", "9000"), ("00 E4 02 00 02 CC05", "6A82")])
     hsm.delete_file(0xC401)
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(FileNotFound) as caught:
         hsm.delete_key(5)
-    assert getattr(caught.value, "sw", None) == 0x6A82
+    assert caught.value.sw == 0x6A82
     transport.assert_done()
 
 
