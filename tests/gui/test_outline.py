@@ -66,6 +66,7 @@ def test_demo_outline_shape(demo_card: SmartCardHsmSimulator) -> None:
         "EC 384 bits",
     ]
     with_certificates = [k for k in keys if k.children]
+    assert with_certificates, "the demo card has keys with certificates"
     assert len(with_certificates) == sum(d.certificate for d in DEMO_KEYS)
     for key in with_certificates:
         certificate = key.children[0]
@@ -169,7 +170,10 @@ def test_demo_certificates_are_issued_by_the_demo_ca(demo_card: SmartCardHsmSimu
     hsm = _open(demo_card)
     outline = read_outline(hsm)
     _ca_key, ca_certificate = demo_ca()
-    for node in outline.nodes(NodeKind.CERTIFICATE):
+    nodes = outline.nodes(NodeKind.CERTIFICATE)
+    expected = sum(d.certificate for d in DEMO_KEYS)
+    assert expected >= 1 and len(nodes) == expected, (len(nodes), expected)
+    for node in nodes:
         fresh = load_certificate(hsm, node)
         assert fresh.detail("Issuer") == ca_certificate.subject.rfc4514_string()
         until = fresh.detail("Valid until")
