@@ -10,7 +10,9 @@
 With ``--share`` the classic import runs: the shares (files with their passwords, in
 the order given) make up the DKEK of key domain D (default 0), and their KCV is
 compared with the card's before any key is touched.  With ``--transient`` a one-off
-key domain is created and its KEK deleted afterwards (the keys can never be exported).
+key domain is created and its KEK deleted afterwards; each key is sealed (its
+algorithm list lacks WRAP, and the card refuses a WRAP attempt before the import
+reports it): the card refuses to export it.
 
 Before anything else the command cleans up what an interrupted import left on this
 card (it asks, or ``--yes`` agrees).  Secrets come from the environment variables

@@ -112,6 +112,15 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
         "--password-env", metavar="VAR", help="read the password from this environment variable"
     )
     import_.add_argument("--pin-env", metavar="VAR", help="the user PIN")
+    import_.add_argument(
+        "--yes",
+        action="store_true",
+        help=(
+            "complete a key domain that has no KEK but holds keys without asking (they "
+            "become exportable under the new DKEK); a recorded transient-import domain "
+            "with keys is refused whatever this says"
+        ),
+    )
     add_json_argument(import_)
     add_device_arguments(import_)
     import_.set_defaults(handler=_import)

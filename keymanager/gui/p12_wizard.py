@@ -434,7 +434,8 @@ def targets_of(window: MainWindow) -> list[Target]:
     targets.append(
         Target(
             TRANSIENT,
-            "A new transient key domain (no shares; the keys can never be exported)",
+            "A new transient key domain (no shares; each key sealed: the card refuses to "
+            "export it)",
             None if empty_slot else "the card has no empty key-domain slot",
         )
     )
@@ -676,8 +677,9 @@ class Pkcs12Wizard(QWizard):
         if target.value == TRANSIENT:
             return (
                 f"Import {what} through a new transient key domain.\n\nThe user PIN is "
-                "asked; the domain's one-off KEK is deleted afterwards, so the keys can "
-                "never be exported.  Each key signs a test message, verified here."
+                "asked; each key is sealed (its algorithm list lacks WRAP, and a WRAP "
+                "attempt the card refuses proves it) and the domain's one-off KEK is "
+                "deleted afterwards.  Each key signs a test message, verified here."
             )
         return (
             f"Import {what} under key domain {target.value} (KCV {target.kcv}).\n\n"

@@ -79,6 +79,7 @@ from keymanager.workflows.interaction import (
     SecretRequest,
     ShareRequest,
 )
+from keymanager.workflows.key_domains import check_share_import
 from keymanager.workflows.printable import render_text_pdf, write_text_pdf
 from keymanager.workflows.shares import InteractionCancelFlag, read_share
 
@@ -568,6 +569,8 @@ def import_shares(
         mistyped fragment or PaperKey group); otherwise the error is raised.
     :raises DomainNotReady: the domain takes no (or not that many) shares; checked
         before anything is decrypted.
+    :raises TransientDomainHoldsKeys: the domain is a recorded transient import that
+        holds keys (:func:`keymanager.workflows.key_domains.check_share_import`).
     :raises PinNotVerified: the user PIN could not be verified (nothing imported).
     :raises CardError: the card refused or was removed; shares imported before that
         stay imported (the card's status says how many are outstanding).
@@ -579,6 +582,7 @@ def import_shares(
             f"key domain {domain} waits for {status.shares_outstanding} share(s); "
             f"{wanted} cannot be imported"
         )
+    check_share_import(hsm, interaction, domain, status.shares_total - status.shares_outstanding)
     interaction.inform(
         f"Key domain {domain}: {status.shares_outstanding} of {status.shares_total} "
         "share(s) outstanding."

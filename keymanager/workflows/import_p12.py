@@ -35,7 +35,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from keymanager.card.domain_registry import Registry, editing
 from keymanager.card.errors import ApduError, CardError, TransportError
 from keymanager.card.hsm import Algorithm, SmartCardHsm
 from keymanager.card.keystore import (
@@ -56,6 +57,8 @@ from keymanager.card.keystore import (
     NoFreeKeyReference,
     fid,
 )
+from keymanager.card.pkcs15 import key_kind_and_size
+from keymanager.card.seal import SealCheck, SealNotEnforced, prove_sealed, sealed_algorithms
 from keymanager.dkek.dkek import Dkek, format_kcv
 from keymanager.dkek.errors import DkekError
 from keymanager.dkek.keyblob import encode_key
@@ -259,10 +262,13 @@ class KeyImportResult:
     proven: bool = False
     proof: str = ""
     error: str | None = None
+    sealed: bool = False
+    """The key's algorithm list lacks WRAP and a WRAP attempt was refused by the card."""
+    seal_proof: str = ""
 
     @property
     def ok(self) -> bool:
-        """Imported and its test signature verified."""
+        """Imported and its test signature verified (and, if asked for, its seal proven)."""
         return self.error is None and self.proven
 
 
@@ -365,9 +371,10 @@ class Pkcs12ImportResult:
                 lines.append(f"{result.source}: not imported: {result.error}")
             for key in result.keys:
                 if key.ok:
+                    sealed = f"; sealed: {SEALED_WORDS}" if key.sealed else ""
                     lines.append(
                         f"{key.label}: {key.key_type} key imported as key {key.key_reference} "
-                        f"(ID {key.key_id}); {key.proof}"
+                        f"(ID {key.key_id}); {key.proof}{sealed}"
                     )
                 else:
                     lines.append(f"{key.label}: {key.key_type} key FAILED: {key.error}")
@@ -383,8 +390,8 @@ class Pkcs12ImportResult:
         if self.transient:
             if self.kek_deleted:
                 lines.append(
-                    f"The transient KEK of key domain {self.domain} was deleted: the imported "
-                    "keys can never be exported."
+                    f"The transient KEK of key domain {self.domain} was deleted, and each "
+                    f"imported key is sealed: {SEALED_WORDS}."
                 )
             else:
                 lines.append(
@@ -396,6 +403,14 @@ class Pkcs12ImportResult:
 
 class ImportNotProven(WorkflowError):
     """The test signature of an imported key did not verify with its public key."""
+
+
+class SealNotProven(WorkflowError):
+    """A key meant to be sealed: the card's answer to WRAP does not prove the seal."""
+
+
+SEALED_WORDS = "the card refuses to export it"
+"""What a result says of a sealed key, once a WRAP attempt was refused."""
 
 
 # --- shared steps ------------------------------------------------------------------
@@ -478,12 +493,19 @@ class ImportSession:
         dkek: Dkek,
         journal: ImportJournal,
         serial: str,
+        *,
+        domain: int | None = None,
+        seal: bool = False,
     ) -> None:
         self.hsm = hsm
         self.interaction = interaction
         self.dkek = dkek
         self.journal = journal
         self.serial = serial
+        self.domain = domain
+        """The key domain whose DKEK :attr:`dkek` is (recorded in the registry per key)."""
+        self.seal = seal
+        """Seal every key: an algorithm list without WRAP, and a refused WRAP as proof."""
         self.store = KeyStore(hsm)
         self.keys_unwrapped = 0
         """How many keys are now on the card because of this session."""
@@ -591,8 +613,14 @@ class ImportSession:
             result.error = entry.unsupported or "the key is no longer available"
             return result
         self.interaction.check_cancelled()
+        kind, _size = key_kind_and_size(public_key)
+        allowed = sealed_algorithms(kind) if self.seal else None
         try:
-            blob = encode_key(self.dkek, entry.private_key)  # type: ignore[arg-type]
+            blob = encode_key(
+                self.dkek,
+                entry.private_key,  # type: ignore[arg-type]
+                allowed_algorithms=allowed,
+            )
         except DkekError as error:
             result.error = str(error)
             return result
@@ -617,24 +645,67 @@ class ImportSession:
             result.error = f"the card did not take the key: {error}"
             self._settle_failed_key(reference)
             return result
-        self.journal.done_key(self.serial, reference)
         self.keys_unwrapped += 1
         result.key_reference = reference
         result.key_id = info.id.hex().upper() if info.id else None
         try:
             result.proof = prove_key(self.hsm, reference, public_key)
+            if self.seal:
+                result.seal_proof = self._prove_seal(reference)
+                result.sealed = True
             result.proven = True
-            self.interaction.inform(f"{entry.label}: imported as key {reference}; {result.proof}.")
-        except ImportNotProven as error:
+            sealed = f"; sealed: {SEALED_WORDS}" if result.sealed else ""
+            self.interaction.inform(
+                f"{entry.label}: imported as key {reference}; {result.proof}{sealed}."
+            )
+        except (ImportNotProven, SealNotProven, SealNotEnforced) as error:
             result.error = f"{error}; the key was removed again"
             self.store.delete_key(reference)
             self.keys_unwrapped -= 1
             result.key_reference = None
+            self.journal.done_key(self.serial, reference)
+            return result
         except TransportError:
             raise
         except CardError as error:
             result.error = f"imported as key {reference}, but the test signature failed: {error}"
+        self._record(
+            lambda registry: registry.record_key(
+                reference,
+                info.id,
+                self.domain,
+                sealed=True if result.sealed else (None if self.seal else False),
+            )
+        )
+        self.journal.done_key(self.serial, reference)
         return result
+
+    def _prove_seal(self, reference: int) -> str:
+        """WRAP the new key while its domain still has a KEK: the card must refuse.
+
+        :raises SealNotEnforced: the card exported it (or refused for another reason,
+            which proves nothing about the algorithm list).
+        """
+        try:
+            check = prove_sealed(self.hsm, reference)
+        except TransportError:
+            raise
+        except CardError as error:
+            raise SealNotProven(f"the WRAP attempt that proves the seal failed: {error}") from None
+        if check is not SealCheck.REFUSED_BY_LIST:
+            raise SealNotProven(f"the WRAP attempt was refused for another reason: {check.value}")
+        return "WRAP refused by the card (6985)"
+
+    def _record(self, change: Callable[[Registry], object]) -> None:
+        """Apply ``change`` to the card's key-domain registry (a display aid: a failure
+        to write it is told, never fatal; transport errors end the import)."""
+        try:
+            with editing(self.hsm) as registry:
+                change(registry)
+        except TransportError:
+            raise
+        except CardError as error:
+            self.interaction.warn(f"The key-domain registry could not be updated ({error}).")
 
     def _settle_failed_key(self, reference: int) -> None:
         """After a refused import: the key store rolled back; confirm nothing is left."""
@@ -697,10 +768,13 @@ def import_pkcs12(
     path: Path | None = None,
     journal: ImportJournal | None = None,
     offer_more: bool = True,
+    seal: bool = False,
 ) -> Pkcs12ImportResult:
     """Import keys and certificates from PKCS#12 files with DKEK shares entered on the host.
 
     :param domain: the key domain whose DKEK the shares make up.
+    :param seal: give each key an algorithm list without WRAP ("the card must never
+        export this key") and prove it by a WRAP the card refuses.
     :param path: the first file (``None``: asked with :meth:`Interaction.ask_text`).
     :param journal: where unfinished work is recorded (default: the user's state dir).
     :param offer_more: offer "more entries" / "another file" (the GUI; the CLI says no).
@@ -725,7 +799,7 @@ def import_pkcs12(
         kcv = format_kcv(dkek.kcv())
         interaction.inform(f"The shares give key domain {domain}'s DKEK (KCV {kcv}).")
         serial = hsm.serial()
-        session = ImportSession(hsm, interaction, dkek, journal, serial)
+        session = ImportSession(hsm, interaction, dkek, journal, serial, domain=domain, seal=seal)
         files = session.run_files(None, path, offer_more=offer_more)
     finally:
         dkek.clear()
@@ -776,8 +850,8 @@ def recover_leftovers(
     then key - only files at the recorded references, which were free when the import
     began), unfinished CA certificates (description, then certificate), deletes the
     KEK of a leftover transient domain and deletes the domain itself when no key
-    belongs to it (the card refuses otherwise; keys that were imported stay, without
-    a KEK they can never be exported).  Then the journal entry is cleared.
+    belongs to it (the card refuses otherwise; keys that were imported stay: they are
+    sealed, so the card refuses to export them).  Then the journal entry is cleared.
     """
     journal = ImportJournal() if journal is None else journal
     result = RecoveryResult()
@@ -842,7 +916,7 @@ def remove_transient_domain(hsm: SmartCardHsm, domain: int) -> tuple[bool, bool,
     note = (
         f"key domain {domain} was removed"
         if deleted
-        else f"the KEK of key domain {domain} was deleted; its keys stay and cannot be exported"
+        else f"the KEK of key domain {domain} was deleted; its keys stay (sealed)"
     )
     return kek_deleted, deleted, note
 

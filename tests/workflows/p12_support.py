@@ -151,6 +151,7 @@ def fresh_card(
     hsm.initialize(InitParams(PIN, SO_PIN, dkek_shares=1, key_domains=key_domains))
     share = hashlib.sha256(b"custodian share " + seed).digest()
     hsm.import_dkek_share(share, 0)
+    hsm.verify_pin(PIN)  # some devices lose a DKEK not followed by a VERIFY (Pico HSM)
     return card, share
 
 

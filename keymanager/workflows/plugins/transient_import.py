@@ -15,10 +15,17 @@ Needs no custodians: the card gets a one-off DKEK just for the transfer.
 5. The same encode / UNWRAP / PRKD / certificate / test-signature steps as the classic
    path (:class:`~keymanager.workflows.import_p12.ImportSession`), with its "more
    entries" and "another file" loop.
+   Every key is **sealed**: its blob carries an allowed-algorithm list without WRAP
+   (:func:`keymanager.card.seal.sealed_algorithms`), and before the import reports it
+   a WRAP attempt must be refused by the card (``6985``) while the KEK still exists.
+   The seal, enforced by the card, is what keeps the key on the card: a share later
+   imported into the domain gives it a new, known DKEK, but the card still refuses to
+   export a sealed key.  The domain is recorded in keymanager's key-domain registry
+   (:mod:`keymanager.card.domain_registry`) as a transient import before it is created,
+   and each key with it, so keymanager refuses to complete that domain with a share.
 6. **Delete the domain's KEK even when a step failed** (``finally``); when no key
-   ended up in the domain, delete the domain too so the slot is free again.  The
-   imported keys stay, belonging to a domain without KEK: they can never be exported.
-   The journal is cleared once the KEK is gone.
+   ended up in the domain, delete the domain too so the slot is free again (and its
+   registry entry).  The journal is cleared once the KEK is gone.
 
 If the process dies or the card is pulled before step 6 completes, the journal keeps
 the domain number and :func:`recover_leftovers` (also exported here) removes the KEK on
@@ -31,6 +38,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from keymanager.card.domain_registry import DomainPurpose, editing
 from keymanager.card.errors import ApduError, CardError, NoKeyDomainSupport
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.dkek.dkek import Dkek, format_kcv
@@ -134,6 +142,9 @@ def transient_import(
     dkek = Dkek()
     session: ImportSession | None = None
     try:
+        with editing(hsm) as registry:
+            registry.forget_domain(domain)
+            registry.record_domain(domain, DomainPurpose.TRANSIENT, "import-p12 --transient")
         hsm.create_dkek_domain(domain, 1)
         journal.set_step(serial, "transient key domain created")
         share = bytearray(os.urandom(SHARE_LENGTH))
@@ -149,10 +160,11 @@ def transient_import(
                 domain, result.kcv, format_kcv(status.kcv) if status.kcv else "hidden"
             )
         interaction.inform(
-            f"Transient key domain {domain} created (KCV {result.kcv}); its KEK is deleted "
-            "after the import, so the imported keys stay but can never be exported."
+            f"Transient key domain {domain} created (KCV {result.kcv}).  Each key is sealed "
+            "(its algorithm list lacks WRAP, proven by a WRAP the card refuses) and the "
+            "domain's KEK is deleted after the import."
         )
-        session = ImportSession(hsm, interaction, dkek, journal, serial)
+        session = ImportSession(hsm, interaction, dkek, journal, serial, domain=domain, seal=True)
         result.files = session.run_files(contents, None, offer_more=offer_more)
     finally:
         dkek.clear()
@@ -191,6 +203,9 @@ def _tear_down(
     if session is None or session.keys_unwrapped == 0:
         try:
             result.domain_deleted = delete_domain_if_unused(hsm, domain)
+            if result.domain_deleted:
+                with editing(hsm) as registry:
+                    registry.forget_domain(domain)
         except CardError as error:
             interaction.warn(f"Key domain {domain} could not be removed ({error}).")
 

@@ -1,0 +1,270 @@
+"""Sealed keys: the card, not keymanager, refuses to export a key from a transient import.
+
+The issue this answers: after a transient import the key's domain has no KEK and looks
+like a domain waiting for a custodian.  Completing it with a fresh share gave the key a
+new, known DKEK, and ``backup`` then exported it.  Now every transient key is sealed (its
+allowed-algorithm list lacks WRAP), keymanager refuses the share import, and a share
+imported around keymanager still leaves the card refusing WRAP.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from keymanager.card.domain_registry import DomainPurpose, read_registry
+from keymanager.card.errors import ConditionsNotSatisfied
+from keymanager.card.pkcs15 import KeyKind
+from keymanager.card.seal import SealCheck, prove_sealed, sealed_algorithms
+from keymanager.cli.main import main
+from keymanager.dkek.dkek import Dkek
+from keymanager.dkek.keyblob import decode_key
+from keymanager.simulator.state import CardState, load_state, save_state
+from keymanager.workflows.ceremony import import_shares
+from keymanager.workflows.device import clear_kek
+from keymanager.workflows.errors import WorkflowError
+from keymanager.workflows.import_p12 import ImportJournal, import_pkcs12
+from keymanager.workflows.interaction import Cancelled, ScriptedInteraction
+from keymanager.workflows.key_domains import TransientDomainHoldsKeys, keys_with_domains
+from keymanager.workflows.keys import backup_key
+from keymanager.workflows.plugins.transient_import import transient_import
+from tests.workflows.p12_support import (
+    P12_PASSWORD,
+    PIN,
+    check_signs,
+    fresh_card,
+    host_key,
+    paperkey_input,
+    session,
+    write_p12,
+)
+
+MESSAGE = b"a sealed key still signs"
+
+
+def script(*answers: tuple[str, object]) -> ScriptedInteraction:
+    interaction = ScriptedInteraction()
+    for kind, value in answers:
+        interaction.answer(kind, value)
+    return interaction
+
+
+def _transient(tmp_path: Path, kind: str, seed: bytes) -> tuple[object, int, object]:
+    card, _share = fresh_card(seed)
+    key = host_key(kind)
+    path = tmp_path / "in.p12"
+    write_p12(path, key, common_name=f"{kind} sealed")
+    interaction = script(
+        ("secret", P12_PASSWORD), ("secret", PIN), ("choices", "all"), ("confirm", False)
+    )
+    result = transient_import(
+        session(card), interaction, path=path, journal=ImportJournal(tmp_path / "j.json")
+    )
+    assert result.ok, result.summary()
+    [imported] = result.keys
+    assert imported.sealed and imported.seal_proof == "WRAP refused by the card (6985)"
+    assert any("sealed: the card refuses to export it" in line for line in result.summary())
+    assert imported.key_reference is not None
+    return card, imported.key_reference, key
+
+
+@pytest.mark.parametrize("kind", ["rsa2048", "p256"])
+def test_transient_key_is_sealed_on_the_card(tmp_path: Path, kind: str) -> None:
+    card, reference, key = _transient(tmp_path, kind, f"sealed {kind}".encode())
+    record = card.state.keys[reference]  # type: ignore[attr-defined]
+    expected = sealed_algorithms(KeyKind.RSA if kind.startswith("rsa") else KeyKind.EC)
+    assert record.algorithms == expected
+    assert 0x92 not in record.algorithms
+    hsm = session(card)  # type: ignore[arg-type]
+    hsm.verify_pin(PIN)
+    check_signs(hsm, reference, key.public_key(), MESSAGE)  # type: ignore[attr-defined]
+
+    registry = read_registry(hsm)
+    assert registry.damaged is None
+    domain = registry.domains[1]
+    assert domain.purpose is DomainPurpose.TRANSIENT
+    assert domain.workflow == "import-p12 --transient"
+    assert registry.keys[reference].domain == 1 and registry.keys[reference].sealed is True
+    _registry, keys = keys_with_domains(hsm)
+    [listed] = keys
+    assert (listed.key_domain, listed.domain_source, listed.exportable) == (1, "recorded", False)
+
+
+def test_share_import_into_a_transient_domain_is_refused_and_the_card_refuses_wrap(
+    tmp_path: Path,
+) -> None:
+    card, reference, _key = _transient(tmp_path, "p256", b"sealed refused")
+    before = card.state.to_json()  # type: ignore[attr-defined]
+    share = hashlib.sha256(b"an attacker's share").digest()
+    with pytest.raises(TransientDomainHoldsKeys, match=r"transient import of .* whose KEK was"):
+        import_shares(
+            session(card),  # type: ignore[arg-type]
+            script(("secret", PIN), ("share", paperkey_input(share))),
+            1,
+        )
+    assert card.state.to_json()["key_domains"] == before["key_domains"]  # type: ignore[attr-defined]
+
+    # Around keymanager: the share goes in with raw APDUs, then WRAP.
+    hsm = session(card)  # type: ignore[arg-type]
+    hsm.verify_pin(PIN)
+    status = hsm.import_dkek_share(share, 1)
+    assert status.shares_outstanding == 0
+    with pytest.raises(ConditionsNotSatisfied) as refused:
+        hsm.wrap_key(reference)
+    assert refused.value.sw == 0x6985
+    assert prove_sealed(hsm, reference) is SealCheck.REFUSED_BY_LIST
+    # keymanager's backup meets the same refusal and writes no file
+    out = tmp_path / "stolen.wky"
+    with pytest.raises(WorkflowError, match=r"key \d+ is sealed: the card refuses to export it"):
+        backup_key(hsm, script(("secret", PIN)), reference, out)
+    assert not out.exists()
+
+
+def test_cli_share_import_into_a_transient_domain_is_refused(
+    tmp_path: Path,
+    vectors: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    card, _reference, _key = _transient(tmp_path, "p256", b"sealed cli")
+    state = tmp_path / "card.json"
+    save_state(state, card.state)  # type: ignore[attr-defined]
+    share_file = tmp_path / "device.pbe"
+    share_file.write_bytes(base64.b64decode(vectors["share_file"]["pbe_base64"]))
+    monkeypatch.setenv("KM_TEST_PIN", PIN)
+    monkeypatch.setenv("KM_TEST_PASSWORD", vectors["share_file"]["password_ascii"])
+    before = state.read_bytes()
+    code = main(
+        [
+            "share",
+            "import",
+            str(share_file),
+            "--domain",
+            "1",
+            "--simulator",
+            str(state),
+            "--pin-env",
+            "KM_TEST_PIN",
+            "--password-env",
+            "KM_TEST_PASSWORD",
+            "--yes",
+        ]
+    )
+    assert code == 1
+    error = capsys.readouterr().err
+    assert "transient import" in error and "Delete those keys first" in error
+    assert load_state(state).key_domains == load_state_bytes(before).key_domains
+
+
+def load_state_bytes(data: bytes) -> CardState:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "state.json"
+        path.write_bytes(data)
+        return load_state(path)  # type: ignore[return-value]
+
+
+def test_classic_import_with_seal(tmp_path: Path) -> None:
+    card, share = fresh_card(b"classic sealed")
+    key = host_key("p256")
+    path = tmp_path / "in.p12"
+    write_p12(path, key)
+    interaction = script(
+        ("number", 1),
+        ("share", paperkey_input(share)),
+        ("secret", PIN),
+        ("secret", P12_PASSWORD),
+        ("choices", "all"),
+        ("confirm", False),
+    )
+    result = import_pkcs12(
+        session(card),
+        interaction,
+        path=path,
+        journal=ImportJournal(tmp_path / "j.json"),
+        offer_more=False,
+        seal=True,
+    )
+    assert result.ok, result.summary()
+    [imported] = result.keys
+    assert imported.sealed
+    hsm = session(card)
+    hsm.verify_pin(PIN)
+    # domain 0 has its KEK: the refusal comes from the algorithm list alone
+    assert hsm.key_domain_status(0).shares_outstanding == 0  # type: ignore[union-attr]
+    with pytest.raises(ConditionsNotSatisfied):
+        hsm.wrap_key(imported.key_reference)  # type: ignore[arg-type]
+
+
+def test_classic_import_without_seal_stays_exportable(tmp_path: Path) -> None:
+    card, share = fresh_card(b"classic exportable")
+    key = host_key("p256")
+    path = tmp_path / "in.p12"
+    write_p12(path, key)
+    interaction = script(
+        ("number", 1),
+        ("share", paperkey_input(share)),
+        ("secret", PIN),
+        ("secret", P12_PASSWORD),
+        ("choices", "all"),
+        ("confirm", False),
+    )
+    result = import_pkcs12(
+        session(card),
+        interaction,
+        path=path,
+        journal=ImportJournal(tmp_path / "j.json"),
+        offer_more=False,
+    )
+    [imported] = result.keys
+    assert result.ok and not imported.sealed
+    hsm = session(card)
+    hsm.verify_pin(PIN)
+    blob = hsm.wrap_key(imported.key_reference)  # type: ignore[arg-type]
+    with Dkek.from_value(share) as dkek:
+        decoded = decode_key(dkek, blob)
+    assert isinstance(decoded.private_key, ec.EllipticCurvePrivateKey)
+    _registry, [listed] = keys_with_domains(hsm)
+    assert (listed.key_domain, listed.domain_source, listed.exportable) == (0, "recorded", True)
+
+
+def test_completing_a_custodian_domain_with_keys_asks_first(tmp_path: Path) -> None:
+    card, share = fresh_card(b"custodian again")
+    key = host_key("p256")
+    path = tmp_path / "in.p12"
+    write_p12(path, key, common_name="custodian key")
+    result = import_pkcs12(
+        session(card),
+        script(
+            ("number", 1),
+            ("share", paperkey_input(share)),
+            ("secret", PIN),
+            ("secret", P12_PASSWORD),
+            ("choices", "all"),
+            ("confirm", False),
+        ),
+        path=path,
+        journal=ImportJournal(tmp_path / "j.json"),
+        offer_more=False,
+    )
+    assert result.ok
+    clear_kek(session(card), script(("confirm", True), ("secret", PIN)), 0)
+
+    declined = script(("confirm", False))
+    with pytest.raises(Cancelled):
+        import_shares(session(card), declined, 0)
+    [question] = [q for q in declined.questions if q.startswith("confirm:")]
+    assert "would become exportable" in question and "'custodian key'" in question
+    assert card.state.key_domains[0].outstanding == 1  # type: ignore[index]
+
+    accepted = import_shares(
+        session(card),
+        script(("confirm", True), ("secret", PIN), ("share", paperkey_input(share))),
+        0,
+    )
+    assert accepted.shares_outstanding == 0
