@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import stat
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,6 @@ from cryptography.hazmat.primitives import serialization
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import DEFAULT_SO_PIN, InitParams
 from keymanager.card.transport import LocalTransport
-from keymanager.cli import keys_cli, pin_cli
 from keymanager.cli import main as main_module
 from keymanager.dkek.wky import parse_backup
 from keymanager.simulator import SmartCardHsmSimulator
@@ -26,26 +28,38 @@ SHARE = bytes(range(32))
 Cli = Callable[[Sequence[str]], int]
 
 
-def with_parsers(modules: Sequence[Any]) -> Callable[[], argparse.ArgumentParser]:
-    """main's parser plus the modules the lead has not registered yet (none once he has)."""
-    original = main_module.build_parser
+KEY_COMMANDS = ("backup", "restore", "generate", "delete", "export", "pin")
+PIN_SUBCOMMANDS = ("verify", "change", "unblock", "set", "change-so")
 
-    def build() -> argparse.ArgumentParser:
-        parser = original()
-        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        for module in modules:
-            probe = argparse.ArgumentParser().add_subparsers()
-            module.add_parsers(probe)
-            if not set(probe.choices) <= set(action.choices):
-                module.add_parsers(action)
-        return parser
 
-    return build
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert len(actions) == 1, "expected one set of subcommands"
+    choices: dict[str, argparse.ArgumentParser] = actions[0].choices
+    return choices
+
+
+def test_the_real_parser_registers_the_key_and_pin_commands() -> None:
+    """The commands tested here are main's own, not added by the test."""
+    commands = _subcommands(main_module.build_parser())
+    assert set(KEY_COMMANDS) <= set(commands), sorted(commands)
+    assert set(PIN_SUBCOMMANDS) <= set(_subcommands(commands["pin"]))
+
+
+def test_the_console_script_runs_main() -> None:
+    [entry] = [e for e in entry_points(group="console_scripts") if e.name == "keymanager-cli"]
+    assert entry.load() is main_module.main
+    script = Path(sys.executable).parent / "keymanager-cli"
+    result = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    for command in KEY_COMMANDS:
+        assert command in result.stdout
 
 
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Cli:
-    monkeypatch.setattr(main_module, "build_parser", with_parsers([keys_cli, pin_cli]))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("TEST_PIN", PIN)
     monkeypatch.setenv("TEST_SO_PIN", DEFAULT_SO_PIN.hex())
@@ -107,7 +121,12 @@ def test_generate_backup_restore_export_delete(
     assert cli(["delete", "--key", "1", *card]) == 1
     assert "--yes" in capsys.readouterr().err
     deleted = run_json(cli, capsys, "delete", "--key", "1", "--yes", *card)
-    assert deleted == {"key_reference": 1, "label": "cli key", "deleted": True}
+    assert deleted == {
+        "key_reference": 1,
+        "label": "cli key",
+        "deleted": True,
+        "removed": ["cv-request", "description", "key"],
+    }
     assert cli(["backup", "--key", "1", "--out", str(tmp_path / "gone.wky"), *card]) == 1
     assert "no key with reference 1" in capsys.readouterr().err
     _ = x509
