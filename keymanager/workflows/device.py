@@ -27,6 +27,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from keymanager.card.domain_registry import DomainPurpose, Registry
 from keymanager.card.errors import (
     CardError,
     FileExists,
@@ -48,6 +49,7 @@ from keymanager.dkek.secret import wipe
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.errors import DomainNotReady, WorkflowError
 from keymanager.workflows.interaction import Cancelled, Interaction, SecretKind, SecretRequest
+from keymanager.workflows.key_domains import record_quietly
 
 FID_TOKEN_INFO = 0x2F03
 RANDOM_PIN_LENGTH = 8
@@ -268,6 +270,17 @@ def initialize_device(hsm: SmartCardHsm, interaction: Interaction, plan: InitPla
             if plan.label:
                 hsm.write_file(FID_TOKEN_INFO, encode_tokeninfo(TokenInfo(label=plan.label)))
                 label_written = True
+            if plan.scheme in (DkekScheme.RANDOM_DKEK, DkekScheme.DKEK_SHARES):
+                purpose = (
+                    DomainPurpose.RANDOM
+                    if plan.scheme is DkekScheme.RANDOM_DKEK
+                    else DomainPurpose.CUSTODIAN
+                )
+                record_quietly(
+                    hsm,
+                    interaction,
+                    lambda registry: registry.record_domain(0, purpose, "initialise"),
+                )
         elif plan.label:
             interaction.warn(
                 "The label was not written: with a transport PIN nothing can be written "
@@ -357,6 +370,14 @@ def create_key_domain(
     elif slots[domain].status is not None:
         raise DomainNotReady(f"key domain {domain} is in use: delete it first")
     verify_user_pin(hsm, interaction, f"creating key domain {domain}")
+    purpose = DomainPurpose.CUSTODIAN if shares else DomainPurpose.RANDOM
+    slot = domain
+
+    def note_domain(registry: Registry) -> None:
+        registry.forget_domain(slot)  # entries of an earlier domain in this slot
+        registry.record_domain(slot, purpose, "domain create")
+
+    record_quietly(hsm, interaction, note_domain)
     status = hsm.create_dkek_domain(domain, shares)
     interaction.inform(
         f"Created key domain {domain}: "
@@ -434,5 +455,6 @@ def delete_key_domain(hsm: SmartCardHsm, interaction: Interaction, domain: int) 
             f"the card refuses to delete key domain {domain} while keys still belong to it "
             f"(SW {error.sw:04X}): delete those keys first (audit lists them)"
         ) from None
+    record_quietly(hsm, interaction, lambda registry: registry.forget_domain(domain))
     interaction.inform(f"Key domain {domain} deleted.")
     return KeyDomainResult(domain, "empty")

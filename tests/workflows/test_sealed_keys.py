@@ -27,12 +27,18 @@ from keymanager.dkek.dkek import Dkek
 from keymanager.dkek.keyblob import decode_key
 from keymanager.simulator.state import CardState, load_state, save_state
 from keymanager.workflows.ceremony import import_shares
-from keymanager.workflows.device import clear_kek
+from keymanager.workflows.device import clear_kek, create_key_domain, delete_key_domain
 from keymanager.workflows.errors import WorkflowError
 from keymanager.workflows.import_p12 import ImportJournal, import_pkcs12
 from keymanager.workflows.interaction import Cancelled, ScriptedInteraction
 from keymanager.workflows.key_domains import TransientDomainHoldsKeys, keys_with_domains
-from keymanager.workflows.keys import backup_key
+from keymanager.workflows.keys import (
+    KeyAlgorithm,
+    backup_key,
+    delete_key,
+    generate_key,
+    restore_key,
+)
 from keymanager.workflows.plugins.transient_import import transient_import
 from tests.workflows.p12_support import (
     P12_PASSWORD,
@@ -268,3 +274,90 @@ def test_completing_a_custodian_domain_with_keys_asks_first(tmp_path: Path) -> N
         0,
     )
     assert accepted.shares_outstanding == 0
+
+
+def test_generate_sealed_and_exportable_keys(tmp_path: Path) -> None:
+    card, _share = fresh_card(b"generate sealed")
+    hsm = session(card)
+    sealed = generate_key(
+        hsm,
+        script(("secret", PIN)),
+        KeyAlgorithm.parse("ec:prime256v1"),
+        "sealed",
+        domain=0,
+        seal=True,
+    )
+    assert sealed.sealed and sealed.seal_proof == "WRAP refused by the card (6985)"
+    assert 0x92 not in card.state.keys[sealed.key_reference].algorithms
+    with pytest.raises(ConditionsNotSatisfied):
+        hsm.wrap_key(sealed.key_reference)
+    exportable = generate_key(
+        hsm, script(), KeyAlgorithm.parse("aes:128"), "exportable aes", domain=0
+    )
+    assert not exportable.sealed
+    backup = backup_key(hsm, script(), exportable.key_reference, tmp_path / "aes.wky")
+    assert backup.key_reference == exportable.key_reference
+    _registry, keys = keys_with_domains(hsm)
+    states = {key.label: (key.key_domain, key.domain_source, key.exportable) for key in keys}
+    assert states == {
+        "sealed": (0, "recorded", False),
+        "exportable aes": (0, "recorded", True),
+    }
+    with pytest.raises(WorkflowError, match="allows wrap"):
+        generate_key(
+            hsm,
+            script(),
+            KeyAlgorithm.parse("ec:prime256v1"),
+            "not sealed",
+            seal=True,
+            allowed_algorithms=bytes([0x73, 0x92]),
+        )
+
+    delete_key(hsm, script(("confirm", True)), sealed.key_reference)
+    assert sealed.key_reference not in read_registry(hsm).keys
+
+
+def test_restore_sealed_needs_the_shares_and_the_card_then_refuses(tmp_path: Path) -> None:
+    card, share = fresh_card(b"restore sealed")
+    hsm = session(card)
+    made = generate_key(
+        hsm, script(("secret", PIN)), KeyAlgorithm.parse("ec:prime256v1"), "to seal", domain=0
+    )
+    backup_key(hsm, script(), made.key_reference, tmp_path / "k.wky")
+    delete_key(hsm, script(("confirm", True)), made.key_reference)
+    restored = restore_key(
+        hsm,
+        script(("number", 1), ("share", paperkey_input(share))),
+        tmp_path / "k.wky",
+        seal=True,
+    )
+    assert restored.sealed and restored.domain == 0
+    with pytest.raises(ConditionsNotSatisfied):
+        hsm.wrap_key(restored.key_reference)
+    check_signs_ec = hsm.sign(restored.key_reference, 0x73, MESSAGE)
+    assert check_signs_ec
+    record = read_registry(hsm).keys[restored.key_reference]
+    assert record.domain == 0 and record.sealed is True
+
+    wrong = hashlib.sha256(b"not the share").digest()
+    before = card.state.to_json()
+    with pytest.raises(WorkflowError, match="nothing was changed"):
+        restore_key(
+            session(card),
+            script(("secret", PIN), ("number", 1), ("share", paperkey_input(wrong))),
+            tmp_path / "k.wky",
+            seal=True,
+        )
+    assert card.state.to_json()["keys"] == before["keys"]
+
+
+def test_domain_create_and_delete_are_recorded(tmp_path: Path) -> None:
+    card, _share = fresh_card(b"domains recorded")
+    hsm = session(card)
+    create_key_domain(hsm, script(("secret", PIN)), 2, 2)
+    record = read_registry(hsm).domains[2]
+    assert record.purpose is DomainPurpose.CUSTODIAN and record.workflow == "domain create"
+    create_key_domain(hsm, script(), 0, 3)
+    assert read_registry(hsm).domains[3].purpose is DomainPurpose.RANDOM
+    delete_key_domain(hsm, script(("confirm", True)), 2)
+    assert 2 not in read_registry(hsm).domains
