@@ -503,9 +503,15 @@ class SmartCardHsm:
         return KeyDomainStatus.parse(response.data)
 
     def delete_key_domain(self, domain: int) -> None:
-        """Delete a key domain (``80 52 03 kd``); the card refuses while keys use it."""
+        """Delete a key domain (``80 52 03 kd``); the card refuses while keys use it.
+
+        Pico HSM answers ``6A88`` ("the slot is empty now") on success: after a
+        ``6A88`` the slot is queried again and an empty slot counts as deleted.
+        """
         name = "DELETE KEY DOMAIN"
         response = self._domain_command(0x03, domain, b"", name)
+        if response.sw == 0x6A88 and self.key_domain_status(domain) is None:
+            return
         if response.sw != SW_OK:
             self._raise_domain_error(response.sw, name)
 

@@ -140,8 +140,6 @@ class PinCommands(SimulatorCore):
             new_pin = command.data[8:]
             if len(command.data) < 8 or not PIN_MIN <= len(new_pin) <= PIN_MAX:
                 raise CardStatus(0x6700)
-        elif not enforced and not state.options & OPTION_RRC_UNBLOCK_ONLY:
-            raise CardStatus(0x6986)  # Pico HSM: unblocking alone needs option 0020
         elif len(command.data) != 8:
             raise CardStatus(0x6700)
         self._check_so_pin(command.data[:8])

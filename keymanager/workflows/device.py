@@ -29,6 +29,7 @@ from typing import Any
 
 from keymanager.card.domain_registry import DomainPurpose, Registry
 from keymanager.card.errors import (
+    ApduError,
     CardError,
     FileExists,
     IncorrectParameters,
@@ -268,8 +269,14 @@ def initialize_device(hsm: SmartCardHsm, interaction: Interaction, plan: InitPla
         if not plan.transport_pin:
             hsm.verify_pin(bytes(pin))
             if plan.label:
-                hsm.write_file(FID_TOKEN_INFO, encode_tokeninfo(TokenInfo(label=plan.label)))
-                label_written = True
+                try:
+                    hsm.write_file(FID_TOKEN_INFO, encode_tokeninfo(TokenInfo(label=plan.label)))
+                    label_written = True
+                except ApduError as error:  # Pico HSM fails here (pcsc-testing item 11)
+                    interaction.warn(
+                        f"The device is initialised, but the label was not written ({error}); "
+                        "some devices (Pico HSM) cannot store a token label."
+                    )
             if plan.scheme in (DkekScheme.RANDOM_DKEK, DkekScheme.DKEK_SHARES):
                 purpose = (
                     DomainPurpose.RANDOM

@@ -361,6 +361,22 @@ def test_import_create_delete_domains() -> None:
     transport.assert_done()
 
 
+def test_delete_key_domain_answered_6a88_is_checked_by_a_query() -> None:
+    """Pico HSM answers 6A88 to a successful delete (pcsc-testing item 8)."""
+    hsm, transport = session(
+        [
+            ("80 52 03 01 00", "6A88"),
+            ("80 52 00 01 00", "6A88"),  # the slot is empty: deleted
+            ("80 52 03 02 00", "6A88"),
+            ("80 52 00 02 00", "01 00 0000000000000000 9000"),  # still there: failed
+        ]
+    )
+    hsm.delete_key_domain(1)
+    with pytest.raises(ReferencedDataNotFound):
+        hsm.delete_key_domain(2)
+    transport.assert_done()
+
+
 def test_share_and_pins_never_reach_the_trace(caplog: pytest.LogCaptureFixture) -> None:
     share = bytes.fromhex("A5" * 32)
     hsm, _ = session(

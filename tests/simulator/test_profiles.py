@@ -252,7 +252,7 @@ def test_transport_pin_and_unblock_only(profile: str) -> None:  # item 12
     assert card.send(0x00, 0x2C, 0x01, 0x81, SO_PIN)[1] == 0x9000
     card = blank(profile)
     assert card.initialise(options=0x0001) == 0x9000
-    assert card.send(0x00, 0x2C, 0x01, 0x81, SO_PIN)[1] == (0x6986 if profile == "pico" else 0x9000)
+    assert card.send(0x00, 0x2C, 0x01, 0x81, SO_PIN)[1] == 0x9000
 
 
 @BOTH

@@ -23,7 +23,8 @@ def card(*, hide: bool = False) -> tuple[SmartCardHsmSimulator, SmartCardHsm]:
     hsm.initialize(InitParams(user_pin=PIN, so_pin=DEFAULT_SO_PIN, dkek_shares=1, key_domains=4))
     hsm.import_dkek_share(SHARE, 0)
     hsm.verify_pin(PIN)
-    hsm.create_dkek_domain(1, 0)  # random DKEK
+    hsm.create_dkek_domain(1, 1)  # (a 0-share domain has no DKEK on Pico HSM: no wrap probe)
+    hsm.import_dkek_share(bytes(range(1, 33)), 1)
     hsm.create_dkek_domain(2, 2)  # waiting for shares
     store = KeyStore(hsm)
     store.generate_key(EcKeySpec("secp256r1"), "zero")
