@@ -17,9 +17,18 @@ File identifiers (high byte = prefix, low byte = key or object number):
 ``C9``  a data-object description for ``CD`` (PIN-protected) or ``CF`` (public)
 ======  ===========================================================================
 
-Listing keys costs one ENUMERATE plus one READ for each of ``C4xx`` and ``CExx`` that
-exists (files not in the ENUMERATE answer are not read).  OpenSC's emulator needs
-about eight APDUs per key for the same (SELECT and READ for each file, plus FCPs).
+Listing keys costs one ENUMERATE plus one READ for each ``C4xx`` and for each
+``CExx`` that is needed (files a conclusive ENUMERATE answer does not show are not
+read).  OpenSC's emulator needs about eight APDUs per key for the same (SELECT and READ
+for each file, plus FCPs).
+
+Where ENUMERATE hides certificate and data files (Pico HSM), they are read where the
+descriptions point, deleted by trying, and a new file is written only after a READ
+answered ``6A82`` (:mod:`keymanager.card.keystore_files`).  The parts: listing in
+:mod:`~keymanager.card.keystore_listing`, finding files and free numbers in
+:mod:`~keymanager.card.keystore_files`, certificate contents in
+:mod:`~keymanager.card.keystore_certificates`, the reported data in
+:mod:`~keymanager.card.keystore_types`; this module writes and deletes.
 
 Consistency rules (see the "PKCS#15 and key store" section of ``docs/card.md``):
 
@@ -35,7 +44,6 @@ Consistency rules (see the "PKCS#15 and key store" section of ``docs/card.md``):
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -43,7 +51,7 @@ from dataclasses import replace
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from keymanager.card.errors import CardError, FileNotFound
+from keymanager.card.errors import CardError
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import KeySpec
 from keymanager.card.keystore_certificates import (
@@ -55,6 +63,7 @@ from keymanager.card.keystore_certificates import (
     parse_cv_request_public_key,
     public_key_facts,
 )
+from keymanager.card.keystore_files import CardFiles, FileInUse
 from keymanager.card.keystore_listing import KeyListing
 from keymanager.card.keystore_types import (
     CA_CERTIFICATE_PREFIX,
@@ -70,6 +79,7 @@ from keymanager.card.keystore_types import (
     PRKD_PREFIX,
     PROTECTED_DATA_PREFIX,
     CaCertificateInfo,
+    CertificateKind,
     DataObjectInfo,
     KeyInfo,
     KeyNotFound,
@@ -78,7 +88,6 @@ from keymanager.card.keystore_types import (
     NoFreeKeyReference,
     blob_key_kind,
     fid,
-    numbers_of,
 )
 from keymanager.card.pkcs15 import (
     GENERATED_KEY_ACCESS,
@@ -87,6 +96,7 @@ from keymanager.card.pkcs15 import (
     KeyUsage,
     Pkcs15Error,
     PrivateKeyDescription,
+    decode_cd,
     decode_prkd,
     default_usage,
     encode_cd,
@@ -108,7 +118,10 @@ __all__ = [
     "PRKD_PREFIX",
     "PROTECTED_DATA_PREFIX",
     "CaCertificateInfo",
+    "CardFiles",
+    "CertificateKind",
     "DataObjectInfo",
+    "FileInUse",
     "KeyInfo",
     "KeyNotFound",
     "KeyReferenceTaken",
@@ -195,8 +208,8 @@ class KeyStore(KeyListing):
                 )
             size = facts.size
 
-        fids = set(self._hsm.enumerate_objects())
-        reference = self._choose_reference(fids, key_reference)
+        files = self.files()
+        reference = files.choose_key_reference(key_reference)
         if key_id is None:
             key_id = facts.key_id if facts is not None else bytes([reference])
         description = PrivateKeyDescription(
@@ -217,13 +230,14 @@ class KeyStore(KeyListing):
         )
 
         self._hsm.unwrap_key(reference, bytes(blob))
+        files.learn(fid(KEY_PREFIX, reference), present=True)
         try:
-            self._replace(fid(PRKD_PREFIX, reference), prkd, fids)
+            files.replace(fid(PRKD_PREFIX, reference), prkd)
             ce = fid(EE_CERTIFICATE_PREFIX, reference)
             if certificate_der is not None:
-                self._replace(ce, certificate_der, fids)
-            elif ce in fids:
-                self._delete_if_present(ce)  # a stale certificate of an earlier key
+                files.replace(ce, certificate_der)
+            else:
+                files.delete(ce)  # a stale certificate of an earlier key
         except BaseException:
             self._discard_key(reference)
             raise
@@ -259,8 +273,8 @@ class KeyStore(KeyListing):
         was there), then the PRKD with the ID computed from the public key in the
         request and the access flags of an on-card key (``03 02 03 B8``).
         """
-        fids = set(self._hsm.enumerate_objects())
-        reference = self._choose_reference(fids, key_reference)
+        files = self.files()
+        reference = files.choose_key_reference(key_reference)
         request = self._hsm.generate_key_pair(
             reference,
             spec,
@@ -270,7 +284,7 @@ class KeyStore(KeyListing):
         )
         try:
             facts = parse_cv_request_public_key(request)
-            self._replace(fid(EE_CERTIFICATE_PREFIX, reference), request, None)
+            files.replace(fid(EE_CERTIFICATE_PREFIX, reference), request)
             description = PrivateKeyDescription(
                 kind=facts.kind,
                 label=label,
@@ -280,7 +294,7 @@ class KeyStore(KeyListing):
                 key_reference=reference,
                 access_flags=GENERATED_KEY_ACCESS,
             )
-            self._replace(fid(PRKD_PREFIX, reference), encode_prkd(description), fids)
+            files.replace(fid(PRKD_PREFIX, reference), encode_prkd(description))
         except BaseException:
             self._discard_key(reference)
             raise
@@ -311,12 +325,15 @@ class KeyStore(KeyListing):
         :raises KeyNotFound: no key with that reference.
         :raises ValueError: the certificate does not fit the key's description.
         """
-        fids = set(self._hsm.enumerate_objects())
-        if fid(KEY_PREFIX, key_reference) not in fids or key_reference == DEVICE_KEY_REFERENCE:
+        files = self.files()
+        if (
+            not files.known_present(fid(KEY_PREFIX, key_reference))
+            or key_reference == DEVICE_KEY_REFERENCE
+        ):
             raise KeyNotFound(f"there is no key with reference {key_reference}")
         facts = public_key_facts(certificate, None)
         assert facts is not None
-        raw = self._read_optional(fid(PRKD_PREFIX, key_reference), fids)
+        raw = files.read(fid(PRKD_PREFIX, key_reference))
         description: PrivateKeyDescription | None = None
         if raw is not None:
             try:
@@ -330,60 +347,106 @@ class KeyStore(KeyListing):
                 f"the certificate is for a {facts.size}-bit {facts.kind.value} key, but key "
                 f"{key_reference} is a {description.size}-bit {description.kind.value} key"
             )
-        self._replace(
+        files.replace(
             fid(EE_CERTIFICATE_PREFIX, key_reference),
             certificate.public_bytes(serialization.Encoding.DER),
-            fids,
         )
         subject = certificate.subject.public_bytes()
         if description is not None and description.subject != subject:
             updated = _replace_fields(description, subject=subject, key_reference=key_reference)
-            self._replace(fid(PRKD_PREFIX, key_reference), encode_prkd(updated), fids)
+            files.replace(fid(PRKD_PREFIX, key_reference), encode_prkd(updated))
 
-    def store_ca_certificate(self, certificate: x509.Certificate, label: str) -> int:
+    def store_ca_certificate(
+        self, certificate: x509.Certificate, label: str, *, number: int | None = None
+    ) -> int:
         """Store a CA certificate in the first free ``CAxx`` and describe it in ``C8xx``.
 
+        Free means neither ``C8xx`` nor ``CAxx`` exists and no description points at
+        ``CAxx`` (see :meth:`free_ca_number`); both files are written only after the
+        card said they are absent (a READ answering ``6A82`` where ENUMERATE may hide
+        them).
+
+        :param number: the number :meth:`free_ca_number` gave (``None``: choose now).
         :returns: the number ``xx``.
         :raises NoFreeKeyReference: all 256 numbers are taken.
+        :raises FileInUse: ``number`` is not free after all; nothing was written.
         """
-        fids = set(self._hsm.enumerate_objects())
-        taken = numbers_of(fids, CA_CERTIFICATE_PREFIX) | numbers_of(fids, CD_PREFIX)
-        free = [number for number in range(256) if number not in taken]
-        if not free:
-            raise NoFreeKeyReference("all 256 CA certificate numbers are in use")
-        number = free[0]
+        files = self.files()
+        if number is None:
+            number = self._free_ca_number(files)
         description = CertificateDescription(
             label=label,
             id=ca_certificate_id(certificate),
             path=fid(CA_CERTIFICATE_PREFIX, number).to_bytes(2, "big"),
             authority=True,
         )
-        self._hsm.write_file(
+        if files.exists(fid(CD_PREFIX, number)):
+            raise FileInUse(f"the CA description C8{number:02X} already exists")
+        files.write_new(
             fid(CA_CERTIFICATE_PREFIX, number),
             certificate.public_bytes(serialization.Encoding.DER),
         )
         try:
-            self._hsm.write_file(fid(CD_PREFIX, number), encode_cd(description))
+            files.write_new(fid(CD_PREFIX, number), encode_cd(description))
         except BaseException:
-            self._best_effort_delete([fid(CD_PREFIX, number), fid(CA_CERTIFICATE_PREFIX, number)])
+            self._best_effort_delete([fid(CA_CERTIFICATE_PREFIX, number)])
             raise
         return number
 
-    def delete_ca_certificate(self, number: int) -> None:
-        """Delete a CA certificate: the description ``C8xx`` first, then ``CAxx``."""
-        self._delete_if_present(fid(CD_PREFIX, number))
-        self._delete_if_present(fid(CA_CERTIFICATE_PREFIX, number))
+    def free_ca_number(self) -> int:
+        """The number :meth:`store_ca_certificate` would take now.
+
+        From ENUMERATE and, where it hides ``CA`` files, from what the descriptions
+        ``C8xx`` point at and a READ of the candidate (``6A82`` expected).
+
+        :raises NoFreeKeyReference: all 256 numbers are taken.
+        """
+        return self._free_ca_number(self.files())
+
+    def _free_ca_number(self, files: CardFiles) -> int:
+        described: set[int] = set()
+        if not files.conclusive(fid(CA_CERTIFICATE_PREFIX, 0)):
+            for number in sorted(files.numbers(CD_PREFIX)):
+                raw = files.read(fid(CD_PREFIX, number))
+                try:
+                    path = decode_cd(raw).path if raw is not None else b""
+                except Pkcs15Error:
+                    path = b""
+                target = int.from_bytes(path[-2:], "big") if len(path) >= 2 else None
+                if target is not None and target >> 8 == CA_CERTIFICATE_PREFIX:
+                    described.add(target & 0xFF)
+        return files.choose_ca_number(described)
+
+    def free_key_reference(self, requested: int | None = None) -> int:
+        """The reference an import or generation would take now (see
+        :meth:`CardFiles.choose_key_reference`)."""
+        return self.files().choose_key_reference(requested)
+
+    def delete_ca_certificate(self, number: int) -> list[int]:
+        """Delete a CA certificate: the description ``C8xx`` first, then ``CAxx``.
+
+        :returns: the files that were deleted.
+        """
+        files = self.files()
+        return [
+            file
+            for file in (fid(CD_PREFIX, number), fid(CA_CERTIFICATE_PREFIX, number))
+            if files.delete(file)
+        ]
 
     # --- deleting --------------------------------------------------------------------
 
-    def delete_key(self, key_reference: int) -> None:
+    def delete_key(self, key_reference: int) -> list[int]:
         """Delete a key with its certificate and description.
 
-        Order: ``CExx``, ``C4xx`` (each only if present), then ``CCxx``.  Metadata goes
-        first so that an interruption never leaves a description of a deleted key; the
-        worst case is a key without description, which :meth:`list_keys` shows and this
-        method deletes on a second try.  Orphaned metadata (no ``CCxx``) is removed too.
+        Order: ``CExx``, ``C4xx``, then ``CCxx``.  Metadata goes first so that an
+        interruption never leaves a description of a deleted key; the worst case is a
+        key without description, which :meth:`list_keys` shows and this method deletes
+        on a second try.  Orphaned metadata (no ``CCxx``) is removed too.  A file
+        ENUMERATE may hide (``CExx`` on Pico HSM) is deleted by trying: ``6A82`` means
+        there was none.
 
+        :returns: the files that were deleted, in that order.
         :raises KeyNotFound: there is neither a key nor metadata with that reference.
         :raises KeyStoreError: the reference is the device key's.
         """
@@ -391,46 +454,25 @@ class KeyStore(KeyListing):
             raise KeyStoreError("the device key (reference 0) cannot be deleted")
         if not 0 < key_reference <= MAX_KEY_REFERENCE:
             raise KeyNotFound(f"there is no key with reference {key_reference}")
-        fids = set(self._hsm.enumerate_objects())
-        files = [
-            fid(EE_CERTIFICATE_PREFIX, key_reference),
-            fid(PRKD_PREFIX, key_reference),
-            fid(KEY_PREFIX, key_reference),
+        files = self.files()
+        removed = [
+            file
+            for file in (
+                fid(EE_CERTIFICATE_PREFIX, key_reference),
+                fid(PRKD_PREFIX, key_reference),
+                fid(KEY_PREFIX, key_reference),
+            )
+            if files.delete(file)
         ]
-        present = [file for file in files if file in fids]
-        if not present:
+        if not removed:
             raise KeyNotFound(f"there is no key with reference {key_reference}")
-        for file in present:
-            self._delete_if_present(file)
+        return removed
 
     # --- internals -------------------------------------------------------------------
 
-    def _choose_reference(self, fids: set[int], requested: int | None) -> int:
-        keys = numbers_of(fids, KEY_PREFIX)
-        if requested is not None:
-            if not 0 < requested <= MAX_KEY_REFERENCE:
-                raise KeyStoreError(f"key references are 1 to 255, not {requested}")
-            if requested in keys:
-                raise KeyReferenceTaken(f"key reference {requested} already holds a key")
-            return requested
-        used = keys | numbers_of(fids, PRKD_PREFIX) | numbers_of(fids, EE_CERTIFICATE_PREFIX)
-        for reference in range(1, MAX_KEY_REFERENCE + 1):
-            if reference not in used:
-                return reference
-        raise NoFreeKeyReference("all key references 1 to 255 are in use")
-
-    def _replace(self, file: int, data: bytes, fids: set[int] | None) -> None:
-        """Write ``data`` as the whole content of ``file``, deleting an older file first.
-
-        ``fids`` is the ENUMERATE answer; ``None`` means "not known" (try the delete).
-        """
-        if fids is None or file in fids:
-            self._delete_if_present(file)
-        self._hsm.write_file(file, data)
-
-    def _delete_if_present(self, file: int) -> None:
-        with contextlib.suppress(FileNotFound):
-            self._hsm.delete_file(file)
+    def files(self) -> CardFiles:
+        """A fresh view of the card's files (one ENUMERATE)."""
+        return CardFiles.enumerate(self._hsm)
 
     def _best_effort_delete(self, files: Iterable[int]) -> None:
         for file in files:

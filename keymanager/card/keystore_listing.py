@@ -1,14 +1,20 @@
 """The reading side of the key store: listing keys, CA certificates and data objects.
 
 :class:`KeyListing` is a part of :class:`keymanager.card.keystore.KeyStore`; it only
-reads (ENUMERATE and READ BINARY).
+reads (ENUMERATE and READ BINARY).  Files are found through
+:class:`~keymanager.card.keystore_files.CardFiles`: a key's certificate ``CExx`` is
+read where its PRKD ``C4xx`` is, a CA certificate where its description ``C8xx``
+points, a data object where its ``C9xx`` points, whether ENUMERATE listed the file or
+not (Pico HSM lists no certificate or data files); ``6A82`` means absent.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from cryptography import x509
 
-from keymanager.card.errors import FileNotFound, MalformedResponse
+from keymanager.card.errors import MalformedResponse
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.keystore_certificates import (
     TAG_CV_REQUEST,
@@ -18,6 +24,7 @@ from keymanager.card.keystore_certificates import (
     parse_cv_request_public_key,
     public_key_facts,
 )
+from keymanager.card.keystore_files import CardFiles
 from keymanager.card.keystore_types import (
     CA_CERTIFICATE_PREFIX,
     CD_PREFIX,
@@ -33,7 +40,6 @@ from keymanager.card.keystore_types import (
     DataObjectInfo,
     KeyInfo,
     fid,
-    numbers_of,
 )
 from keymanager.card.pkcs15 import (
     CertificateDescription,
@@ -61,46 +67,78 @@ class KeyListing:
         ``load_certificates`` asks for every certificate; otherwise
         :meth:`load_certificate` fetches it when somebody looks at it.  A card of keys
         with certificates therefore lists in one APDU per key plus a constant.
+
+        ``CExx`` is read where the listing is not conclusive (Pico HSM) as well as where
+        it lists the file, so a certificate or CV request is found on both; a file a
+        conclusive listing does not show is never asked for.  Only what was read tells
+        a certificate from a CV request (:attr:`KeyInfo.certificate_kind`).
         """
-        fids = set(self._hsm.enumerate_objects())
-        references = sorted(
-            number for number in numbers_of(fids, KEY_PREFIX) if number != DEVICE_KEY_REFERENCE
-        )
+        files = CardFiles.enumerate(self._hsm)
         return [
-            self._key_info(reference, fids, load_certificate=load_certificates)
-            for reference in references
+            self._key_info(reference, files, load_certificate=load_certificates)
+            for reference in self._key_references(files)
         ]
 
+    @staticmethod
+    def _key_references(files: CardFiles) -> list[int]:
+        return sorted(
+            number for number in files.numbers(KEY_PREFIX) if number != DEVICE_KEY_REFERENCE
+        )
+
     def load_certificate(self, key: KeyInfo) -> KeyInfo:
-        """``key`` with its ``CExx`` read: the certificate or CV request filled in."""
+        """``key`` with its ``CExx`` read: the certificate or CV request filled in.
+
+        One READ (``6A82``: there is none).  Everything else about ``key`` is kept.
+        """
         if key.certificate_loaded:
             return key
-        fids = {
-            fid(KEY_PREFIX, key.key_reference),
-            fid(EE_CERTIFICATE_PREFIX, key.key_reference),
-        }
-        if key.description is not None:
-            fids.add(fid(PRKD_PREFIX, key.key_reference))
-        return self._key_info(
-            key.key_reference, fids, load_certificate=True, description=key.description
+        certificate_fid = fid(EE_CERTIFICATE_PREFIX, key.key_reference)
+        found = _read_certificate_file(CardFiles(self._hsm, {certificate_fid}), key.key_reference)
+        mark = f"CE{key.key_reference:02X}"
+        problems = [problem for problem in key.problems if mark not in problem]
+        return replace(
+            key,
+            certificate=found.certificate,
+            cv_request=found.cv_request,
+            public_key=found.facts.public_key if found.facts is not None else key.public_key,
+            kind=key.kind if key.kind is not None else (found.facts.kind if found.facts else None),
+            size=key.size if key.size is not None else (found.facts.size if found.facts else None),
+            problems=tuple(problems) + found.problems,
+            has_certificate_file=found.present,
         )
 
     def list_ca_certificates(self) -> list[CaCertificateInfo]:
-        """The CA certificates (``CAxx``) with their descriptions (``C8xx``)."""
-        fids = set(self._hsm.enumerate_objects())
-        numbers = sorted(numbers_of(fids, CD_PREFIX) | numbers_of(fids, CA_CERTIFICATE_PREFIX))
-        return [self._ca_info(number, fids) for number in numbers]
+        """The CA certificates (``CAxx``) with their descriptions (``C8xx``).
+
+        Each description's certificate is read where the description points (listed
+        or not); a ``CAxx`` the listing shows without a description is listed too.
+        """
+        return self._ca_certificates(CardFiles.enumerate(self._hsm))
+
+    def _ca_certificates(self, files: CardFiles) -> list[CaCertificateInfo]:
+        result: list[CaCertificateInfo] = []
+        pointed_at: set[int] = set()
+        for number in sorted(files.numbers(CD_PREFIX)):
+            info, target = self._ca_info(number, files)
+            result.append(info)
+            pointed_at.add(target)
+        for number in sorted(files.numbers(CA_CERTIFICATE_PREFIX)):
+            if fid(CA_CERTIFICATE_PREFIX, number) not in pointed_at:
+                result.append(self._ca_info(number, files, described=False)[0])
+        return sorted(result, key=lambda info: info.number)
 
     def list_data_objects(self) -> list[DataObjectInfo]:
         """The data objects: descriptions ``C9xx`` and undescribed ``CDxx`` / ``CFxx`` files.
 
-        Only the descriptions are read, never the (possibly PIN-protected) contents.
+        Only the descriptions are read, never the (possibly PIN-protected) contents;
+        where the listing does not show data files, the file a description points at
+        is looked for with a READ (a refused READ of a ``CDxx`` still shows it exists).
         """
-        fids = set(self._hsm.enumerate_objects())
+        files = CardFiles.enumerate(self._hsm)
         result: list[DataObjectInfo] = []
         described: set[int] = set()
-        for number in sorted(numbers_of(fids, DCOD_PREFIX)):
-            raw = self._read_optional(fid(DCOD_PREFIX, number), fids)
+        for number in sorted(files.numbers(DCOD_PREFIX)):
+            raw = files.read(fid(DCOD_PREFIX, number))
             if raw is None:
                 continue
             try:
@@ -121,8 +159,11 @@ class KeyListing:
             target = (
                 int.from_bytes(description.path[-2:], "big") if len(description.path) >= 2 else None
             )
+            problems: tuple[str, ...] = ()
             if target is not None:
                 described.add(target)
+                if not files.exists(target):
+                    problems = (f"the data object file {target:04X} is missing",)
             result.append(
                 DataObjectInfo(
                     number,
@@ -131,10 +172,11 @@ class KeyListing:
                     description.application,
                     description.private,
                     description,
+                    problems,
                 )
             )
         for prefix in (PROTECTED_DATA_PREFIX, DATA_PREFIX):
-            for number in sorted(numbers_of(fids, prefix)):
+            for number in sorted(files.numbers(prefix)):
                 if fid(prefix, number) in described:
                     continue
                 result.append(
@@ -153,47 +195,31 @@ class KeyListing:
     def _key_info(
         self,
         reference: int,
-        fids: set[int],
+        files: CardFiles,
         *,
         load_certificate: bool = True,
-        description: PrivateKeyDescription | None = None,
     ) -> KeyInfo:
         problems: list[str] = []
-        raw_prkd: bytes | None = b"" if description is not None else None
-        if description is None:
-            raw_prkd = self._read_optional(fid(PRKD_PREFIX, reference), fids)
-            if raw_prkd is not None:
-                try:
-                    description = decode_prkd(raw_prkd)
-                except Pkcs15Error as error:
-                    problems.append(f"the key description C4{reference:02X} is unreadable: {error}")
-        certificate: x509.Certificate | None = None
-        cv_request: bytes | None = None
-        facts: PublicKeyFacts | None = None
+        description: PrivateKeyDescription | None = None
+        raw_prkd = files.read(fid(PRKD_PREFIX, reference))
+        if raw_prkd is not None:
+            try:
+                description = decode_prkd(raw_prkd)
+            except Pkcs15Error as error:
+                problems.append(f"the key description C4{reference:02X} is unreadable: {error}")
         certificate_fid = fid(EE_CERTIFICATE_PREFIX, reference)
-        has_certificate_file = certificate_fid in fids
         subject_known = description is not None and bool(description.subject)
-        raw_ce = (
-            self._read_optional(certificate_fid, fids)
-            if load_certificate or not subject_known
-            else None
-        )
-        if raw_ce:
-            if raw_ce[0] == TAG_X509:
-                try:
-                    certificate = load_certificate_file(raw_ce)
-                    facts = public_key_facts(certificate, None)
-                except (ValueError, MalformedResponse) as error:
-                    certificate = None
-                    problems.append(f"the certificate CE{reference:02X} is unreadable: {error}")
-            elif raw_ce[0] == TAG_CV_REQUEST:
-                cv_request = raw_ce
-                try:
-                    facts = parse_cv_request_public_key(raw_ce)
-                except MalformedResponse as error:
-                    problems.append(f"the CV request CE{reference:02X} is unreadable: {error}")
-            else:
-                problems.append(f"CE{reference:02X} holds neither a certificate nor a CV request")
+        if load_certificate or not subject_known:
+            found = _read_certificate_file(files, reference)
+        else:
+            # not read now: it is there if listed, or (a listing that hides certificate
+            # files) as far as the description names a certificate
+            found = _CertificateFile(
+                present=files.known_present(certificate_fid)
+                or not files.conclusive(certificate_fid)
+            )
+        problems.extend(found.problems)
+        facts = found.facts
         if description is None and raw_prkd is None:
             problems.append("the key has no description (C4xx): OpenSC does not show it")
         return KeyInfo(
@@ -205,18 +231,20 @@ class KeyListing:
             usage=description.usage if description is not None else None,
             described=description is not None,
             description=description,
-            certificate=certificate,
-            cv_request=cv_request,
+            certificate=found.certificate,
+            cv_request=found.cv_request,
             public_key=facts.public_key if facts is not None else None,
             problems=tuple(problems),
-            has_certificate_file=has_certificate_file,
+            has_certificate_file=found.present,
         )
 
-    def _ca_info(self, number: int, fids: set[int]) -> CaCertificateInfo:
+    def _ca_info(
+        self, number: int, files: CardFiles, *, described: bool = True
+    ) -> tuple[CaCertificateInfo, int]:
         problems: list[str] = []
         description: CertificateDescription | None = None
         certificate_fid = fid(CA_CERTIFICATE_PREFIX, number)
-        raw_cd = self._read_optional(fid(CD_PREFIX, number), fids)
+        raw_cd = files.read(fid(CD_PREFIX, number)) if described else None
         if raw_cd is not None:
             try:
                 description = decode_cd(raw_cd)
@@ -229,7 +257,7 @@ class KeyListing:
         else:
             problems.append("the certificate has no description (C8xx)")
         certificate: x509.Certificate | None = None
-        raw = self._read_optional(certificate_fid, fids)
+        raw = files.read(certificate_fid)
         if raw is None:
             problems.append(f"the certificate file {certificate_fid:04X} is missing")
         else:
@@ -237,7 +265,7 @@ class KeyListing:
                 certificate = load_certificate_file(raw)
             except MalformedResponse as error:
                 problems.append(f"the certificate {certificate_fid:04X} is unreadable: {error}")
-        return CaCertificateInfo(
+        info = CaCertificateInfo(
             number=number,
             label=description.label if description is not None else NO_DESCRIPTION_LABEL,
             id=description.id if description is not None else None,
@@ -245,12 +273,49 @@ class KeyListing:
             description=description,
             problems=tuple(problems),
         )
+        return info, certificate_fid
 
-    def _read_optional(self, file: int, fids: set[int]) -> bytes | None:
-        """Read a file that ENUMERATE listed; ``None`` if it is not there (any more)."""
-        if file not in fids:
-            return None
+
+@dataclass(frozen=True)
+class _CertificateFile:
+    """What a key's ``CExx`` holds (or, unread, whether it is there)."""
+
+    present: bool
+    certificate: x509.Certificate | None = None
+    cv_request: bytes | None = None
+    facts: PublicKeyFacts | None = None
+    problems: tuple[str, ...] = ()
+
+
+def _read_certificate_file(files: CardFiles, reference: int) -> _CertificateFile:
+    """Read ``CExx`` (listed or not) and tell an X.509 certificate from a CV request."""
+    raw = files.read(fid(EE_CERTIFICATE_PREFIX, reference))
+    if raw is None:
+        return _CertificateFile(present=False)
+    if not raw:
+        empty = f"the certificate file CE{reference:02X} is empty"
+        return _CertificateFile(present=True, problems=(empty,))
+    if raw[0] == TAG_X509:
         try:
-            return self._hsm.read_file(file)
-        except FileNotFound:
-            return None
+            certificate = load_certificate_file(raw)
+            facts = public_key_facts(certificate, None)
+        except (ValueError, MalformedResponse) as error:
+            return _CertificateFile(
+                present=True,
+                problems=(f"the certificate CE{reference:02X} is unreadable: {error}",),
+            )
+        return _CertificateFile(present=True, certificate=certificate, facts=facts)
+    if raw[0] == TAG_CV_REQUEST:
+        try:
+            facts = parse_cv_request_public_key(raw)
+        except MalformedResponse as error:
+            return _CertificateFile(
+                present=True,
+                cv_request=raw,
+                problems=(f"the CV request CE{reference:02X} is unreadable: {error}",),
+            )
+        return _CertificateFile(present=True, cv_request=raw, facts=facts)
+    return _CertificateFile(
+        present=True,
+        problems=(f"CE{reference:02X} holds neither a certificate nor a CV request",),
+    )

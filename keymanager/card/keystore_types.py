@@ -6,6 +6,7 @@ data, no card I/O.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -63,6 +64,15 @@ class KeyNotFound(KeyStoreError):
     """There is no key with that reference."""
 
 
+class CertificateKind(enum.Enum):
+    """What a key's ``CExx`` holds, told by its first byte."""
+
+    X509 = "x509"
+    """An X.509 certificate (``30``)."""
+    CV_REQUEST = "cv-request"
+    """The CV request the card returned when it generated the key (``67``)."""
+
+
 # --- what the store reports ----------------------------------------------------------
 
 
@@ -114,6 +124,17 @@ class KeyInfo:
             return self.certificate.subject.rfc4514_string()
         if self.description is not None and self.description.subject:
             return name_to_text(self.description.subject)
+        return None
+
+    @property
+    def certificate_kind(self) -> CertificateKind | None:
+        """What ``CExx`` holds; ``None`` if nothing usable, or not read yet (see
+        :attr:`certificate_loaded`).  Only a read file tells: a subject in the PRKD
+        does not prove that ``CExx`` holds an X.509 certificate."""
+        if self.certificate is not None:
+            return CertificateKind.X509
+        if self.cv_request is not None:
+            return CertificateKind.CV_REQUEST
         return None
 
     @property

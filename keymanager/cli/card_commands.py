@@ -13,7 +13,7 @@ from typing import Any
 from keymanager.card.cvc import DeviceCertificate, Genuineness
 from keymanager.card.errors import CardError, NoKeyDomainSupport
 from keymanager.card.hsm import KeyDomainSlot, PinStatus, SmartCardHsm
-from keymanager.card.keystore import KeyInfo, KeyStore
+from keymanager.card.keystore import CertificateKind, KeyInfo, KeyStore
 from keymanager.cli.device import add_device_arguments, open_card
 from keymanager.cli.prompts import CliError, read_pin
 from keymanager.cli.workflow_support import (
@@ -200,8 +200,10 @@ def _status(arguments: argparse.Namespace) -> int:
 
 
 def key_record(key: KeyInfo) -> dict[str, Any]:
-    """One listed key as plain data."""
-    subject = key.certificate_subject
+    """One listed key as plain data (``certificate``: the X.509 subject, only if
+    ``CExx`` was read and holds one; ``cv_request``: it holds the card's CV request)."""
+    kind = key.certificate_kind
+    subject = key.certificate_subject if kind is CertificateKind.X509 else None
     return {
         "label": key.label,
         "key_reference": key.key_reference,
@@ -211,7 +213,8 @@ def key_record(key: KeyInfo) -> dict[str, Any]:
         "key_domain": key.key_domain,
         "described": key.described,
         "certificate": subject,
-        "cv_request": key.cv_request is not None,
+        "cv_request": kind is CertificateKind.CV_REQUEST,
+        "certificate_kind": kind.value if kind is not None else None,
         "problems": list(key.problems),
     }
 
@@ -219,7 +222,8 @@ def key_record(key: KeyInfo) -> dict[str, Any]:
 def _keys(arguments: argparse.Namespace) -> int:
     with open_card(arguments) as hsm:
         _verify_from_env(hsm, arguments.pin_env)
-        keys = [key_record(key) for key in KeyStore(hsm).list_keys()]
+        # CExx is read for every key: only its content tells a certificate from a CV request
+        keys = [key_record(key) for key in KeyStore(hsm).list_keys(load_certificates=True)]
     if arguments.json:
         print(json.dumps(keys, indent=2))
         return 0
@@ -232,6 +236,8 @@ def _keys(arguments: argparse.Namespace) -> int:
         )
         if key["certificate"]:
             print(f"      certificate: {key['certificate']}")
+        elif key["cv_request"]:
+            print("      no certificate: CV request from the key's generation on the card")
     return 0
 
 

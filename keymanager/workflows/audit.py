@@ -23,7 +23,7 @@ from typing import Any
 
 from keymanager.card.errors import ApduError, CardError, NoKeyDomainSupport, TransportError
 from keymanager.card.hsm import SmartCardHsm
-from keymanager.card.keystore import KeyInfo, KeyStore
+from keymanager.card.keystore import CertificateKind, KeyInfo, KeyStore
 from keymanager.dkek.dkek import KCV_LENGTH, format_kcv
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.interaction import Interaction
@@ -39,10 +39,13 @@ class AuditedKey:
     size: int | None
     key_id: str | None
     certificate: str | None
+    """The X.509 certificate's subject, if ``CExx`` holds one."""
     domain: int | None
     domain_source: str
     """``"card"`` (known from generation), ``"wrap"`` (blob KCV), ``"not wrappable"``
     or ``"unknown"``."""
+    cv_request: bool = False
+    """``CExx`` holds the card's CV request (from generation), not a certificate."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +55,7 @@ class AuditedKey:
             "size": self.size,
             "id": self.key_id,
             "certificate": self.certificate,
+            "cv_request": self.cv_request,
             "domain": self.domain,
             "domain_source": self.domain_source,
         }
@@ -159,6 +163,8 @@ class AuditReport:
 def _key_line(key: AuditedKey) -> str:
     what = f"{key.kind} {key.size}" if key.kind else "unknown type"
     cert = f", certificate {key.certificate}" if key.certificate else ""
+    if key.cv_request:
+        cert = ", CV request (no certificate)"
     return f"    [{key.key_reference:3d}] {key.label} ({what}, ID {key.key_id or '-'}{cert})"
 
 
@@ -169,9 +175,12 @@ def _audited(key: KeyInfo, domain: int | None, source: str) -> AuditedKey:
         kind=key.kind.value if key.kind is not None else None,
         size=key.size,
         key_id=key.id.hex().upper() if key.id else None,
-        certificate=key.certificate_subject,
+        certificate=(
+            key.certificate_subject if key.certificate_kind is CertificateKind.X509 else None
+        ),
         domain=domain,
         domain_source=source,
+        cv_request=key.certificate_kind is CertificateKind.CV_REQUEST,
     )
 
 
@@ -197,7 +206,7 @@ def audit(
         slots = hsm.key_domains()
     except NoKeyDomainSupport:
         slots = []
-    keys = KeyStore(hsm).list_keys()
+    keys = KeyStore(hsm).list_keys(load_certificates=True)  # only CExx tells X.509 from CV
     by_kcv: dict[bytes, int] = {}
     for slot in slots:
         status = slot.status

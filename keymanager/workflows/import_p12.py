@@ -53,6 +53,7 @@ from keymanager.card.keystore import (
     EE_CERTIFICATE_PREFIX,
     KEY_PREFIX,
     PRKD_PREFIX,
+    CardFiles,
     KeyStore,
     NoFreeKeyReference,
     fid,
@@ -416,25 +417,6 @@ SEALED_WORDS = "the card refuses to export it"
 # --- shared steps ------------------------------------------------------------------
 
 
-def free_key_reference(fids: set[int]) -> int:
-    """The reference :class:`KeyStore` would pick: the lowest 1-255 without CC, C4 or CE."""
-    used = {file & 0xFF for file in fids if file >> 8 in (KEY_PREFIX, PRKD_PREFIX)}
-    used |= {file & 0xFF for file in fids if file >> 8 == EE_CERTIFICATE_PREFIX}
-    for reference in range(1, 256):
-        if reference not in used:
-            return reference
-    raise NoFreeKeyReference("all key references 1 to 255 are in use")
-
-
-def free_ca_number(fids: set[int]) -> int:
-    """The number :meth:`KeyStore.store_ca_certificate` would pick (lowest free CA/C8)."""
-    used = {file & 0xFF for file in fids if file >> 8 in (CA_CERTIFICATE_PREFIX, CD_PREFIX)}
-    for number in range(256):
-        if number not in used:
-            return number
-    raise NoFreeKeyReference("all 256 CA certificate numbers are in use")
-
-
 def prove_key(hsm: SmartCardHsm, key_reference: int, public_key: SupportedPublicKey) -> str:
     """Sign :data:`TEST_MESSAGE` with the card's key and verify it with ``public_key``.
 
@@ -624,9 +606,9 @@ class ImportSession:
         except DkekError as error:
             result.error = str(error)
             return result
-        fids = set(self.hsm.enumerate_objects())
         try:
-            reference = free_key_reference(fids)
+            # the lowest 1-255 without CC, C4 or CE (a CE ENUMERATE hides is read)
+            reference = self.store.free_key_reference()
         except NoFreeKeyReference as error:
             result.error = str(error)
             return result
@@ -709,19 +691,15 @@ class ImportSession:
 
     def _settle_failed_key(self, reference: int) -> None:
         """After a refused import: the key store rolled back; confirm nothing is left."""
-        fids = set(self.hsm.enumerate_objects())
-        leftovers = [
-            fid(prefix, reference)
-            for prefix in (EE_CERTIFICATE_PREFIX, PRKD_PREFIX, KEY_PREFIX)
-            if fid(prefix, reference) in fids
-        ]
-        for file in leftovers:
-            self.hsm.delete_file(file)
+        files = CardFiles.enumerate(self.hsm)
+        for prefix in (EE_CERTIFICATE_PREFIX, PRKD_PREFIX, KEY_PREFIX):
+            files.delete(fid(prefix, reference))  # tried where ENUMERATE may hide it
         self.journal.done_key(self.serial, reference)
 
     # -- one CA certificate -----------------------------------------------------------
 
     def _known_ca_certificates(self) -> set[bytes]:
+        """The CA certificates on the card, read where their descriptions point."""
         return {
             info.certificate.public_bytes(serialization.Encoding.DER)
             for info in self.store.list_ca_certificates()
@@ -735,15 +713,14 @@ class ImportSession:
         if der in known:
             result.skipped = "the card already holds this certificate"
             return result
-        fids = set(self.hsm.enumerate_objects())
         try:
-            number = free_ca_number(fids)
+            number = self.store.free_ca_number()
         except NoFreeKeyReference as error:
             result.error = str(error)
             return result
         self.journal.add_pending_ca(self.serial, number)
         try:
-            stored = self.store.store_ca_certificate(entry.certificate, entry.label)
+            stored = self.store.store_ca_certificate(entry.certificate, entry.label, number=number)
         except TransportError:
             raise
         except CardError as error:
@@ -871,17 +848,15 @@ def recover_leftovers(
         interaction.warn("The leftovers stay; you are asked again on the next connection.")
         return result
     verify_user_pin(hsm, interaction, "to clean up an interrupted import")
-    fids = set(hsm.enumerate_objects())
+    files = CardFiles.enumerate(hsm)  # deletes are tried where ENUMERATE may hide files
     for reference in list(entry.pending_keys):
         for prefix in (EE_CERTIFICATE_PREFIX, PRKD_PREFIX, KEY_PREFIX):
-            if fid(prefix, reference) in fids:
-                hsm.delete_file(fid(prefix, reference))
+            files.delete(fid(prefix, reference))
         result.keys_rolled_back.append(reference)
         journal.done_key(serial, reference)
     for number in list(entry.pending_ca):
         for prefix in (CD_PREFIX, CA_CERTIFICATE_PREFIX):
-            if fid(prefix, number) in fids:
-                hsm.delete_file(fid(prefix, number))
+            files.delete(fid(prefix, number))
         result.ca_rolled_back.append(number)
         journal.done_ca(serial, number)
     if entry.transient_domain is not None:

@@ -39,7 +39,6 @@ from cryptography.hazmat.primitives import serialization
 from keymanager.card.errors import (
     CardError,
     ConditionsNotSatisfied,
-    FileNotFound,
     NoKeyDomainSupport,
     ReferencedDataNotFound,
     TransportError,
@@ -52,10 +51,13 @@ from keymanager.card.keystore import (
     EE_CERTIFICATE_PREFIX,
     IMPORTED_KEY_ACCESS,
     KEY_PREFIX,
-    MAX_KEY_REFERENCE,
     PRKD_PREFIX,
+    CardFiles,
+    CertificateKind,
     KeyInfo,
+    KeyReferenceTaken,
     KeyStore,
+    KeyStoreError,
     blob_key_kind,
     fid,
     parse_cv_request_public_key,
@@ -195,19 +197,20 @@ def recover_interrupted(
     if not entries:
         return []
     results = []
-    fids = set(hsm.enumerate_objects())
+    files = CardFiles.enumerate(hsm)
     for entry in entries:
         complete = True
         for file, digest in entry.files.items():
-            if file not in fids:
-                complete = False
-            elif digest:
-                try:
-                    complete = complete and _digest(hsm.read_file(file)) == digest
-                except TransportError:  # gone or reset: never judge (and delete) blind
-                    raise
-                except CardError:
+            try:
+                if not files.exists(file):  # a CE the listing hides is read
                     complete = False
+                elif digest:
+                    content = files.read(file)
+                    complete = complete and content is not None and _digest(content) == digest
+            except TransportError:  # gone or reset: never judge (and delete) blind
+                raise
+            except CardError:
+                complete = False
         present = [
             file
             for file in (
@@ -215,7 +218,7 @@ def recover_interrupted(
                 fid(PRKD_PREFIX, entry.key_reference),
                 fid(KEY_PREFIX, entry.key_reference),
             )
-            if file in fids and file in entry.files
+            if file in entry.files and not files.known_absent(file)
         ]
         if not complete and present:
             interaction.warn(
@@ -224,8 +227,7 @@ def recover_interrupted(
             )
             verify_user_pin(hsm, interaction, "removing an interrupted key")
             for file in present:
-                with contextlib.suppress(FileNotFound):
-                    hsm.delete_file(file)
+                files.delete(file)
         journal.end(serial, entry.key_reference)
         results.append(RecoveredOperation(entry.operation, entry.key_reference, complete))
     return results
@@ -242,21 +244,16 @@ def _first_tlv(data: bytes) -> bytes:
     return data[: element.next_offset]
 
 
-def _choose_reference(fids: set[int], requested: int | None) -> int:
-    keys = {f & 0xFF for f in fids if f >> 8 == KEY_PREFIX}
-    if requested is not None:
-        if not 0 < requested <= MAX_KEY_REFERENCE:
-            raise WorkflowError(f"key references are 1 to 255, not {requested}")
-        if requested in keys:
-            raise WorkflowError(
-                f"key reference {requested} already holds a key; nothing was changed"
-            )
-        return requested
-    used = {f & 0xFF for f in fids if f >> 8 in (KEY_PREFIX, PRKD_PREFIX, EE_CERTIFICATE_PREFIX)}
-    for reference in range(1, MAX_KEY_REFERENCE + 1):
-        if reference not in used:
-            return reference
-    raise WorkflowError("all key references 1 to 255 are in use")
+def _choose_reference(files: CardFiles, requested: int | None) -> int:
+    """The key store's choice (listed files and, where ENUMERATE hides ``CE``, a READ)."""
+    try:
+        return files.choose_key_reference(requested)
+    except KeyReferenceTaken:
+        raise WorkflowError(
+            f"key reference {requested} already holds a key; nothing was changed"
+        ) from None
+    except KeyStoreError as error:
+        raise WorkflowError(str(error)) from None
 
 
 def find_key(hsm: SmartCardHsm, key_reference: int) -> KeyInfo:
@@ -360,19 +357,14 @@ def backup_key(
     if key_reference == DEVICE_KEY_REFERENCE:
         raise WorkflowError("the device key (reference 0) cannot be backed up")
     verify_user_pin(hsm, interaction, f"backing up key {key_reference}")
-    fids = set(hsm.enumerate_objects())
-    if fid(KEY_PREFIX, key_reference) not in fids:
+    files = CardFiles.enumerate(hsm)
+    if not files.known_present(fid(KEY_PREFIX, key_reference)):
         raise WorkflowError(f"there is no key with reference {key_reference}")
-    prkd = (
-        _first_tlv(hsm.read_file(fid(PRKD_PREFIX, key_reference)))
-        if fid(PRKD_PREFIX, key_reference) in fids
-        else None
-    )
-    certificate = (
-        _first_tlv(hsm.read_file(fid(EE_CERTIFICATE_PREFIX, key_reference)))
-        if fid(EE_CERTIFICATE_PREFIX, key_reference) in fids
-        else None
-    )
+    # read where the key's number says, listed or not (Pico HSM lists no CE files)
+    raw_prkd = files.read(fid(PRKD_PREFIX, key_reference))
+    prkd = _first_tlv(raw_prkd) if raw_prkd is not None else None
+    raw_certificate = files.read(fid(EE_CERTIFICATE_PREFIX, key_reference))
+    certificate = _first_tlv(raw_certificate) if raw_certificate else None
     label, kind, size = "(no description)", None, None
     if prkd is not None:
         try:
@@ -587,8 +579,8 @@ def restore_key(
             "The card hides the KCV of some key domains: the backup's DKEK cannot be "
             "checked before the card tries it."
         )
-    fids = set(hsm.enumerate_objects())
-    reference = _choose_reference(fids, key_reference)
+    files = CardFiles.enumerate(hsm)
+    reference = _choose_reference(files, key_reference)
     description: PrivateKeyDescription | None
     prkd_source = "none"
     if backup.prkd is not None:
@@ -628,8 +620,7 @@ def restore_key(
         rollback = _Rollback(hsm, reference)
         try:
             for file in (fid(PRKD_PREFIX, reference), fid(EE_CERTIFICATE_PREFIX, reference)):
-                if file in fids:  # stale metadata at an explicitly chosen reference
-                    hsm.delete_file(file)
+                files.delete(file)  # stale metadata at an explicitly chosen reference
             if prkd_bytes:
                 hsm.write_file(fid(PRKD_PREFIX, reference), prkd_bytes)
             if backup.certificate is not None:
@@ -768,8 +759,8 @@ def generate_key(
         if domain not in known:
             raise DomainNotReady(f"key domain {domain} is not a DKEK domain on this card")
     verify_user_pin(hsm, interaction, f"generating the key {label!r}")
-    fids = set(hsm.enumerate_objects())
-    reference = _choose_reference(fids, key_reference)
+    files = CardFiles.enumerate(hsm)
+    reference = _choose_reference(files, key_reference)
     serial = _serial(hsm)
     planned = {fid(KEY_PREFIX, reference): "", fid(PRKD_PREFIX, reference): ""}
     if algorithm.kind is not KeyKind.AES:
@@ -787,8 +778,7 @@ def generate_key(
             )
             rollback = _Rollback(hsm, reference)
             try:
-                if fid(PRKD_PREFIX, reference) in fids:
-                    hsm.delete_file(fid(PRKD_PREFIX, reference))
+                files.delete(fid(PRKD_PREFIX, reference))
                 hsm.write_file(
                     fid(PRKD_PREFIX, reference),
                     encode_prkd(secret_key_description(label, key_id, algorithm.bits)),
@@ -834,10 +824,18 @@ class DeletedKey:
 
     key_reference: int
     label: str
+    removed: tuple[str, ...] = ()
+    """What was on the card and is gone: ``"certificate"`` (or ``"cv-request"``),
+    ``"description"``, ``"key"``, in the order they were deleted."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON output."""
-        return {"key_reference": self.key_reference, "label": self.label, "deleted": True}
+        return {
+            "key_reference": self.key_reference,
+            "label": self.label,
+            "deleted": True,
+            "removed": list(self.removed),
+        }
 
 
 def delete_key(hsm: SmartCardHsm, interaction: Interaction, key_reference: int) -> DeletedKey:
@@ -853,9 +851,30 @@ def delete_key(hsm: SmartCardHsm, interaction: Interaction, key_reference: int) 
     ):
         raise Cancelled("not confirmed; nothing was changed")
     verify_user_pin(hsm, interaction, f"deleting the key {key.label!r}")
-    KeyStore(hsm).delete_key(key_reference)
-    interaction.inform(f"Key {key_reference} ({key.label}) deleted.")
-    return DeletedKey(key_reference, key.label)
+    store = KeyStore(hsm)
+    key = store.load_certificate(key)
+    certificate_name = (
+        "cv-request" if key.certificate_kind is CertificateKind.CV_REQUEST else "certificate"
+    )
+    names = {
+        fid(EE_CERTIFICATE_PREFIX, key_reference): certificate_name,
+        fid(PRKD_PREFIX, key_reference): "description",
+        fid(KEY_PREFIX, key_reference): "key",
+    }
+    removed = tuple(names[file] for file in store.delete_key(key_reference))
+    texts = {
+        "certificate": f"certificate CE{key_reference:02X}",
+        "cv-request": f"CV request CE{key_reference:02X}",
+        "description": f"description C4{key_reference:02X}",
+        "key": f"key CC{key_reference:02X}",
+    }
+    removed_text = ", ".join(texts[name] for name in removed)
+    missing = [] if certificate_name in removed else ["it had no certificate"]
+    if "description" not in removed:
+        missing.append("no description")
+    note = f" ({'; '.join(missing)})" if missing else ""
+    interaction.inform(f"Key {key_reference} ({key.label}) deleted: removed {removed_text}{note}.")
+    return DeletedKey(key_reference, key.label, removed)
 
 
 def export_certificate(hsm: SmartCardHsm, key_reference: int, *, pem: bool = True) -> bytes:
@@ -864,8 +883,18 @@ def export_certificate(hsm: SmartCardHsm, key_reference: int, *, pem: bool = Tru
     :raises WorkflowError: the key has no X.509 certificate (only a CV request, or none).
     """
     key = KeyStore(hsm).load_certificate(find_key(hsm, key_reference))
+    if key.certificate_kind is CertificateKind.CV_REQUEST:
+        raise WorkflowError(
+            f"key {key_reference} has no X.509 certificate: CE{key_reference:02X} holds the "
+            "CV request the card made when it generated the key (export --public-key gives "
+            "its public key; store a certificate issued for it first)"
+        )
     if key.certificate is None:
-        raise WorkflowError(f"key {key_reference} has no X.509 certificate")
+        problem = next((p for p in key.problems if f"CE{key_reference:02X}" in p), None)
+        raise WorkflowError(
+            f"key {key_reference} has no X.509 certificate"
+            + (f" ({problem})" if problem else f" (there is no CE{key_reference:02X})")
+        )
     encoding = serialization.Encoding.PEM if pem else serialization.Encoding.DER
     return key.certificate.public_bytes(encoding)
 

@@ -481,6 +481,18 @@ def certificate_node(key: KeyInfo, *, loaded: bool = False) -> OutlineNode:
             data=key,
         )
     subject = key.certificate_subject or "(not read yet)"
+    if loaded and not key.has_certificate_file:
+        marker = f"CE{key.key_reference:02X}"
+        return OutlineNode(
+            NodeKind.CERTIFICATE,
+            f"Certificate: {_common_name(subject)} (missing)",
+            node_id,
+            (
+                Detail("Subject", subject),
+                Detail("Problem", f"the description names a certificate, but {marker} is absent"),
+            ),
+            data=key,
+        )
     if loaded and key.has_certificate_file:
         marker = f"CE{key.key_reference:02X}"
         problems = [text for text in key.problems if marker in text] or [
