@@ -61,7 +61,9 @@ class DkekScheme(enum.Enum):
     """How keys on the device can be backed up (the key-management scheme)."""
 
     NO_DKEK = "no DKEK (keys cannot be backed up)"
-    RANDOM_DKEK = "random DKEK (the card makes it; keys cannot leave this device)"
+    RANDOM_DKEK = (
+        "random DKEK (the card makes it and nobody holds it: backups restore only onto this device)"
+    )
     DKEK_SHARES = "DKEK of n shares (keys can be backed up and restored)"
     KEY_DOMAINS = "n key-domain slots (set up each domain later)"
 

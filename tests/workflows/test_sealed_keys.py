@@ -19,16 +19,25 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from keymanager.card.domain_registry import DomainPurpose, read_registry
-from keymanager.card.errors import ConditionsNotSatisfied
+from keymanager.card.errors import (
+    ConditionsNotSatisfied,
+    DkekMismatch,
+    NoKeyDomainSupport,
+    ReferencedDataNotFound,
+)
+from keymanager.card.hsm import InitParams, SmartCardHsm
 from keymanager.card.pkcs15 import KeyKind
 from keymanager.card.seal import SealCheck, prove_sealed, sealed_algorithms
+from keymanager.card.transport import LocalTransport
 from keymanager.cli.main import main
 from keymanager.dkek.dkek import Dkek
 from keymanager.dkek.keyblob import decode_key
+from keymanager.dkek.wky import read_backup_file
+from keymanager.simulator import SmartCardHsmSimulator
 from keymanager.simulator.state import CardState, load_state, save_state
 from keymanager.workflows.ceremony import import_shares
 from keymanager.workflows.device import clear_kek, create_key_domain, delete_key_domain
-from keymanager.workflows.errors import WorkflowError
+from keymanager.workflows.errors import BackupDkekMismatch, WorkflowError
 from keymanager.workflows.import_p12 import ImportJournal, import_pkcs12
 from keymanager.workflows.interaction import Cancelled, ScriptedInteraction
 from keymanager.workflows.key_domains import TransientDomainHoldsKeys, keys_with_domains
@@ -43,6 +52,7 @@ from keymanager.workflows.plugins.transient_import import transient_import
 from tests.workflows.p12_support import (
     P12_PASSWORD,
     PIN,
+    SO_PIN,
     check_signs,
     fresh_card,
     host_key,
@@ -361,3 +371,37 @@ def test_domain_create_and_delete_are_recorded(tmp_path: Path) -> None:
     assert read_registry(hsm).domains[3].purpose is DomainPurpose.RANDOM
     delete_key_domain(hsm, script(("confirm", True)), 2)
     assert 2 not in read_registry(hsm).domains
+
+
+def _initialised(seed: bytes, params: InitParams) -> SmartCardHsm:
+    hsm = SmartCardHsm.open(LocalTransport(SmartCardHsmSimulator(seed=seed)))
+    hsm.initialize(params)
+    hsm.verify_pin(PIN)
+    return hsm
+
+
+def test_without_a_dkek_the_card_refuses_every_backup(tmp_path: Path) -> None:
+    """ "No DKEK (keys cannot be backed up)": the card refuses WRAP, keymanager says so."""
+    hsm = _initialised(b"no dkek", InitParams(PIN, SO_PIN))
+    made = generate_key(hsm, script(), KeyAlgorithm.parse("ec:prime256v1"), "stays")
+    with pytest.raises((NoKeyDomainSupport, ReferencedDataNotFound)):
+        hsm.wrap_key(made.key_reference)
+    with pytest.raises(WorkflowError, match=r"no backup was written|initialised"):
+        backup_key(hsm, script(), made.key_reference, tmp_path / "k.wky")
+    assert not (tmp_path / "k.wky").exists()
+
+
+def test_a_random_dkek_backup_restores_only_onto_its_own_device(tmp_path: Path) -> None:
+    """ "Random DKEK: backups restore only onto this device": another card refuses it."""
+    hsm = _initialised(b"random dkek", InitParams(PIN, SO_PIN, dkek_shares=0))
+    made = generate_key(hsm, script(), KeyAlgorithm.parse("ec:prime256v1"), "random", domain=0)
+    backup_key(hsm, script(), made.key_reference, tmp_path / "k.wky")
+    other = _initialised(b"another random dkek", InitParams(PIN, SO_PIN, dkek_shares=0))
+    with pytest.raises(BackupDkekMismatch):
+        restore_key(other, script(), tmp_path / "k.wky")
+    blob = read_backup_file(tmp_path / "k.wky").blob
+    with pytest.raises(DkekMismatch) as refused:
+        other.unwrap_key(9, blob)  # around keymanager: the card itself refuses it
+    assert refused.value.__cause__ is None and "SW 6A80" in str(refused.value)
+    delete_key(hsm, script(("confirm", True)), made.key_reference)
+    assert restore_key(hsm, script(), tmp_path / "k.wky").key_reference == made.key_reference

@@ -268,7 +268,8 @@ class TransientImportPlugin:
                 run=_run_transient,
                 description=(
                     "Import keys through a one-off key domain whose KEK is deleted "
-                    "afterwards: no DKEK shares needed, the keys can never be exported."
+                    "afterwards: no DKEK shares needed; each key is sealed, so the card refuses "
+                    "to export it."
                 ),
             ),
             Action(
