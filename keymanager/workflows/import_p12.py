@@ -59,7 +59,7 @@ from keymanager.card.keystore import (
     fid,
 )
 from keymanager.card.pkcs15 import key_kind_and_size
-from keymanager.card.seal import SealCheck, SealNotEnforced, prove_sealed, sealed_algorithms
+from keymanager.card.seal import sealed_algorithms
 from keymanager.dkek.dkek import Dkek, format_kcv
 from keymanager.dkek.errors import DkekError
 from keymanager.dkek.keyblob import encode_key
@@ -84,6 +84,7 @@ from keymanager.workflows.pkcs12 import (
 from keymanager.workflows.pkcs12 import (
     KEY_PREFIX as ENTRY_KEY_PREFIX,
 )
+from keymanager.workflows.sealing import SEALED_WORDS, SealNotProven, check_seal
 from keymanager.workflows.shares import collect_dkek
 
 logger = logging.getLogger(__name__)
@@ -406,14 +407,6 @@ class ImportNotProven(WorkflowError):
     """The test signature of an imported key did not verify with its public key."""
 
 
-class SealNotProven(WorkflowError):
-    """A key meant to be sealed: the card's answer to WRAP does not prove the seal."""
-
-
-SEALED_WORDS = "the card refuses to export it"
-"""What a result says of a sealed key, once a WRAP attempt was refused."""
-
-
 # --- shared steps ------------------------------------------------------------------
 
 
@@ -640,7 +633,7 @@ class ImportSession:
             self.interaction.inform(
                 f"{entry.label}: imported as key {reference}; {result.proof}{sealed}."
             )
-        except (ImportNotProven, SealNotProven, SealNotEnforced) as error:
+        except (ImportNotProven, SealNotProven) as error:
             result.error = f"{error}; the key was removed again"
             self.store.delete_key(reference)
             self.keys_unwrapped -= 1
@@ -665,18 +658,9 @@ class ImportSession:
     def _prove_seal(self, reference: int) -> str:
         """WRAP the new key while its domain still has a KEK: the card must refuse.
 
-        :raises SealNotEnforced: the card exported it (or refused for another reason,
-            which proves nothing about the algorithm list).
+        :raises SealNotProven: the card exported it, or refused for another reason.
         """
-        try:
-            check = prove_sealed(self.hsm, reference)
-        except TransportError:
-            raise
-        except CardError as error:
-            raise SealNotProven(f"the WRAP attempt that proves the seal failed: {error}") from None
-        if check is not SealCheck.REFUSED_BY_LIST:
-            raise SealNotProven(f"the WRAP attempt was refused for another reason: {check.value}")
-        return "WRAP refused by the card (6985)"
+        return check_seal(self.hsm, reference, kek_present=True)
 
     def _record(self, change: Callable[[Registry], object]) -> None:
         """Apply ``change`` to the card's key-domain registry (a display aid: a failure

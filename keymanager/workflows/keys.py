@@ -73,6 +73,7 @@ from keymanager.card.pkcs15 import (
     key_kind_and_size,
     secret_key_description,
 )
+from keymanager.card.seal import is_sealed
 from keymanager.dkek.curves import curve_by_name
 from keymanager.dkek.dkek import format_kcv
 from keymanager.dkek.errors import DkekError, UnsupportedKey
@@ -84,6 +85,14 @@ from keymanager.paths import state_directory
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.errors import BackupDkekMismatch, DomainNotReady, WorkflowError
 from keymanager.workflows.interaction import Cancelled, Choice, Interaction
+from keymanager.workflows.key_domains import record_quietly
+from keymanager.workflows.sealing import (
+    SEALED_WORDS,
+    SealNotProven,
+    check_seal,
+    generation_algorithms,
+    reseal_blob,
+)
 
 MAX_UNWRAP_BLOB = 65535
 """The most data one (extended) UNWRAP KEY command can carry: larger blobs are refused."""
@@ -384,10 +393,15 @@ def backup_key(
         raise WorkflowError(
             "the device was initialised without a DKEK: its keys cannot be backed up"
         ) from None
-    except (ReferencedDataNotFound, ConditionsNotSatisfied) as error:
+    except ConditionsNotSatisfied as error:
+        raise WorkflowError(
+            f"key {key_reference} is sealed: the card refuses to export it (SW {error.sw:04X}: "
+            "its allowed-algorithm list lacks WRAP); no backup was written"
+        ) from None
+    except ReferencedDataNotFound as error:
         raise WorkflowError(
             f"the card will not wrap key {key_reference} (SW {error.sw:04X}): it belongs to "
-            "no key domain with a complete DKEK, or may not be exported"
+            "no key domain with a complete DKEK; no backup was written"
         ) from None
     try:
         kcv = describe_blob(blob).kcv
@@ -442,6 +456,8 @@ class RestoreResult:
     """``"file"``, ``"file, key reference corrected"``, ``"made"`` or ``"none"``."""
     certificate: str | None
     file: Path
+    sealed: bool = False
+    """The restored key's algorithm list lacks WRAP (a sealed restore, or a sealed blob)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON output."""
@@ -454,6 +470,7 @@ class RestoreResult:
             "prkd": self.prkd,
             "certificate": self.certificate,
             "file": str(self.file),
+            "sealed": self.sealed,
         }
 
 
@@ -532,10 +549,15 @@ def restore_key(
     key_reference: int | None = None,
     label: str | None = None,
     journal: KeyJournal | None = None,
+    seal: bool = False,
 ) -> RestoreResult:
     """Restore a key from a ``.wky`` backup (ours or sc-hsm-tool's).
 
     :param label: label for a PRKD made here (a backup's own PRKD keeps its label).
+    :param seal: "the card must never export this key": the DKEK shares are asked, the
+        blob is re-encoded on the host with an algorithm list without WRAP
+        (:func:`keymanager.workflows.sealing.reseal_blob`), and after the UNWRAP a WRAP
+        attempt must be refused by the card.
     :raises BackupFileError: the file is not a key backup.
     :raises BackupDkekMismatch: no key domain holds the DKEK the backup was made under.
     :raises DomainNotReady: no key domain holds a complete DKEK.
@@ -579,6 +601,10 @@ def restore_key(
             "The card hides the KCV of some key domains: the backup's DKEK cannot be "
             "checked before the card tries it."
         )
+    blob = backup.blob
+    if seal:
+        blob = reseal_blob(interaction, backup.blob, matches[0] if len(matches) == 1 else None)
+    sealed = bool(is_sealed(describe_blob(blob).allowed_algorithms))
     files = CardFiles.enumerate(hsm)
     reference = _choose_reference(files, key_reference)
     description: PrivateKeyDescription | None
@@ -611,7 +637,7 @@ def restore_key(
         journal.begin(serial, JournalEntry("restore", reference, planned))
     try:
         try:
-            hsm.unwrap_key(reference, backup.blob)
+            hsm.unwrap_key(reference, blob)
         except WrongData as error:
             raise WorkflowError(
                 f"the card refused the key blob (SW {error.sw:04X}): it is damaged, made "
@@ -625,9 +651,19 @@ def restore_key(
                 hsm.write_file(fid(PRKD_PREFIX, reference), prkd_bytes)
             if backup.certificate is not None:
                 hsm.write_file(fid(EE_CERTIFICATE_PREFIX, reference), backup.certificate)
+            if seal:
+                check_seal(hsm, reference, kek_present=bool(matches))
         except BaseException:
             rollback.run()
             raise
+        key_id = description.id if description is not None else None
+        record_quietly(
+            hsm,
+            interaction,
+            lambda registry: registry.record_key(
+                reference, key_id, matches[0] if len(matches) == 1 else None, sealed=sealed
+            ),
+        )
     except BaseException as error:
         _end_unless_removed(journal, serial, reference, error)
         raise
@@ -638,7 +674,8 @@ def restore_key(
     certificate_kind = None
     if backup.certificate is not None:
         certificate_kind = "cv-request" if backup.has_cv_request else "x509"
-    interaction.inform(f"Key restored into reference {reference} ({name}).")
+    sealed_text = f"; sealed: {SEALED_WORDS}" if sealed else ""
+    interaction.inform(f"Key restored into reference {reference} ({name}){sealed_text}.")
     return RestoreResult(
         key_reference=reference,
         label=name,
@@ -648,6 +685,7 @@ def restore_key(
         prkd=prkd_source,
         certificate=certificate_kind,
         file=path,
+        sealed=sealed,
     )
 
 
@@ -719,6 +757,10 @@ class GeneratedKey:
     key_id: str
     domain: int | None
     allowed_algorithms: str | None
+    sealed: bool = False
+    """The algorithm list lacks WRAP: the card refuses to export the key."""
+    seal_proof: str = ""
+    """What proved the seal (a WRAP refused by the card), when a seal was asked for."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON output."""
@@ -729,6 +771,8 @@ class GeneratedKey:
             "id": self.key_id,
             "domain": self.domain,
             "allowed_algorithms": self.allowed_algorithms,
+            "sealed": self.sealed,
+            "seal_proof": self.seal_proof or None,
         }
 
 
@@ -742,22 +786,31 @@ def generate_key(
     allowed_algorithms: bytes | None = None,
     key_reference: int | None = None,
     journal: KeyJournal | None = None,
+    seal: bool = False,
 ) -> GeneratedKey:
     """Generate an RSA, EC or AES key on the card with label, algorithms and key domain.
 
     RSA and EC go through :meth:`KeyStore.generate_key` (CV request in ``CExx``, PRKD as
     OpenSC writes it); AES keys get sc-hsm-embedded's ``A8`` PRKD with the key reference
-    as ID.
+    as ID.  The key is recorded in the key-domain registry with its domain.
 
+    :param seal: "the card must never export this key": an algorithm list without WRAP
+        (:func:`keymanager.workflows.sealing.generation_algorithms`), proven by a WRAP
+        the card refuses before the key is reported; a key the card would export is
+        deleted again.
     :raises DomainNotReady: ``domain`` is not a DKEK domain on this card.
+    :raises SealNotProven: ``seal`` and the card did not refuse WRAP (the key is gone).
     """
     if not label.strip():
         raise WorkflowError("a key needs a label")
+    kek_present = False
     if domain is not None:
         by_kcv, hidden, incomplete = domains_by_kcv(hsm)
-        known = {d for ds in by_kcv.values() for d in ds} | set(hidden) | set(incomplete)
-        if domain not in known:
+        with_kek = {d for ds in by_kcv.values() for d in ds} | set(hidden)
+        if domain not in with_kek | set(incomplete):
             raise DomainNotReady(f"key domain {domain} is not a DKEK domain on this card")
+        kek_present = domain in with_kek
+    allowed_algorithms = generation_algorithms(algorithm.kind, allowed_algorithms, seal=seal)
     verify_user_pin(hsm, interaction, f"generating the key {label!r}")
     files = CardFiles.enumerate(hsm)
     reference = _choose_reference(files, key_reference)
@@ -799,12 +852,30 @@ def generate_key(
             )
             key_id = info.id or b""
             allowed = allowed_algorithms
+        seal_proof = ""
+        if seal:
+            try:
+                seal_proof = check_seal(hsm, reference, kek_present=kek_present)
+            except SealNotProven:
+                _Rollback(hsm, reference).run()
+                raise
+        sealed = is_sealed(allowed)
+        record_quietly(
+            hsm,
+            interaction,
+            lambda registry: registry.record_key(
+                reference, key_id, domain, sealed=bool(sealed) if allowed is not None else None
+            ),
+        )
     except BaseException as error:
         _end_unless_removed(journal, serial, reference, error)
         raise
     if journal is not None:
         journal.end(serial, reference)
-    interaction.inform(f"Generated {algorithm.describe()} key {label!r} in reference {reference}.")
+    sealed_text = f"; sealed: {SEALED_WORDS} ({seal_proof})" if seal else ""
+    interaction.inform(
+        f"Generated {algorithm.describe()} key {label!r} in reference {reference}{sealed_text}."
+    )
     return GeneratedKey(
         key_reference=reference,
         label=label,
@@ -812,6 +883,8 @@ def generate_key(
         key_id=key_id.hex().upper(),
         domain=domain,
         allowed_algorithms=allowed.hex().upper() if allowed is not None else None,
+        sealed=bool(sealed),
+        seal_proof=seal_proof,
     )
 
 
@@ -862,6 +935,7 @@ def delete_key(hsm: SmartCardHsm, interaction: Interaction, key_reference: int) 
         fid(KEY_PREFIX, key_reference): "key",
     }
     removed = tuple(names[file] for file in store.delete_key(key_reference))
+    record_quietly(hsm, interaction, lambda registry: registry.forget_key(key_reference))
     texts = {
         "certificate": f"certificate CE{key_reference:02X}",
         "cv-request": f"CV request CE{key_reference:02X}",
