@@ -48,10 +48,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from keymanager import diagnostics
+from keymanager.card.errors import CardError
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.transport import LocalTransport
 from keymanager.cli.main import main as cli_main
 from keymanager.dkek.dkek import Dkek
+from keymanager.dkek.errors import WrongPassword
 from keymanager.dkek.nofm import (
     PasswordShare,
     candidate_passwords,
@@ -62,6 +64,7 @@ from keymanager.dkek.nofm import (
 from keymanager.dkek.paperkey import decode_paperkey
 from keymanager.simulator import SmartCardHsmSimulator
 from keymanager.workflows.ceremony import ShareCreationPlan, create_share, import_shares
+from keymanager.workflows.errors import WorkflowError, WrongPinEntered
 from keymanager.workflows.import_p12 import ImportJournal, import_pkcs12
 from keymanager.workflows.interaction import (
     FileShareInput,
@@ -70,7 +73,7 @@ from keymanager.workflows.interaction import (
     ScriptedInteraction,
 )
 from keymanager.workflows.pins import change_pin, unblock_pin
-from keymanager.workflows.pkcs12 import open_pkcs12
+from keymanager.workflows.pkcs12 import Pkcs12WrongPassword, open_pkcs12
 from keymanager.workflows.plugins.transient_import import transient_import
 from keymanager.workflows.shares import read_share
 from tests.reliability._secrets_support import (
@@ -753,13 +756,13 @@ def test_wrong_passwords_and_pins_leave_no_secret_in_errors(
 ) -> None:
     workflow = "induced failures"
     with recording(run, workflow):
-        with pytest.raises(Exception) as wrong_share:
+        with pytest.raises(WrongPassword, match="wrong password") as wrong_share:
             read_share(
                 FileShareInput(run.work / "s1.pbe", bytearray(WRONG_SHARE_PASSWORD.encode())),
                 ScriptedInteraction(),
             )
         run.scan_exception(wrong_share.value, workflow)
-        with pytest.raises(Exception) as wrong_p12:
+        with pytest.raises(Pkcs12WrongPassword) as wrong_p12:
             open_pkcs12(run.notes["p12"]["classic"], WRONG_P12_PASSWORD.encode())
         run.scan_exception(wrong_p12.value, workflow)
         run.cli(
@@ -774,13 +777,13 @@ def test_wrong_passwords_and_pins_leave_no_secret_in_errors(
             "--yes",
             status=1,
         )
-        with pytest.raises(Exception) as wrong_pin:
+        with pytest.raises(WrongPinEntered, match="wrong user PIN") as wrong_pin:
             change_pin(
                 run.session()[1],
                 ScriptedInteraction().answer("secret", WRONG_PIN).answer("secret", PIN_2),
             )
         run.scan_exception(wrong_pin.value, workflow)
-        with pytest.raises(Exception) as wrong_so_pin:
+        with pytest.raises(WrongPinEntered, match="wrong SO-PIN") as wrong_so_pin:
             unblock_pin(
                 run.session()[1],
                 ScriptedInteraction().answer("secret", WRONG_SO_PIN),
@@ -848,7 +851,7 @@ def test_card_removed_at_each_apdu_of_a_transient_import(run: Run) -> None:
                     journal=journal,
                     offer_more=False,
                 )
-            except Exception as error:
+            except (CardError, WorkflowError) as error:  # typed: a crash is not a pulled card
                 failures += 1
                 run.scan_exception(error, workflow)
             for text in interaction.texts():
