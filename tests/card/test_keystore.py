@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from keymanager.card.errors import CardError
+from keymanager.card.errors import MemoryFailure
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import DEFAULT_SO_PIN, Algorithm, EcKeySpec, InitParams, RsaKeySpec
 from keymanager.card.keystore import (
@@ -273,7 +273,7 @@ def test_a_failing_metadata_write_leaves_no_orphan_key(
         simulator.faults.status_at(k, 0x6581)  # memory failure on the k-th APDU
         try:
             store.import_wrapped_key(blob, label="EC", certificate=ec_cert)
-        except CardError:
+        except MemoryFailure:  # the injected 6581, nothing else
             simulator.faults.clear()
             # whatever failed, the card holds exactly what it held before
             assert set(hsm.enumerate_objects()) == before, f"fault at APDU {k}"
@@ -302,8 +302,9 @@ def test_interrupted_delete_leaves_a_key_without_description_not_metadata(
     simulator.faults.clear()
     # ENUMERATE, DELETE CE, DELETE C4, then DELETE CC fails
     simulator.faults.status_at(4, 0x6581)
-    with pytest.raises(CardError):
+    with pytest.raises(MemoryFailure) as failed:
         store.delete_key(reference)
+    assert failed.value.sw == 0x6581
     simulator.faults.clear()
     remaining = set(hsm.enumerate_objects())
     assert fid(KEY_PREFIX, reference) in remaining

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from keymanager.card.apdu import MAX_GET_RESPONSES
-from keymanager.card.errors import ApduError, CardError, MalformedResponse
+from keymanager.card.errors import ApduError, CardError, InternalCardError, MalformedResponse
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import EcKeySpec
 from keymanager.card.keystore import KeyStore
@@ -184,7 +184,7 @@ def test_backup_of_a_garbage_wrap_answer_leaves_no_file(tmp_path: Path) -> None:
     hostile, _transport, hsm = open_case(operation)
     hostile.set_rules("ins:72@garbage:64")
     output = tmp_path / "key.wky"
-    with pytest.raises((CardError, WorkflowError)):
+    with pytest.raises(WorkflowError, match=r"is not a key blob.*no backup was written"):
         backup_key(hsm, ScriptedInteraction(), KEY_P256, output)
     assert not output.exists()
 
@@ -201,8 +201,9 @@ def test_switched_off_the_card_behaves_and_rules_count_from_when_they_were_set()
     assert hsm.enumerate_objects() == []
     hostile.set_rules("apdu:2@sw:6F00")
     hsm.verify_pin(DEMO_PIN)  # APDU 1 passes
-    with pytest.raises(ApduError):
+    with pytest.raises(InternalCardError) as raised:
         hsm.pin_status()  # APDU 2 is hit
+    assert raised.value.sw == 0x6F00
     assert hsm.pin_status().verified  # APDU 3 passes
 
 
