@@ -246,6 +246,7 @@ def test_pkcs12_classic_import_changes_nothing(
             offer_more=False,
         )
     )
+    assert runner.ran == len(_workflow_cases(p12_cases)) > 0
     runner.finish("PKCS#12 import (classic)", "PKCS#12 files")
 
 
@@ -282,6 +283,7 @@ def test_pkcs12_transient_import_changes_nothing(
             _session(card), answers, path=control.path, journal=journal, offer_more=False
         )
     )
+    assert runner.ran == len(_workflow_cases(p12_cases)) > 0
     runner.finish("PKCS#12 import (transient key domain)", "PKCS#12 files")
 
 

@@ -150,6 +150,8 @@ def test_key_bags_are_counted_where_visible() -> None:
 
 def test_case_files_exist_where_the_case_needs_a_file(cases: list[P12Case]) -> None:
     """Sanity of the corpus itself: only the path cases point at no regular file."""
+    families = {case.family for case in cases}
+    assert "Unreadable path" in families and len(families) > 1, sorted(families)
     for case in cases:
         regular = Path(case.path).is_file()
         assert regular == (case.family != "Unreadable path"), case.name
