@@ -210,7 +210,7 @@ class SmartCardHsmSimulator(
         """
         if not self._present:
             raise CardRemoved("the simulated card is not in the reader")
-        fault = self.faults.next_apdu()
+        fault = self.faults.next_apdu(bytes(apdu))
         if fault is not None:
             if fault.kind is FaultKind.REMOVE:
                 self.remove()

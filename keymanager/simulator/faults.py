@@ -5,6 +5,10 @@ GET RESPONSE and chained parts included).  ``k`` in :meth:`FaultPlan.remove_at`,
 :meth:`FaultPlan.reset_at` and :meth:`FaultPlan.status_at` counts from 1 after the
 call that schedules the fault: ``remove_at(1)`` hits the very next APDU.  A fault fires
 *before* the command is processed, so the command has no effect.
+
+:meth:`FaultPlan.remove_on` and :meth:`FaultPlan.reset_on` hit the first APDU whose
+header starts with given bytes (e.g. ``00 D7 C4`` = the first UPDATE BINARY of a PRKD),
+for tests that must not depend on how many APDUs come before it.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class FaultPlan:
     def __init__(self) -> None:
         self._count = 0
         self._faults: dict[int, Fault] = {}
+        self._on_header: list[tuple[bytes, Fault]] = []
 
     @property
     def apdus_seen(self) -> int:
@@ -54,6 +59,14 @@ class FaultPlan:
         """Reset the card (lose PIN and selection) when the k-th APDU from now arrives."""
         self._schedule(k, Fault(FaultKind.RESET))
 
+    def remove_on(self, header: bytes) -> None:
+        """Pull the card out when the first APDU starting with ``header`` arrives."""
+        self._on_header.append((bytes(header), Fault(FaultKind.REMOVE)))
+
+    def reset_on(self, header: bytes) -> None:
+        """Reset the card when the first APDU starting with ``header`` arrives."""
+        self._on_header.append((bytes(header), Fault(FaultKind.RESET)))
+
     def status_at(self, k: int, sw: int) -> None:
         """Answer the k-th APDU from now with ``sw`` without processing it."""
         if not 0 <= sw <= 0xFFFF:
@@ -63,14 +76,19 @@ class FaultPlan:
     def clear(self) -> None:
         """Cancel every scheduled fault and restart the count."""
         self._faults.clear()
+        self._on_header.clear()
         self._count = 0
 
     @property
     def pending(self) -> int:
         """How many faults are still scheduled."""
-        return len(self._faults)
+        return len(self._faults) + len(self._on_header)
 
-    def next_apdu(self) -> Fault | None:
+    def next_apdu(self, apdu: bytes = b"") -> Fault | None:
         """Count one APDU and return the fault scheduled for it, if any."""
         self._count += 1
+        for index, (header, fault) in enumerate(self._on_header):
+            if apdu.startswith(header):
+                del self._on_header[index]
+                return fault
         return self._faults.pop(self._count, None)

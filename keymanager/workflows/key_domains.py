@@ -12,7 +12,8 @@ The card tells neither, so keymanager keeps its key-domain registry on the card
   domain waiting for a custodian, but completing it would give its keys a new, known
   DKEK.  For any other domain that holds keys and has no KEK (a custodian domain after
   "Clear KEK" is legitimate to complete again) the keys that would become exportable
-  under the new DKEK are named and the user asked;
+  under the new DKEK are named and the user asked; keys whose domain is not recorded
+  are named in a warning when the domain was not set up by keymanager;
 * :func:`rename_domain` gives a domain a label;
 * :func:`find_key_domains` runs the WRAP probe and writes what it found into the registry.
 
@@ -141,19 +142,18 @@ def check_share_import(
         return  # the ceremony has begun: the first share was asked about already
     exportable = [key for key in found.recorded_keys if key.exportable is not False]
     sealed = [key for key in found.recorded_keys if key.exportable is False]
-    if not exportable and not found.unplaced_keys:
+    if found.unplaced_keys and record_ is None:
+        interaction.warn(
+            f"Key domain {domain} was not set up by keymanager, and key(s) "
+            f"{_describe_keys(found.unplaced_keys)} have no recorded domain: any of them that "
+            "belongs to it becomes exportable under the DKEK these shares make up."
+        )
+    if not exportable:
         return
-    parts = []
-    if exportable:
-        parts.append(
-            f"key(s) {_describe_keys(exportable)} belong to key domain {domain} and would "
-            "become exportable under the DKEK these shares make up"
-        )
-    if found.unplaced_keys:
-        parts.append(
-            f"key(s) {_describe_keys(found.unplaced_keys)} have no recorded domain and may "
-            "belong to it too (Find key domains tells)"
-        )
+    parts = [
+        f"key(s) {_describe_keys(exportable)} belong to key domain {domain} and would "
+        "become exportable under the DKEK these shares make up"
+    ]
     if sealed:
         parts.append(f"key(s) {_describe_keys(sealed)} are sealed and stay on the card")
     if not interaction.confirm(

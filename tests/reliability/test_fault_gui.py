@@ -30,10 +30,9 @@ from tests.reliability._faults_support import KINDS, Kind, inconsistencies
 from tests.support.figures import record
 from tests.support.gui_window import Seen
 
-PRKD_WRITE = 7
-"""The APDU, counted from the PIN dialog, that writes the new key's PRKD: VERIFY, two
-ENUMERATE OBJECTS, GENERATE, DELETE and UPDATE of the CV request (CExx), UPDATE C4xx.
-The fault hits it, so the card holds the key and its CV request but no description."""
+PRKD_WRITE = bytes.fromhex("00D7C4")
+"""The header of the APDU that writes the new key's PRKD (UPDATE BINARY of C4xx): the
+fault hits it, so the card holds the key and its CV request but no description."""
 
 
 def enter_pin(dialog: PinDialog) -> None:
@@ -57,11 +56,10 @@ def test_card_pulled_or_reset_during_key_generation(
     dialog.select_algorithm("ec:secp256r1")
     dialog.ok_button.click()
     pin = seen.next(PinDialog)
-    k = PRKD_WRITE
     if kind == "remove":
-        demo_card.faults.remove_at(k)
+        demo_card.faults.remove_on(PRKD_WRITE)
     else:
-        demo_card.faults.reset_at(k)
+        demo_card.faults.reset_on(PRKD_WRITE)
     with qtbot.waitSignal(window.message_shown, timeout=15_000) as shown:
         enter_pin(pin)
 

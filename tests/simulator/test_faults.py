@@ -69,3 +69,14 @@ def test_fault_plan_counts_from_when_it_is_set(card: Card) -> None:
         plan.remove_at(0)
     with pytest.raises(ValueError):
         plan.status_at(1, 0x10000)
+
+
+def test_a_fault_on_a_header_hits_the_first_matching_apdu_only() -> None:
+    card = ready_card(b"remove on header")
+    card.sim.faults.reset_on(bytes.fromhex("00D7CF02"))
+    assert card.sim.faults.pending == 1
+    assert card.write(0xCF01, b"first") == 0x9000  # another file: not hit
+    with pytest.raises(CardReset):
+        card.write(0xCF02, b"second")
+    assert card.sim.faults.pending == 0
+    assert 0xCF01 in card.sim.state.files and 0xCF02 not in card.sim.state.files
