@@ -48,6 +48,7 @@ from typing import Any
 
 from keymanager import __version__
 from keymanager.card.apdu import TRAFFIC
+from keymanager.card.cvc import unreadable_identity_text
 from keymanager.card.errors import (
     ApplicationNotFound,
     CardError,
@@ -543,6 +544,10 @@ class CardReport:
     options: list[str] | None = None
     serial: str | None = None
     device_certificate: str | None = None
+    """The device identity in the words status and the GUI use (``DeviceIdentity.text``)."""
+    device_verdict: str | None = None
+    """The stable verdict (``Genuineness`` value), ``None`` if EF 2F02 was unreadable."""
+    device_issuer: str | None = None
     user_pin: dict[str, Any] | None = None
     so_pin: dict[str, Any] | None = None
     key_domains: list[dict[str, Any]] | None = None
@@ -802,11 +807,14 @@ def _probe(transport: Transport, report: CardReport) -> None:
     try:
         certificate = hsm.device_certificate()
         report.serial = certificate.serial
-        report.device_certificate = certificate.verify_chain().value
+        identity = certificate.identity()
+        report.device_certificate = identity.text
+        report.device_verdict = identity.verdict.value
+        report.device_issuer = identity.issuer
     except CardError as error:
         if isinstance(error, CardRemoved | CardReset | CardInUse | NoCard):
             raise
-        report.device_certificate = f"unreadable: {error}"
+        report.device_certificate = unreadable_identity_text(error)
     user, so = hsm.pin_status(), hsm.so_pin_status()
     report.user_pin = _pin_record(user)
     report.so_pin = _pin_record(so)

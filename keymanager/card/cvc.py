@@ -26,11 +26,19 @@ are converted to DER for :mod:`cryptography`.  Curves :mod:`cryptography` lacks 
 verified with the pure-Python arithmetic of :mod:`keymanager.dkek.curves` (only
 public values are involved).
 
-:meth:`DeviceCertificate.verify_chain` returns :class:`Genuineness`: ``GENUINE`` only
-for a chain that verifies up to a shipped CardContact root; ``UNVERIFIED_SIMULATOR``
-for a chain that verifies up to this project's simulator root (whose private key is
-public, see ``docs/card.md``); ``NOT_GENUINE`` for anything else.  Validity dates are
-shown, not enforced: a device certificate that expired does not make a card fake.
+:meth:`DeviceCertificate.identity` returns a :class:`DeviceIdentity` (its verdict,
+:meth:`DeviceCertificate.verify_chain`, is a :class:`Genuineness`): ``GENUINE`` only for
+a chain that verifies up to a shipped CardContact root; ``PICO_HSM`` for a chain that
+verifies under Pico HSM's PKI (a shipped Pico root, or one of the Pico DV certificates
+``roots.PICO_DVS`` anchors); ``UNVERIFIED_SIMULATOR`` for a chain that verifies up to
+this project's simulator root (whose private key is public, see ``docs/card.md``);
+``NOT_GENUINE`` only for a chain that claims CardContact's root (names
+``DESRCACC100001`` or a known DICA under it) and does not verify; ``PICO_FAILED`` for a
+chain that claims Pico's PKI and whose checkable signatures fail; ``UNVERIFIED`` for
+everything else (unknown root, self-signed, incomplete), naming the issuer.
+:attr:`DeviceIdentity.text` is the one user-facing wording (GUI, CLI, audit,
+diagnose).  Validity dates are shown, not enforced: a device certificate that expired
+does not make a card fake.
 """
 
 from __future__ import annotations
@@ -46,7 +54,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
 from keymanager.card.errors import MalformedResponse
-from keymanager.card.roots import GENUINE_ROOTS, SIMULATOR_ROOT_CHR, SIMULATOR_ROOT_KEY_LABEL
+from keymanager.card.roots import (
+    CARDCONTACT_DICA_CHRS,
+    GENUINE_ROOTS,
+    PICO_DVS,
+    PICO_NAME_PREFIXES,
+    PICO_ROOT_CHRS,
+    PICO_ROOTS,
+    SIMULATOR_ROOT_CHR,
+    SIMULATOR_ROOT_KEY_LABEL,
+)
 from keymanager.dkek.curves import (
     CurveParameters,
     curve_by_domain_parameters,
@@ -106,14 +123,84 @@ class CvcError(MalformedResponse):
 
 
 class Genuineness(enum.Enum):
-    """The verdict of :meth:`DeviceCertificate.verify_chain`."""
+    """The verdict of :meth:`DeviceCertificate.verify_chain` (values are stable JSON)."""
 
     GENUINE = "genuine"
     """The chain verifies up to a CardContact SmartCard-HSM root shipped with the package."""
-    NOT_GENUINE = "not genuine"
-    """A signature fails, the chain is incomplete, or it ends in an unknown root."""
+    PICO_HSM = "pico hsm"
+    """The chain verifies under Pico HSM's PKI (a shipped Pico root or anchored DV)."""
     UNVERIFIED_SIMULATOR = "unverified (simulator)"
     """The chain verifies up to the simulator's root, whose private key is public."""
+    UNVERIFIED = "unverified"
+    """The chain verifies to no known root (unknown issuer, self-signed, incomplete)."""
+    PICO_FAILED = "pico hsm chain fails"
+    """The chain claims Pico's PKI but a signature that could be checked fails."""
+    NOT_GENUINE = "not genuine"
+    """The chain claims CardContact's root (or a DICA under it) and does not verify."""
+
+    @property
+    def verified(self) -> bool:
+        """Whether the chain's signatures verified up to a known anchor."""
+        return self in (Genuineness.GENUINE, Genuineness.PICO_HSM, Genuineness.UNVERIFIED_SIMULATOR)
+
+
+_SHORT_TEXT = {
+    Genuineness.GENUINE: "genuine",
+    Genuineness.PICO_HSM: "Pico HSM",
+    Genuineness.UNVERIFIED_SIMULATOR: "unverified (simulator)",
+    Genuineness.UNVERIFIED: "unverified device",
+    Genuineness.PICO_FAILED: "Pico HSM chain FAILS",
+    Genuineness.NOT_GENUINE: "NOT GENUINE",
+}
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """What the device certificate chain says about the device, with the words to show."""
+
+    verdict: Genuineness
+    issuer: str | None = None
+    """The CAR of the topmost certificate in EF 2F02 (its own CHR when self-signed)."""
+    self_signed: bool = False
+    known_pico_root: bool = False
+    """The issuer is one of Pico's root CVCAs, whose key keymanager does not have."""
+
+    @property
+    def text(self) -> str:
+        """The user-facing wording: the same in the GUI, the CLI, audit and diagnose."""
+        issuer = self.issuer or "none named"
+        match self.verdict:
+            case Genuineness.GENUINE:
+                return "genuine"
+            case Genuineness.PICO_HSM:
+                return "Pico HSM (device certificate from Pico's PKI)"
+            case Genuineness.UNVERIFIED_SIMULATOR:
+                return "unverified (simulator)"
+            case Genuineness.PICO_FAILED:
+                return (
+                    f"Pico HSM chain FAILS: the device certificate claims Pico's PKI "
+                    f"(issuer {issuer}) but does not verify"
+                )
+            case Genuineness.NOT_GENUINE:
+                return "NOT GENUINE: the device certificate does not verify"
+        if self.self_signed:
+            return f"unverified device (self-signed, issuer {issuer})"
+        if self.known_pico_root:
+            return (
+                f"unverified device (issuer {issuer}: a Pico HSM root whose key "
+                "keymanager does not have)"
+            )
+        return f"unverified device (issuer {issuer}: no root keymanager knows)"
+
+    @property
+    def short(self) -> str:
+        """A few words for titles and lists (e.g. ``NOT GENUINE``, ``Pico HSM``)."""
+        return _SHORT_TEXT[self.verdict]
+
+
+def unreadable_identity_text(error: object) -> str:
+    """The wording when EF 2F02 could not be read or parsed."""
+    return f"unknown: the device certificate could not be read ({error})"
 
 
 def _text(value: bytes) -> str:
@@ -520,6 +607,34 @@ def genuine_root(chr_: str) -> CvCertificate | None:
     return None if encoded is None else CvCertificate.parse(encoded)
 
 
+def pico_root(chr_: str) -> CvCertificate | None:
+    """Pico's root CVCA of that CHR, if one is in ``roots.PICO_ROOTS`` (none ships)."""
+    encoded = PICO_ROOTS.get(chr_)
+    return None if encoded is None else CvCertificate.parse(encoded)
+
+
+@functools.cache
+def _pico_dv(chr_: str) -> tuple[CvCertificate, CurveParameters] | None:
+    entry = PICO_DVS.get(chr_)
+    if entry is None:
+        return None
+    encoded, curve_name = entry
+    return CvCertificate.parse(encoded), curve_by_name(curve_name)
+
+
+def pico_dv(chr_: str) -> tuple[CvCertificate, CurveParameters] | None:
+    """The anchored Pico DV certificate of that CHR and its curve, if any."""
+    return _pico_dv(chr_)
+
+
+def _claims_cardcontact(name: str) -> bool:
+    return name in GENUINE_ROOTS or name in CARDCONTACT_DICA_CHRS
+
+
+def _claims_pico(name: str) -> bool:
+    return name in PICO_ROOT_CHRS or name in PICO_DVS or name.startswith(PICO_NAME_PREFIXES)
+
+
 SIMULATOR_CURVE_NAME = "brainpoolP256r1"
 
 
@@ -577,42 +692,106 @@ class DeviceCertificate:
         return self.device.chr[:-5] if len(self.device.chr) > 5 else self.device.chr
 
     def verify_chain(self) -> Genuineness:
-        """Check the device CVC against the DICA and the DICA against a known root."""
-        issuer = self.issuer
-        if issuer is None or issuer.car is None or self.device.car != issuer.chr:
-            return Genuineness.NOT_GENUINE
+        """The verdict of :meth:`identity`."""
+        return self.identity().verdict
+
+    def _names(self) -> list[str]:
+        certificates = [self.device] + ([self.issuer] if self.issuer is not None else [])
+        return [name for cert in certificates for name in (cert.car, cert.chr) if name]
+
+    def identity(self) -> DeviceIdentity:
+        """Check the chain and say what the device is (see the module text).
+
+        Decision for the cases no root covers: a chain that names CardContact's root or
+        a known DICA under it and does not verify is ``NOT_GENUINE`` (a genuine card
+        always carries a complete chain); one that names Pico's PKI is ``PICO_FAILED``
+        when a signature that can be checked fails or the chain is broken, and
+        ``UNVERIFIED`` when nothing can be checked (an unknown DV, a Pico root without
+        its key); everything else is ``UNVERIFIED`` with the topmost CAR named.
+        """
+        device, issuer = self.device, self.issuer
+        top = issuer if issuer is not None else device
+        top_car = top.car if top.car is not None else top.chr
+        names = self._names()
+        claims_cardcontact = any(_claims_cardcontact(name) for name in names)
+        claims_pico = not claims_cardcontact and any(_claims_pico(name) for name in names)
+
+        def failed() -> DeviceIdentity:
+            if claims_cardcontact:
+                return DeviceIdentity(Genuineness.NOT_GENUINE, top_car)
+            if claims_pico:
+                return DeviceIdentity(Genuineness.PICO_FAILED, top_car)
+            return DeviceIdentity(Genuineness.UNVERIFIED, top_car)
+
+        def unverified() -> DeviceIdentity:
+            if claims_cardcontact:
+                return DeviceIdentity(Genuineness.NOT_GENUINE, top_car)
+            return DeviceIdentity(
+                Genuineness.UNVERIFIED,
+                top_car,
+                self_signed=top.self_signed,
+                known_pico_root=top_car in PICO_ROOT_CHRS,
+            )
+
+        if issuer is None:
+            anchored = pico_dv(device.car) if device.car is not None else None
+            if anchored is not None:
+                dv, curve = anchored
+                if device.verify_signed_by(dv.public_key, curve):
+                    return DeviceIdentity(Genuineness.PICO_HSM, top_car)
+                return failed()
+            return unverified()
+        if issuer.car is None or device.car != issuer.chr:
+            return failed()
         root = genuine_root(issuer.car)
+        verdict = Genuineness.GENUINE
+        fallback: CurveParameters | None = None
+        if root is None:
+            root = pico_root(issuer.car)
+            verdict = Genuineness.PICO_HSM
         if root is not None:
             root_key = root.public_key
-            verdict = Genuineness.GENUINE
         elif issuer.car == SIMULATOR_ROOT_CHR:
             root_key = simulator_root_key()
             verdict = Genuineness.UNVERIFIED_SIMULATOR
+            fallback = curve_by_name(SIMULATOR_CURVE_NAME)
         else:
-            return Genuineness.NOT_GENUINE
+            anchored = pico_dv(issuer.chr)
+            if anchored is None:
+                return unverified()
+            dv, curve = anchored
+            if issuer.raw != dv.raw or not device.verify_signed_by(dv.public_key, curve):
+                return failed()
+            return DeviceIdentity(Genuineness.PICO_HSM, top_car)
         try:
-            fallback = None if root is not None else curve_by_name(SIMULATOR_CURVE_NAME)
             domain = root_key.curve(fallback) if root_key.is_ec else None
             issuer_domain = issuer.public_key.curve(domain) if issuer.public_key.is_ec else domain
         except CvcError:
-            return Genuineness.NOT_GENUINE
+            return failed()
         if not issuer.verify_signed_by(root_key, domain):
-            return Genuineness.NOT_GENUINE
-        if not self.device.verify_signed_by(issuer.public_key, issuer_domain):
-            return Genuineness.NOT_GENUINE
-        return verdict
+            return failed()
+        if not device.verify_signed_by(issuer.public_key, issuer_domain):
+            return failed()
+        return DeviceIdentity(verdict, top_car)
 
     def device_domain(self) -> CurveParameters | None:
         """The device key's curve, inherited along the chain (``None`` if it cannot be told)."""
         inherited = None
         issuer = self.issuer
+        if issuer is None and self.device.car is not None:
+            anchored = pico_dv(self.device.car)
+            if anchored is not None:
+                inherited = anchored[1]
         if issuer is not None and issuer.car is not None:
-            root = genuine_root(issuer.car)
+            root = genuine_root(issuer.car) or pico_root(issuer.car)
+            anchored = pico_dv(issuer.chr)
             try:
                 if root is not None:
                     inherited = root.public_key.curve()
                 elif issuer.car == SIMULATOR_ROOT_CHR:
                     inherited = curve_by_name(SIMULATOR_CURVE_NAME)
+                elif anchored is not None:
+                    inherited = anchored[1]
                 if issuer.public_key.is_ec:
                     inherited = issuer.public_key.curve(inherited)
             except CvcError:

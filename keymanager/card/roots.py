@@ -10,6 +10,17 @@ deliberately **not** here: its CHR is the one this project's simulator uses (see
 The simulator's root is not a certificate shipped here: :mod:`keymanager.card.cvc`
 derives its public key from the published private scalar
 ``int(sha256(SIMULATOR_ROOT_KEY_LABEL)) mod n`` on brainpoolP256r1.
+
+Pico HSM (an independent re-implementation) has its own PKI: root CVCAs
+``ESPICOHSMCA00001`` and ``ESPICOHSMCA00002`` sign the DVs ``ESPICOHSMDV00001`` and
+``ESPICOHSMDV00002``, which sign each device's certificate (CHR ``ESPICOHSMTR…``); EF
+2F02 holds device CVC ‖ DV CVC.  The root CVCA certificates themselves are handed out
+by Pico's PKI web service and are in none of Pico's public sources (pico-hsm,
+pypicohsm, pico-keys-sdk): ``PICO_ROOTS`` is therefore empty, and Pico chains are
+anchored at the two DV certificates found in pico-hsm's test sources (``PICO_DVS``).
+A device certificate verified under one of them is reported as a Pico HSM; the DV's
+own signature by its root is not checked until a root certificate is added to
+``PICO_ROOTS`` (then the whole chain is verified, DV included).
 """
 
 from __future__ import annotations
@@ -37,3 +48,53 @@ SIMULATOR_ROOT_CHR = "UTSRCACC100001"
 
 SIMULATOR_ROOT_KEY_LABEL = b"keymanager simulator root CVCA - not a secret"
 """The simulator root's private scalar is ``sha256(label) mod n``: public by design."""
+
+CARDCONTACT_DICA_CHRS: frozenset[str] = frozenset({"DEDINK0400001"})
+"""Device issuer CAs known to sit under ``DESRCACC100001`` (a chain naming one claims
+CardContact's root even when EF 2F02 lacks the DICA certificate).  ``DEDINK0400001`` is
+the Nitrokey HSM 2 DICA of ``tests/card/vectors/nitrokey-hsm2-ef2f02.hex``."""
+
+PICO_ROOT_CHRS: tuple[str, ...] = ("ESPICOHSMCA00001", "ESPICOHSMCA00002")
+"""CHRs of Pico HSM's public root CVCAs."""
+
+PICO_ROOTS: dict[str, bytes] = {}
+"""Pico's root CVCA certificates by CHR: none shipped (not found in Pico's public
+sources, see the module text).  A chain whose DV names a root here is verified in full."""
+
+PICO_DV_00001 = bytes.fromhex(
+    "7F2181E97F4E81A25F290100421045535049434F48534D434130303030317F494F060A04007F00070202"
+    "02020386410421EE4A21C16A10F737F12E78E5091B266612038CDABEBB722B15BF6D41B877FBF64D9AB6"
+    "9C39B9831B1AE00BEF2A4E81976F7688D45189BB232A24703D8A96A55F201045535049434F48534D4456"
+    "30303030317F4C12060904007F000703010202530580000000005F25060202000801085F240602030006"
+    "01045F37403F75C08FFFC9186B56E6147199E82BFC327CEEF72495BC567961CD54D702F13E3C2766FCD1"
+    "D11BD6A9D1F4A229B76B248CEB9AF88D59A74D0AB149448705159B"
+)
+"""Pico's DV ``ESPICOHSMDV00001`` (CAR ``ESPICOHSMCA00001``), point only, secp256r1.
+
+Source: polhenarejos/pico-hsm, ``tests/pico-hsm/test_090_xkek.py`` (the ``KDM``
+constant, tag ``61``; an earlier revision of the file).  The device certificate
+``ESPICOHSMTRJZX1J`` of tag ``62`` verifies under it on secp256r1 (and on no other
+256-bit curve), which is how the curve is known."""
+
+PICO_DV_00002 = bytes.fromhex(
+    "7F2181E97F4E81A25F290100421045535049434F48534D434130303030327F494F060A04007F00070202"
+    "020203864104E66B473EC328CAF39EAED840F9C7A4BA237E1DD19004861FA3F4F134BD2D5EA5F71C6C2E"
+    "6321ADD4C8A7793BA41119C5783F48A5D9DFC0898D9AE9E7B14DA8D65F201045535049434F48534D4456"
+    "30303030327F4C12060904007F000703010202530580000000045F25060205000400065F240602060004"
+    "00065F3740A645594C6C338CD6BDA6CAD039CEE54FD822B1011C0AF1E4E3A2A6D03D43BDBB8BE68A66A8"
+    "757E7B1F963589BDD80D8E65DE5055B722609041EC63F0498DDC8B"
+)
+"""Pico's DV ``ESPICOHSMDV00002`` (CAR ``ESPICOHSMCA00002``), point only, secp256k1.
+
+Source: polhenarejos/pico-hsm, ``tests/const.py`` (``DICA_CERT``); the device
+certificate ``TERM_CERT`` (``ESPICOHSMTRLRA4C``) beside it verifies under it on
+secp256k1 only."""
+
+PICO_DVS: dict[str, tuple[bytes, str]] = {
+    "ESPICOHSMDV00001": (PICO_DV_00001, "secp256r1"),
+    "ESPICOHSMDV00002": (PICO_DV_00002, "secp256k1"),
+}
+"""Pico DV certificates used as trust anchors, by CHR: (certificate, curve name)."""
+
+PICO_NAME_PREFIXES: tuple[str, ...] = ("ESPICOHSMCA", "ESPICOHSMDV")
+"""A chain naming a CA or DV with these prefixes claims Pico's PKI."""

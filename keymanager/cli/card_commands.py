@@ -10,7 +10,7 @@ import json
 import sys
 from typing import Any
 
-from keymanager.card.cvc import DeviceCertificate, Genuineness
+from keymanager.card.cvc import DeviceCertificate, unreadable_identity_text
 from keymanager.card.errors import CardError, NoKeyDomainSupport
 from keymanager.card.hsm import KeyDomainSlot, PinStatus, SmartCardHsm
 from keymanager.card.keystore import CertificateKind, KeyInfo, KeyStore
@@ -36,12 +36,6 @@ from keymanager.workflows.device import (
     initialize_device,
 )
 from keymanager.workflows.interaction import SecretKind
-
-GENUINENESS_TEXT = {
-    Genuineness.GENUINE: "genuine",
-    Genuineness.NOT_GENUINE: "NOT GENUINE: the device certificate does not verify",
-    Genuineness.UNVERIFIED_SIMULATOR: "unverified (simulator)",
-}
 
 
 def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -140,10 +134,15 @@ def collect_status(hsm: SmartCardHsm, transport_name: str) -> dict[str, Any]:
         device = DeviceCertificate.parse(hsm.device_certificates())
         record["serial"] = device.serial
         record["device_chr"] = device.chr
-        record["genuine"] = GENUINENESS_TEXT[device.verify_chain()]
+        identity = device.identity()
+        record["genuine"] = identity.text
+        record["device_verdict"] = identity.verdict.value
+        record["device_issuer"] = identity.issuer
     except CardError as error:
         record["serial"] = None
-        record["genuine"] = f"unknown: {error}"
+        record["genuine"] = unreadable_identity_text(error)
+        record["device_verdict"] = None
+        record["device_issuer"] = None
     record["pin"] = _pin_text(hsm.pin_status())
     record["so_pin"] = hsm.so_pin_status().describe()
     try:

@@ -125,6 +125,7 @@ def audit_html(report: AuditReport) -> str:
         ("Serial", report.serial or "unknown"),
         ("Reader", report.reader),
         ("Version", report.version),
+        ("Device", report.device),
         ("User PIN", report.pin),
         ("SO-PIN", report.so_pin),
         ("Created (UTC)", report.created),
@@ -324,7 +325,7 @@ class AuditView(QDialog):
         layout.addWidget(self.heading)
         self.form = QFormLayout()
         self.fields: dict[str, QLabel] = {}
-        for name in ("Reader", "Version", "User PIN", "SO-PIN", "Created (UTC)"):
+        for name in ("Reader", "Version", "Device", "User PIN", "SO-PIN", "Created (UTC)"):
             value = QLabel()
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.fields[name] = value
@@ -385,6 +386,7 @@ class AuditView(QDialog):
         for name, value in (
             ("Reader", report.reader),
             ("Version", report.version),
+            ("Device", report.device),
             ("User PIN", report.pin),
             ("SO-PIN", report.so_pin),
             ("Created (UTC)", report.created),

@@ -21,6 +21,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from keymanager.card.cvc import unreadable_identity_text
 from keymanager.card.errors import ApduError, CardError, NoKeyDomainSupport, TransportError
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.keystore import CertificateKind, KeyInfo, KeyStore
@@ -99,6 +100,8 @@ class AuditReport:
     other_keys: tuple[AuditedKey, ...]
     """Keys whose domain is unknown or that belong to none."""
     domains_probed: bool
+    device: str = "unknown"
+    """The device identity (``DeviceIdentity.text``: the words status and the GUI use)."""
     created: str = field(
         default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     )
@@ -108,6 +111,7 @@ class AuditReport:
             "serial": self.serial,
             "reader": self.reader,
             "version": self.version,
+            "device": self.device,
             "pin": self.pin,
             "so_pin": self.so_pin,
             "created": self.created,
@@ -126,6 +130,7 @@ class AuditReport:
             f"Audit of SmartCard-HSM {self.serial or '(serial unknown)'} in {self.reader!r}",
             f"Created         : {self.created}",
             f"Version         : {self.version}",
+            f"Device          : {self.device}",
             f"User PIN        : {self.pin}",
             f"SO-PIN          : {self.so_pin}",
         ]
@@ -203,6 +208,12 @@ def audit(
     except (CardError, ValueError):
         serial = None
     try:
+        device = hsm.device_certificate().identity().text
+    except TransportError:
+        raise
+    except CardError as error:
+        device = unreadable_identity_text(error)
+    try:
         slots = hsm.key_domains()
     except NoKeyDomainSupport:
         slots = []
@@ -255,4 +266,5 @@ def audit(
         domains=tuple(domains),
         other_keys=tuple(others),
         domains_probed=probe_wrap,
+        device=device,
     )

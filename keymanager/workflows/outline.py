@@ -38,7 +38,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from keymanager.card.cvc import Genuineness
+from keymanager.card.cvc import Genuineness, unreadable_identity_text
 from keymanager.card.errors import CardError, FileNotFound, NoKeyDomainSupport, TransportError
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import Algorithm, KeyDomainSlot, PinState, PinStatus
@@ -58,12 +58,6 @@ DEFAULT_DEVICE_TITLE = "SmartCard-HSM"
 KCV_HIDDEN = "hidden until login"
 KCV_PENDING = "pending: shares outstanding"
 NOT_REPORTED = "not reported by the card"
-
-GENUINENESS_TEXT = {
-    Genuineness.GENUINE: "genuine",
-    Genuineness.NOT_GENUINE: "NOT GENUINE: the device certificate does not verify",
-    Genuineness.UNVERIFIED_SIMULATOR: "unverified (simulator)",
-}
 
 
 class NodeKind(enum.Enum):
@@ -275,17 +269,20 @@ def _device_node(hsm: SmartCardHsm) -> OutlineNode:
     ]
     serial = "unknown"
     genuine = "unknown"
+    short = "unknown"
+    verdict: Genuineness | None = None
     try:
         certificate = hsm.device_certificate()
         serial = certificate.serial
-        genuine = GENUINENESS_TEXT[certificate.verify_chain()]
+        identity = certificate.identity()
+        genuine, short, verdict = identity.text, identity.short, identity.verdict
         details.append(Detail("Serial", serial))
         details.append(Detail("Device certificate", certificate.chr))
     except TransportError:
         raise
     except CardError as error:
         details.append(Detail("Serial", "unknown"))
-        genuine = f"unknown: the device certificate could not be read ({error})"
+        genuine = unreadable_identity_text(error)
     details.append(Detail("Authenticity", genuine))
     if info.options is not None:
         details.append(Detail("Options", f"{int(info.options):04X}"))
@@ -294,8 +291,8 @@ def _device_node(hsm: SmartCardHsm) -> OutlineNode:
         details.append(Detail("Problem", problem))
     title = label or DEFAULT_DEVICE_TITLE
     suffix = f"{serial}, version {info.version_text}"
-    if genuine != GENUINENESS_TEXT[Genuineness.GENUINE]:
-        suffix += f", {genuine.split(':')[0]}"
+    if verdict is not Genuineness.GENUINE:
+        suffix += f", {short}"
     node = OutlineNode(NodeKind.DEVICE, f"{title} ({suffix})", "device", tuple(details))
     node.data = info
     return node

@@ -127,7 +127,11 @@ def test_pico_ef2f02_request_and_certificate() -> None:
     assert request.verify_outer_signature(request.public_key)
     chain = DeviceCertificate.parse(PICO)
     assert chain.serial == "ESP2202E14A"
-    assert chain.verify_chain() is Genuineness.NOT_GENUINE
+    # self-signed: no PKI at all, so neither Pico's nor CardContact's; the issuer is named
+    identity = chain.identity()
+    assert identity.verdict is Genuineness.UNVERIFIED
+    assert identity.self_signed and identity.issuer == "ESP2202E14A00001"
+    assert identity.text == "unverified device (self-signed, issuer ESP2202E14A00001)"
 
 
 # --- building our own CVCs ---------------------------------------------------------------
@@ -262,7 +266,9 @@ def test_a_chain_under_the_simulator_root_is_unverified_simulator() -> None:
     assert chain.serial == "UTSIM123456"
     signature_at = device_cert.index(b"\x5f\x37") + 3
     forged = DeviceCertificate.parse(_flip(device_cert, signature_at) + issuer)
-    assert forged.verify_chain() is Genuineness.NOT_GENUINE
+    # it claims no CardContact root: not "NOT GENUINE", but verified to nothing either
+    assert forged.verify_chain() is Genuineness.UNVERIFIED
+    assert forged.identity().issuer == "UTSRCACC100001"
     assert simulator_root_key().point == curve.encode_point(
         scalar_multiply(curve, root_d, curve.generator)  # type: ignore[arg-type]
     )

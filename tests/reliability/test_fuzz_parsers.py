@@ -957,9 +957,10 @@ def _check_chain(seeds: Seeds, data: bytes, original: bytes | None = None) -> No
     chain = result.result
     verdict = chain.verify_chain()  # never raises: a verdict for every parsed chain
     assert isinstance(verdict, Genuineness)
+    assert chain.identity().text  # the words exist for every verdict
     chain.device_domain()
     assert isinstance(chain.serial, str)
-    if verdict is not Genuineness.NOT_GENUINE:
+    if verdict.verified:
         # Only the signed content counts: a chain judged genuine (or simulator) after
         # a mutation still carries exactly the bodies of the original chain.
         assert original is not None, "random bytes were accepted as a verified chain"
