@@ -1,4 +1,7 @@
-"""Fixtures for tests that go through a real pcscd and vpcd (``pcscd`` is in tests/conftest.py)."""
+"""Fixtures for tests that go through a real pcscd and vpcd (``pcscd`` is in tests/conftest.py).
+
+Every test here runs under both simulator profiles (``simulator_profile``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.opensc import require_tools
+from tests.support.profiles import pytest_configure, simulator_profile
+
+__all__ = ["pytest_configure", "simulator_profile"]
 
 
 @pytest.fixture(scope="session")

@@ -138,7 +138,11 @@ def test_kcv_hidden_until_login(profile: str) -> None:  # items 2 and 9
 @BOTH
 def test_dkek_lost_on_reset_before_verify(profile: str, tmp_path: Path) -> None:  # item 3
     path = tmp_path / "card.json"
-    card = Card(SmartCardHsmSimulator(path, seed=b"reset", profile=profile))
+    # opt-in in the pico profile: dkek_lost_on_reset_before_verify
+    chosen = dataclasses.replace(PICO, dkek_lost_on_reset_before_verify=True)
+    card = Card(
+        SmartCardHsmSimulator(path, seed=b"reset", profile=chosen if profile == "pico" else profile)
+    )
     card.select()
     assert card.initialise(shares=1) == 0x9000
     assert card.domain(data=SHARE)[0][:2] == b"\x01\x00"
@@ -154,7 +158,10 @@ def test_dkek_lost_on_reset_before_verify(profile: str, tmp_path: Path) -> None:
     reloaded.verify()
     assert reloaded.domain()[0][: len(expected)] == expected
     # with VERIFY right after the last share the DKEK stays
-    card = ready_card(b"verified", profile=profile)
+    card = Card(SmartCardHsmSimulator(seed=b"verified", profile=card.sim.profile))
+    card.select()
+    card.initialise(shares=1)
+    card.verify()
     card.select()
     card.domain(data=SHARE)
     assert card.verify() == 0x9000
