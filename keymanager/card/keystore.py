@@ -284,6 +284,8 @@ class KeyStore(KeyListing):
         )
         try:
             facts = parse_cv_request_public_key(request)
+            # some cards write the CV request themselves: the delete is always tried
+            files.forget(fid(EE_CERTIFICATE_PREFIX, reference))
             files.replace(fid(EE_CERTIFICATE_PREFIX, reference), request)
             description = PrivateKeyDescription(
                 kind=facts.kind,

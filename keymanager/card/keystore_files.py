@@ -64,6 +64,7 @@ class CardFiles:
         self.listed = frozenset(listed)
         self._present = set(self.listed)
         self._absent: set[int] = set()
+        self._unknown: set[int] = set()
         self.lists_content_files = any(file >> 8 in MAY_BE_UNLISTED for file in self.listed)
         """Whether ENUMERATE showed certificate or data files (then it shows them all)."""
 
@@ -82,14 +83,24 @@ class CardFiles:
         return file in self._present
 
     def known_absent(self, file: int) -> bool:
-        return file in self._absent or (file not in self._present and self.conclusive(file))
+        if file in self._absent:
+            return True
+        return file not in self._present and file not in self._unknown and self.conclusive(file)
 
     def numbers(self, prefix: int) -> set[int]:
         """The numbers of the files with ``prefix`` known to exist."""
         return numbers_of(self._present, prefix)
 
+    def forget(self, file: int) -> None:
+        """``file`` may have changed behind this view (the card may write it itself, as
+        some cards write the CV request after GENERATE): ask the card next time."""
+        self._present.discard(file)
+        self._absent.discard(file)
+        self._unknown.add(file)
+
     def learn(self, file: int, *, present: bool) -> None:
         """Record what a command outside this class found out about ``file``."""
+        self._unknown.discard(file)
         if present:
             self._present.add(file)
             self._absent.discard(file)
