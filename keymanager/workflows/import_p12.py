@@ -665,13 +665,7 @@ class ImportSession:
     def _record(self, change: Callable[[Registry], object]) -> None:
         """Apply ``change`` to the card's key-domain registry (a display aid: a failure
         to write it is told, never fatal; transport errors end the import)."""
-        try:
-            with editing(self.hsm) as registry:
-                change(registry)
-        except TransportError:
-            raise
-        except CardError as error:
-            self.interaction.warn(f"The key-domain registry could not be updated ({error}).")
+        _record_quietly(self.hsm, self.interaction, change)
 
     def _settle_failed_key(self, reference: int) -> None:
         """After a refused import: the key store rolled back; confirm nothing is left."""
@@ -848,6 +842,8 @@ def recover_leftovers(
         result.kek_deleted, result.domain_deleted, note = remove_transient_domain(hsm, domain)
         if note:
             result.notes.append(note)
+        if result.domain_deleted:
+            _record_quietly(hsm, interaction, lambda registry: registry.forget_domain(domain))
         journal.end_transient(serial)
     journal.clear(serial)
     interaction.inform(f"Cleaned up the interrupted import: {what}.")
@@ -889,3 +885,15 @@ def delete_domain_if_unused(hsm: SmartCardHsm, domain: int) -> bool:
             return hsm.key_domain_status(domain) is None
         return False
     return True
+
+
+def _record_quietly(
+    hsm: SmartCardHsm, interaction: Interaction, change: Callable[[Registry], object]
+) -> None:
+    try:
+        with editing(hsm) as registry:
+            change(registry)
+    except TransportError:
+        raise
+    except CardError as error:
+        interaction.warn(f"The key-domain registry could not be updated ({error}).")
