@@ -27,7 +27,15 @@ from keymanager.dkek.dkek import Dkek
 from keymanager.dkek.keyblob import encode_key
 from keymanager.dkek.wky import parse_backup
 from keymanager.simulator import SmartCardHsmSimulator
-from tests.support.opensc import USER_PIN, hsm_session, pkcs15_tool, self_signed_certificate
+from keymanager.workflows.interaction import ScriptedInteraction
+from keymanager.workflows.keys import backup_key
+from tests.support.opensc import (
+    USER_PIN,
+    hsm_session,
+    pkcs15_tool,
+    sc_hsm_tool,
+    self_signed_certificate,
+)
 from tests.support.pcscd import PcscdHarness
 
 SHARE = bytes(range(32))
@@ -131,3 +139,27 @@ def test_pkcs15_tool_lists_the_certificates_the_key_store_finds(
     assert opensc == ours == {"over pcsc": False, "pcsc root": True}, listing.report()
     assert [key.certificate for key in keys if key.certificate] == [certificate]
     assert [info.certificate for info in cas] == [ca]
+
+
+def test_our_backup_carries_what_sc_hsm_tool_s_carries(
+    profile: str, pcscd: PcscdHarness, opensc_tools: None, tmp_path: Path
+) -> None:
+    """Key 1 (X.509) and key 2 (CV request): our ``.wky`` holds the same PRKD and
+    certificate bytes as ``sc-hsm-tool --wrap-key`` of the same key."""
+    card, _certificate, _ca = _card(profile)
+    with pcscd.inserted(card) as (reader, _bridge):
+        for reference in (1, 2):
+            theirs = tmp_path / f"theirs-{reference}.wky"
+            ours = tmp_path / f"ours-{reference}.wky"
+            wrapped = sc_hsm_tool(
+                reader, "--wrap-key", theirs, "--key-reference", str(reference), "--pin", USER_PIN
+            )
+            assert theirs.is_file(), wrapped.report()
+            with hsm_session(reader) as hsm:
+                backup_key(hsm, ScriptedInteraction().answer("secret", USER_PIN), reference, ours)
+            their_backup = parse_backup(theirs.read_bytes())
+            our_backup = parse_backup(ours.read_bytes())
+            assert their_backup.certificate is not None, wrapped.report()
+            assert our_backup.certificate == their_backup.certificate
+            assert our_backup.prkd == their_backup.prkd
+            assert our_backup.certificate[0] == (0x30 if reference == 1 else 0x67)
