@@ -38,7 +38,7 @@ from keymanager.simulator.state import CardState, load_state, save_state
 from keymanager.workflows.ceremony import import_shares
 from keymanager.workflows.device import clear_kek, create_key_domain, delete_key_domain
 from keymanager.workflows.errors import BackupDkekMismatch, WorkflowError
-from keymanager.workflows.import_p12 import ImportJournal, import_pkcs12
+from keymanager.workflows.import_p12 import ImportJournal, Pkcs12ImportResult, import_pkcs12
 from keymanager.workflows.interaction import Cancelled, ScriptedInteraction
 from keymanager.workflows.key_domains import TransientDomainHoldsKeys, keys_with_domains
 from keymanager.workflows.keys import (
@@ -185,11 +185,13 @@ def load_state_bytes(data: bytes) -> CardState:
         return load_state(path)  # type: ignore[return-value]
 
 
-def test_classic_import_with_seal(tmp_path: Path) -> None:
-    card, share = fresh_card(b"classic sealed")
-    key = host_key("p256")
+def _classic(
+    tmp_path: Path, seed: bytes, *, seal: bool = False, common_name: str = "Test Key"
+) -> tuple[SmartCardHsmSimulator, bytes, Pkcs12ImportResult]:
+    """A fresh card and a classic import of one P-256 key under domain 0's DKEK."""
+    card, share = fresh_card(seed)
     path = tmp_path / "in.p12"
-    write_p12(path, key)
+    write_p12(path, host_key("p256"), common_name=common_name)
     interaction = script(
         ("number", 1),
         ("share", paperkey_input(share)),
@@ -204,9 +206,14 @@ def test_classic_import_with_seal(tmp_path: Path) -> None:
         path=path,
         journal=ImportJournal(tmp_path / "j.json"),
         offer_more=False,
-        seal=True,
+        seal=seal,
     )
     assert result.ok, result.summary()
+    return card, share, result
+
+
+def test_classic_import_with_seal(tmp_path: Path) -> None:
+    card, _share, result = _classic(tmp_path, b"classic sealed", seal=True)
     [imported] = result.keys
     assert imported.sealed
     hsm = session(card)
@@ -218,25 +225,7 @@ def test_classic_import_with_seal(tmp_path: Path) -> None:
 
 
 def test_classic_import_without_seal_stays_exportable(tmp_path: Path) -> None:
-    card, share = fresh_card(b"classic exportable")
-    key = host_key("p256")
-    path = tmp_path / "in.p12"
-    write_p12(path, key)
-    interaction = script(
-        ("number", 1),
-        ("share", paperkey_input(share)),
-        ("secret", PIN),
-        ("secret", P12_PASSWORD),
-        ("choices", "all"),
-        ("confirm", False),
-    )
-    result = import_pkcs12(
-        session(card),
-        interaction,
-        path=path,
-        journal=ImportJournal(tmp_path / "j.json"),
-        offer_more=False,
-    )
+    card, share, result = _classic(tmp_path, b"classic exportable")
     [imported] = result.keys
     assert result.ok and not imported.sealed
     hsm = session(card)
@@ -250,25 +239,7 @@ def test_classic_import_without_seal_stays_exportable(tmp_path: Path) -> None:
 
 
 def test_completing_a_custodian_domain_with_keys_asks_first(tmp_path: Path) -> None:
-    card, share = fresh_card(b"custodian again")
-    key = host_key("p256")
-    path = tmp_path / "in.p12"
-    write_p12(path, key, common_name="custodian key")
-    result = import_pkcs12(
-        session(card),
-        script(
-            ("number", 1),
-            ("share", paperkey_input(share)),
-            ("secret", PIN),
-            ("secret", P12_PASSWORD),
-            ("choices", "all"),
-            ("confirm", False),
-        ),
-        path=path,
-        journal=ImportJournal(tmp_path / "j.json"),
-        offer_more=False,
-    )
-    assert result.ok
+    card, share, _result = _classic(tmp_path, b"custodian again", common_name="custodian key")
     clear_kek(session(card), script(("confirm", True), ("secret", PIN)), 0)
 
     declined = script(("confirm", False))
