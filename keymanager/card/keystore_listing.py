@@ -43,6 +43,7 @@ from keymanager.card.keystore_types import (
 )
 from keymanager.card.pkcs15 import (
     CertificateDescription,
+    KeyKind,
     Pkcs15Error,
     PrivateKeyDescription,
     decode_cd,
@@ -209,7 +210,13 @@ class KeyListing:
                 problems.append(f"the key description C4{reference:02X} is unreadable: {error}")
         certificate_fid = fid(EE_CERTIFICATE_PREFIX, reference)
         subject_known = description is not None and bool(description.subject)
-        if load_certificate or not subject_known:
+        if (
+            description is not None
+            and description.kind is KeyKind.AES
+            and not files.known_present(certificate_fid)
+        ):
+            found = _CertificateFile(present=False)  # a secret key has no certificate
+        elif load_certificate or not subject_known:
             found = _read_certificate_file(files, reference)
         else:
             # not read now: it is there if listed, or (a listing that hides certificate

@@ -33,7 +33,7 @@ from keymanager.card.pkcs15 import decode_prkd, encode_prkd
 from keymanager.card.transport import LocalTransport
 from keymanager.cli.card_commands import key_record
 from keymanager.dkek.dkek import Dkek
-from keymanager.dkek.keyblob import encode_key
+from keymanager.dkek.keyblob import AesKey, encode_key
 from keymanager.dkek.wky import parse_backup
 from keymanager.simulator import SmartCardHsmSimulator
 from keymanager.simulator.profiles import PROFILE_ENVIRONMENT_VARIABLE
@@ -389,3 +389,20 @@ def test_an_import_costs_no_extra_apdu_where_enumerate_tells(profile: str) -> No
     used = hsm.connection.apdu_count - before
     # ENUMERATE, UNWRAP, UPDATE BINARY of C4 and CE; pico: READ CE02 first (6A82)
     assert used == (4 if profile == "genuine" else 5)
+
+
+def test_secret_keys_list_without_reading_certificate_files(
+    profile: str, hsm: SmartCardHsm
+) -> None:
+    """No certificate file is listed on either profile, yet AES keys cost no READ of CExx."""
+    store = KeyStore(hsm)
+    for number in range(5):
+        store.import_wrapped_key(
+            encode_key(Dkek.from_shares([SHARE]), AesKey(bytes([number]) * 32)),
+            label=f"AES {number}",
+            key_size=256,
+        )
+    before = hsm.connection.apdu_count
+    keys = store.list_keys(load_certificates=True)
+    assert hsm.connection.apdu_count - before == 1 + len(keys) == 6
+    assert all(key.certificate_kind is None and not key.has_certificate_file for key in keys)
