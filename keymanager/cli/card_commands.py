@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from keymanager.card.cvc import DeviceCertificate, unreadable_identity_text
+from keymanager.card.domain_registry import annotate_keys, read_registry
 from keymanager.card.errors import CardError, NoKeyDomainSupport
 from keymanager.card.hsm import KeyDomainSlot, PinStatus, SmartCardHsm
 from keymanager.card.keystore import CertificateKind, KeyInfo, KeyStore
@@ -36,6 +37,8 @@ from keymanager.workflows.device import (
     initialize_device,
 )
 from keymanager.workflows.interaction import SecretKind
+from keymanager.workflows.key_domains import rename_domain
+from keymanager.workflows.outline import DOMAIN_SOURCE_TEXT
 
 
 def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -210,6 +213,8 @@ def key_record(key: KeyInfo) -> dict[str, Any]:
         "type": key.kind.name if key.kind is not None else "unknown",
         "size": key.size,
         "key_domain": key.key_domain,
+        "domain_source": key.domain_source,
+        "exportable": key.exportable,
         "described": key.described,
         "certificate": subject,
         "cv_request": kind is CertificateKind.CV_REQUEST,
@@ -222,7 +227,9 @@ def _keys(arguments: argparse.Namespace) -> int:
     with open_card(arguments) as hsm:
         _verify_from_env(hsm, arguments.pin_env)
         # CExx is read for every key: only its content tells a certificate from a CV request
-        keys = [key_record(key) for key in KeyStore(hsm).list_keys(load_certificates=True)]
+        listed = KeyStore(hsm).list_keys(load_certificates=True)
+        # keymanager's key-domain registry (one READ) tells each key's domain and seal
+        keys = [key_record(key) for key in annotate_keys(listed, read_registry(hsm))]
     if arguments.json:
         print(json.dumps(keys, indent=2))
         return 0
@@ -231,13 +238,30 @@ def _keys(arguments: argparse.Namespace) -> int:
     for key in keys:
         print(
             f"[{key['key_reference']:3d}] {key['label']}  {key['type']} {key['size']}  "
-            f"ID {key['id']}  domain {key['key_domain'] if key['key_domain'] is not None else '-'}"
+            f"ID {key['id']}  domain {_domain_text(key)}{_export_text(key)}"
         )
         if key["certificate"]:
             print(f"      certificate: {key['certificate']}")
         elif key["cv_request"]:
             print("      no certificate: CV request from the key's generation on the card")
     return 0
+
+
+def _domain_text(key: dict[str, Any]) -> str:
+    """``2 (recorded by keymanager)``, ``none (probed)``, ``- (not recorded)``."""
+    source = key["domain_source"]
+    if source == "unknown":
+        return "- (not recorded)" if key["key_domain"] is None else str(key["key_domain"])
+    where = "none" if key["key_domain"] is None else str(key["key_domain"])
+    return f"{where} ({DOMAIN_SOURCE_TEXT.get(source, source)})"
+
+
+def _export_text(key: dict[str, Any]) -> str:
+    if key["exportable"] is False:
+        return "  sealed"
+    if key["exportable"] is True:
+        return "  exportable"
+    return ""
 
 
 # -- init ----------------------------------------------------------------------------
@@ -372,10 +396,16 @@ def _add_domain_parser(subcommands: argparse._SubParsersAction[argparse.Argument
         "delete", help="delete a key domain (refused while keys belong to it)"
     )
     delete.add_argument("--domain", type=int, required=True)
+    rename = actions.add_parser(
+        "rename", help="give a key domain a label (kept in keymanager's registry on the card)"
+    )
+    rename.add_argument("--domain", type=int, required=True)
+    rename.add_argument("--label", required=True, help="the label; an empty one removes it")
     for parser, handler in (
         (create, _domain_create),
         (clear, _domain_clear),
         (delete, _domain_delete),
+        (rename, _domain_rename),
     ):
         add_device_arguments(parser)
         parser.add_argument("--pin-env", metavar="VAR", help="the user PIN")
@@ -416,6 +446,29 @@ def _domain_delete(arguments: argparse.Namespace) -> int:
     with open_card(arguments) as hsm:
         result = delete_key_domain(hsm, interaction, arguments.domain)
     return emit(arguments, result.to_dict(), _domain_lines(result))
+
+
+@workflow_command
+def _domain_rename(arguments: argparse.Namespace) -> int:
+    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
+    with open_card(arguments) as hsm:
+        try:
+            record = rename_domain(hsm, interaction, arguments.domain, arguments.label)
+        except ValueError as error:
+            raise CliError(str(error)) from None
+    data = {
+        "domain": record.domain,
+        "label": record.label,
+        "purpose": record.purpose.name.lower(),
+        "created": record.created.isoformat(),
+        "workflow": record.workflow,
+    }
+    line = (
+        f"Key domain {record.domain} is labelled {record.label!r}: {record.describe()}."
+        if record.label
+        else f"Key domain {record.domain} has no label: {record.describe()}."
+    )
+    return emit(arguments, data, [line])
 
 
 # -- audit ---------------------------------------------------------------------------

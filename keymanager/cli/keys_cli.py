@@ -2,12 +2,16 @@
 
 * ``backup --key REF --out FILE.wky --pin-env VAR``: the key, its PRKD and certificate
   in sc-hsm-tool's ``--wrap-key`` format (mode 0600).
-* ``restore FILE.wky [--key REF] --pin-env VAR``: KCV checked against the card's key
-  domains first; a free key reference unless ``--key`` names one.
+* ``restore FILE.wky [--key REF] [--no-export] --pin-env VAR``: KCV checked against the
+  card's key domains first; a free key reference unless ``--key`` names one.
 * ``generate (rsa:BITS | ec:CURVE | aes:BITS) --label L [--domain D] [--algorithms HEX]
-  --pin-env VAR``.
+  [--no-export] --pin-env VAR``.
 * ``delete --key REF --pin-env VAR --yes``.
 * ``export --key REF (--certificate [--der] | --public-key) [--out FILE]``.
+
+``--no-export`` seals the key: its allowed-algorithm list lacks WRAP, so the card
+refuses every later export (backup) of it (a sealed restore asks for the DKEK shares:
+the blob is re-encoded on the host).
 
 ``restore`` and ``generate`` first finish any key operation an earlier run could not
 (card pulled out): see :func:`keymanager.workflows.keys.recover_interrupted`.
@@ -68,6 +72,7 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
     restore.add_argument("file", type=Path, metavar="FILE.wky")
     restore.add_argument("--key", type=int, metavar="REF", help="key reference (default: free)")
     restore.add_argument("--label", help="label, when the backup carries no description")
+    _add_no_export(restore)
     _common(restore)
     restore.set_defaults(handler=_restore)
 
@@ -83,6 +88,7 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
         help="allowed algorithm ids, e.g. 7391 (ECDSA-SHA256, wrap); default: any",
     )
     generate.add_argument("--key", type=int, metavar="REF", help="key reference (default: free)")
+    _add_no_export(generate)
     _common(generate)
     generate.set_defaults(handler=_generate)
 
@@ -101,6 +107,14 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
     export.add_argument("--out", type=Path, metavar="FILE", help="write here (default: stdout)")
     add_device_arguments(export)
     export.set_defaults(handler=_export)
+
+
+def _add_no_export(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-export",
+        action="store_true",
+        help="seal the key: the card must never export it (no WRAP in its algorithm list)",
+    )
 
 
 def _journal() -> KeyJournal:
@@ -138,6 +152,7 @@ def _restore(arguments: argparse.Namespace) -> int:
             key_reference=arguments.key,
             label=arguments.label,
             journal=journal,
+            seal=arguments.no_export,
         )
     return emit(
         arguments,
@@ -166,6 +181,7 @@ def _generate(arguments: argparse.Namespace) -> int:
             allowed_algorithms=allowed,
             key_reference=arguments.key,
             journal=journal,
+            seal=arguments.no_export,
         )
     return emit(
         arguments,

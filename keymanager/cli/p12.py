@@ -3,7 +3,7 @@
 ::
 
     keymanager-cli import-p12 FILE --p12-password-env VAR --pin-env VAR
-        (--transient | [--domain D] --share FILE.pbe --share-password-env VAR
+        (--transient | [--domain D] [--no-export] --share FILE.pbe --share-password-env VAR
                        [--share FILE2.pbe --share-password-env VAR2 ...])
         [--yes] [--json] [--reader NAME | --simulator STATE]
 
@@ -12,7 +12,8 @@ the order given) make up the DKEK of key domain D (default 0), and their KCV is
 compared with the card's before any key is touched.  With ``--transient`` a one-off
 key domain is created and its KEK deleted afterwards; each key is sealed (its
 algorithm list lacks WRAP, and the card refuses a WRAP attempt before the import
-reports it): the card refuses to export it.
+reports it): the card refuses to export it.  ``--no-export`` seals the keys of a classic
+import the same way (a transient import always seals).
 
 Before anything else the command cleans up what an interrupted import left on this
 card (it asks, or ``--yes`` agrees).  Secrets come from the environment variables
@@ -86,6 +87,12 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     parser.add_argument(
         "--domain", type=int, default=0, metavar="D", help="key domain of the shares (default 0)"
+    )
+    parser.add_argument(
+        "--no-export",
+        action="store_true",
+        help="classic import: seal each key, the card must never export it (--transient "
+        "always seals)",
     )
     parser.add_argument("--yes", action="store_true", help="answer confirmations with yes")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -207,6 +214,7 @@ def _run(arguments: argparse.Namespace) -> int:
                 path=arguments.file,
                 journal=journal,
                 offer_more=False,
+                seal=arguments.no_export,
             )
     output["import"] = result.to_json()
     if arguments.json:

@@ -15,11 +15,17 @@ device             Generate key…, Restore key…, Create DKEK share…, Audit�
                    Create key domain…, Initialise device…
 user PIN           Change PIN…, Unblock PIN…, Unblock and set a new PIN…
 SO-PIN             Change SO-PIN…
-key domain         Create key domain… (empty slot), Import DKEK shares… (waiting),
-                   Clear KEK…, Delete key domain… (not empty)
+key domain         Create key domain… (empty slot), Import DKEK shares… (waiting;
+                   disabled for a transient import that holds keys), Rename key
+                   domain…, Clear KEK…, Delete key domain… (not empty)
 Keys group         Generate key…, Restore key…
-key                Back up…, Delete…
+Domain not recorded  Find key domains… (also on each key in it)
+key                Back up… (disabled for a sealed key), Delete…
 =================  =============================================================
+
+An action that applies to a node but cannot run there says why: ``disabled`` gives the
+reason, the context menu shows the entry greyed with the reason as its tooltip, and
+:meth:`MainWindow.run_action` refuses it with the reason in the status bar.
 """
 
 from __future__ import annotations
@@ -32,7 +38,15 @@ from typing import TYPE_CHECKING, Protocol
 from keymanager.card.hsm_types import KeyDomainSlot
 from keymanager.card.keystore import CaCertificateInfo, DataObjectInfo, KeyInfo
 from keymanager.gui.worker import JobContext
-from keymanager.workflows.outline import KCV_HIDDEN, KCV_PENDING, NodeKind, OutlineNode
+from keymanager.workflows.outline import (
+    KCV_HIDDEN,
+    KCV_PENDING,
+    SEALED_TEXT,
+    NodeKind,
+    OutlineNode,
+    is_transient_with_keys,
+    is_unrecorded,
+)
 
 if TYPE_CHECKING:
     from keymanager.workflows.plugins import Action, PluginRegistry
@@ -51,6 +65,8 @@ class MenuAction:
     :param needs_card: runs a card job: disabled while the worker is busy.
     :param changes_card: the outline is read again after the job (success or not).
     :param available: further condition on the node (e.g. the KCV is known).
+    :param disabled: why the action, though it applies, cannot run on the node
+        (``None``: it can); the menu shows it greyed with this reason as tooltip.
     """
 
     id: str
@@ -62,11 +78,16 @@ class MenuAction:
     changes_card: bool = False
     available: Callable[[OutlineNode], bool] | None = None
     description: str = ""
+    disabled: Callable[[OutlineNode], str | None] | None = None
 
     def applies_to(self, node: OutlineNode) -> bool:
         if node.kind not in self.kinds:
             return False
         return self.available is None or self.available(node)
+
+    def disabled_reason(self, node: OutlineNode) -> str | None:
+        """Why the action cannot run on ``node`` (``None``: it can)."""
+        return None if self.disabled is None else self.disabled(node)
 
 
 def node_payload(node: OutlineNode) -> object:
@@ -139,6 +160,7 @@ class DialogHost(Protocol):
     def initialise_device(self, node: OutlineNode) -> None: ...
     def create_share(self, node: OutlineNode) -> None: ...
     def show_audit(self, node: OutlineNode) -> None: ...
+    def rename_domain(self, node: OutlineNode) -> None: ...
 
 
 def domain_slot(node: OutlineNode) -> KeyDomainSlot | None:
@@ -175,6 +197,38 @@ def is_key(node: OutlineNode) -> bool:
 def key_of(node: OutlineNode) -> KeyInfo:
     assert isinstance(node.data, KeyInfo)
     return node.data
+
+
+BACKUP_SEALED_REASON = SEALED_TEXT
+"""Why "Back up…" is disabled on a sealed key."""
+IMPORT_TRANSIENT_REASON = (
+    "a transient import whose KEK was deleted holds keys here: a share would give them a "
+    "new DKEK known to its holder.  Delete the keys and the domain, then create a new one"
+)
+"""Why "Import DKEK shares…" is disabled on a transient-import domain that holds keys."""
+
+
+def backup_refused(node: OutlineNode) -> str | None:
+    """A sealed key cannot be backed up: the card refuses to export it."""
+    data = node.data
+    if isinstance(data, KeyInfo) and data.exportable is False:
+        return BACKUP_SEALED_REASON
+    return None
+
+
+def share_import_refused(node: OutlineNode) -> str | None:
+    """A recorded transient-import domain that holds keys takes no shares."""
+    return IMPORT_TRANSIENT_REASON if is_transient_with_keys(node) else None
+
+
+def unrecorded_keys(node: OutlineNode) -> list[KeyInfo]:
+    """The keys a "Find key domains" on ``node`` probes (the group's, or the key)."""
+    candidates = (
+        [node.data]
+        if isinstance(node.data, KeyInfo)
+        else [child.data for child in node.children if isinstance(child.data, KeyInfo)]
+    )
+    return [key for key in candidates if key.domain_source == "unknown"]
 
 
 def _change_pin(context: JobContext, node: OutlineNode) -> object:
@@ -229,6 +283,12 @@ def _clear_kek(context: JobContext, node: OutlineNode) -> object:
     return clear_kek(context.hsm, context.interaction, slot.number)
 
 
+def _find_key_domains(context: JobContext, node: OutlineNode) -> object:
+    from keymanager.workflows.key_domains import find_key_domains
+
+    return find_key_domains(context.hsm, context.interaction, keys=unrecorded_keys(node))
+
+
 def _delete_domain(context: JobContext, node: OutlineNode) -> object:
     from keymanager.workflows.device import delete_key_domain
 
@@ -252,6 +312,7 @@ def card_actions(host: DialogHost) -> list[MenuAction]:
         run: GuiRun,
         description: str,
         available: Callable[[OutlineNode], bool] | None = None,
+        disabled: Callable[[OutlineNode], str | None] | None = None,
     ) -> MenuAction:
         return MenuAction(
             id_,
@@ -261,6 +322,7 @@ def card_actions(host: DialogHost) -> list[MenuAction]:
             needs_card=True,
             available=available,
             description=description,
+            disabled=disabled,
         )
 
     def job(
@@ -270,6 +332,7 @@ def card_actions(host: DialogHost) -> list[MenuAction]:
         run: JobRun,
         description: str,
         available: Callable[[OutlineNode], bool] | None = None,
+        disabled: Callable[[OutlineNode], str | None] | None = None,
     ) -> MenuAction:
         return MenuAction(
             id_,
@@ -280,6 +343,7 @@ def card_actions(host: DialogHost) -> list[MenuAction]:
             changes_card=True,
             available=available,
             description=description,
+            disabled=disabled,
         )
 
     return [
@@ -292,6 +356,7 @@ def card_actions(host: DialogHost) -> list[MenuAction]:
             host.backup_key,
             "Save the key wrapped under its key domain's DKEK (.wky)",
             is_key,
+            backup_refused,
         ),
         dialog(
             "delete-key",
@@ -324,6 +389,24 @@ def card_actions(host: DialogHost) -> list[MenuAction]:
             _import_shares,
             "Custodians enter their shares into this key domain",
             is_waiting_domain,
+            share_import_refused,
+        ),
+        dialog(
+            "rename-domain",
+            "Rename key domain…",
+            domain,
+            host.rename_domain,
+            "Give the key domain a label (kept in keymanager's registry on the card)",
+            is_used_domain,
+        ),
+        job(
+            "find-key-domains",
+            "Find key domains…",
+            frozenset({NodeKind.KEY_GROUP, NodeKind.KEY}),
+            _find_key_domains,
+            "Wrap each key (user PIN), match the KCV and record its key domain on the card; "
+            "the wrapped keys are dropped at once",
+            is_unrecorded,
         ),
         job(
             "create-domain",

@@ -7,6 +7,10 @@ domain each belongs to as far as known.  "Find key domains…" asks the main win
 audit again with ``probe_wrap`` (the PIN is asked; each key is wrapped and the blob's
 KCV matched, the blob dropped).
 
+Each key says how its domain was learnt (recorded by keymanager in its registry on the
+card, probed by a WRAP, or unknown) and whether it is sealed; each domain its purpose,
+label and creation date as keymanager recorded them.
+
 Exports: :func:`audit_csv` (one row per key-domain slot, then one for the keys whose
 domain is unknown), :func:`audit_html` laid out by :class:`QTextDocument` for the PDF
 (:class:`QPdfWriter`, A4) and for printing (:class:`QPrintDialog`).  The KCV column
@@ -53,6 +57,10 @@ CSV_COLUMNS = (
     "shares_total",
     "shares_outstanding",
     "keys",
+    "purpose",
+    "label",
+    "created",
+    "keys_sealed",
 )
 UNKNOWN_DOMAIN = "unknown"
 
@@ -81,7 +89,13 @@ def kcv_text(domain: AuditedDomain) -> str:
 
 
 def audit_csv(report: AuditReport) -> str:
-    """The key-domain table as CSV (see the module docstring for the columns)."""
+    """The key-domain table as CSV: :data:`CSV_COLUMNS`, one row per slot.
+
+    ``purpose`` (``custodian``, ``transient``, ``random``, ``unknown``), ``label`` and
+    ``created`` are what keymanager recorded (empty without a record); ``keys_sealed``
+    counts the keys the card refuses to export.  A last row ``domain=unknown`` counts
+    the keys in no known domain.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -97,19 +111,36 @@ def audit_csv(report: AuditReport) -> str:
                 domain.shares_total if domain.state != "empty" else "",
                 domain.shares_outstanding if domain.state != "empty" else "",
                 len(domain.keys),
+                domain.purpose or "",
+                domain.label,
+                domain.created or "",
+                domain.sealed_keys,
             )
         )
     if report.other_keys:
-        writer.writerow((serial, UNKNOWN_DOMAIN, "", "", "", "", "", len(report.other_keys)))
+        sealed = sum(key.exportable is False for key in report.other_keys)
+        writer.writerow(
+            (serial, UNKNOWN_DOMAIN, "", "", "", "", "", len(report.other_keys), "", "", "", sealed)
+        )
     return out.getvalue()
 
 
 def _domain_of(key: AuditedKey) -> str:
     if key.domain is not None:
-        return f"{key.domain} ({'generated there' if key.domain_source == 'card' else 'by wrap'})"
-    if key.domain_source == "not wrappable":
-        return "none (not wrappable)"
+        return f"{key.domain} ({key.learnt})"
+    if key.in_no_domain:
+        return "no complete domain (probed)"
+    if key.domain_source == "recorded":
+        return "none (recorded by keymanager)"
+    if key.domain_source == "probed":
+        return "unknown (probed: sealed)" if key.exportable is False else "unknown (probed)"
     return "unknown"
+
+
+def _purpose_of(domain: AuditedDomain) -> str:
+    if domain.state == "empty":
+        return ""
+    return domain.description
 
 
 def all_keys(report: AuditReport) -> list[AuditedKey]:
@@ -131,9 +162,13 @@ def audit_html(report: AuditReport) -> str:
         ("Created (UTC)", report.created),
         (
             "Key domains of keys",
-            "found by wrapping each key" if report.domains_probed else "not probed",
+            "keymanager's registry; the others found by wrapping each key"
+            if report.domains_probed
+            else "keymanager's registry (keys it does not know not probed)",
         ),
     ]
+    if report.registry_damaged:
+        head.append(("Registry", f"damaged: {report.registry_damaged}"))
     parts = [
         f"<h1>Audit of SmartCard-HSM {e(report.serial or '')}</h1>",
         "<table cellspacing='0' cellpadding='2'>",
@@ -141,19 +176,21 @@ def audit_html(report: AuditReport) -> str:
         "</table>",
         "<h2>Key domains</h2>",
         "<table border='1' cellspacing='0' cellpadding='4' width='100%'>",
-        "<tr><th>Domain</th><th>State</th><th>KCV</th><th>Shares</th>"
+        "<tr><th>Domain</th><th>State</th><th>Purpose</th><th>KCV</th><th>Shares</th>"
         "<th>Outstanding</th><th>Keys</th></tr>",
     ]
     if not report.domains:
-        parts.append("<tr><td colspan='6'>none (the device has no DKEK)</td></tr>")
+        parts.append("<tr><td colspan='7'>none (the device has no DKEK)</td></tr>")
     for domain in report.domains:
         empty = domain.state == "empty"
+        sealed = f" ({domain.sealed_keys} sealed)" if domain.sealed_keys else ""
         parts.append(
             f"<tr><td>{domain.number}</td><td>{e(domain.state)}</td>"
+            f"<td>{e(_purpose_of(domain))}</td>"
             f"<td><tt>{e(kcv_text(domain))}</tt></td>"
             f"<td>{'' if empty else domain.shares_total}</td>"
             f"<td>{'' if empty else domain.shares_outstanding}</td>"
-            f"<td>{len(domain.keys)}</td></tr>"
+            f"<td>{len(domain.keys)}{sealed}</td></tr>"
         )
     parts.append("</table>")
     keys = all_keys(report)
@@ -161,19 +198,24 @@ def audit_html(report: AuditReport) -> str:
     if keys:
         parts.append(
             "<table border='1' cellspacing='0' cellpadding='4' width='100%'>"
-            "<tr><th>Ref</th><th>Label</th><th>Type</th><th>ID</th><th>Key domain</th></tr>"
+            "<tr><th>Ref</th><th>Label</th><th>Type</th><th>ID</th><th>Key domain</th>"
+            "<th>Export</th></tr>"
         )
         for key in keys:
             what = f"{key.kind} {key.size}" if key.kind else "unknown"
             parts.append(
                 f"<tr><td>{key.key_reference}</td><td>{e(key.label)}</td><td>{e(what)}</td>"
-                f"<td><tt>{e(key.key_id or '-')}</tt></td><td>{e(_domain_of(key))}</td></tr>"
+                f"<td><tt>{e(key.key_id or '-')}</tt></td><td>{e(_domain_of(key))}</td>"
+                f"<td>{e(key.export_state)}</td></tr>"
             )
         parts.append("</table>")
-        if not report.domains_probed and report.other_keys:
+        if not report.domains_probed and any(
+            key.domain_source == "unknown" for key in report.other_keys
+        ):
             parts.append(
-                "<p>The card does not tell which key domain a key belongs to; "
-                "“Find key domains” wraps each key and matches the KCV.</p>"
+                "<p>The card does not tell which key domain a key belongs to and keymanager "
+                "has no record of these keys; “Find key domains” wraps each (with the PIN), "
+                "matches the KCV and records the answer on the card.</p>"
             )
     return "\n".join(parts)
 
@@ -205,7 +247,7 @@ def write_pdf(report: AuditReport, path: Path) -> Path:
 class AuditTableModel(QAbstractTableModel):
     """The key domains of a report, one row each."""
 
-    HEADERS = ("Key domain", "State", "KCV", "Shares", "Outstanding", "Keys known")
+    HEADERS = ("Key domain", "State", "Purpose", "KCV", "Shares", "Outstanding", "Keys known")
 
     def __init__(self, report: AuditReport | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -228,13 +270,15 @@ class AuditTableModel(QAbstractTableModel):
         assert self.report is not None
         domain = self.report.domains[row]
         empty = domain.state == "empty"
+        sealed = f" ({domain.sealed_keys} sealed)" if domain.sealed_keys else ""
         values = (
             str(domain.number),
             domain.state,
+            _purpose_of(domain),
             kcv_text(domain),
             "" if empty else str(domain.shares_total),
             "" if empty else str(domain.shares_outstanding),
-            str(len(domain.keys)),
+            f"{len(domain.keys)}{sealed}",
         )
         return values[column]
 
@@ -243,7 +287,7 @@ class AuditTableModel(QAbstractTableModel):
             return None
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return self.cell(index.row(), index.column())
-        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (0, 3, 4, 5):
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (0, 4, 5, 6):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -258,7 +302,7 @@ class AuditTableModel(QAbstractTableModel):
 class KeysTableModel(QAbstractTableModel):
     """The keys of a report with the key domain each belongs to, as far as known."""
 
-    HEADERS = ("Ref", "Label", "Type", "ID", "Key domain")
+    HEADERS = ("Ref", "Label", "Type", "ID", "Key domain", "Export")
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -285,6 +329,7 @@ class KeysTableModel(QAbstractTableModel):
             f"{key.kind} {key.size}" if key.kind else "unknown",
             key.key_id or "-",
             _domain_of(key),
+            key.export_state,
         )
         return values[index.column()]
 
@@ -337,7 +382,7 @@ class AuditView(QDialog):
         self.table.setObjectName("auditTable")
         self.table.setModel(self.model)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         layout.addWidget(self.table, 2)
         self.keys_label = QLabel()
@@ -357,8 +402,9 @@ class AuditView(QDialog):
             "Find key domains…", QDialogButtonBox.ButtonRole.ActionRole
         )
         self.probe_button.setToolTip(
-            "Wrap each key (needs the user PIN) and match the KCV: shows which key domain "
-            "each key belongs to.  The wrapped keys are dropped at once."
+            "Wrap each key keymanager has no record of (needs the user PIN) and match the "
+            "KCV: shows which key domain it belongs to, and records it on the card.  The "
+            "wrapped keys are dropped at once."
         )
         self.probe_button.setEnabled(probe is not None)
         self.probe_button.clicked.connect(self.probe)
@@ -396,15 +442,20 @@ class AuditView(QDialog):
         self.keys_model.set_report(report)
         keys = len(self.keys_model.keys)
         self.keys_label.setText(f"Keys ({keys}):")
+        unknown = sum(key.domain_source == "unknown" for key in report.other_keys)
         if report.domains_probed:
-            self.note.setText("Key domains were found by wrapping each key and matching its KCV.")
-        elif report.other_keys:
             self.note.setText(
-                "The card does not tell which key domain a key belongs to: "
-                "“Find key domains…” wraps each key (with the PIN) to find out."
+                "Key domains come from keymanager's registry on the card; the keys it did "
+                "not know were wrapped and their KCV matched, and the answers recorded."
+            )
+        elif unknown:
+            self.note.setText(
+                f"keymanager has no record of the key domain of {unknown} key(s) and the "
+                "card does not tell it: “Find key domains…” wraps them (with the PIN) to "
+                "find out and records the answer."
             )
         else:
-            self.note.setText("")
+            self.note.setText("Key domains come from keymanager's registry on the card.")
         self.table.resizeColumnsToContents()
         self.keys_table.resizeColumnsToContents()
 

@@ -84,6 +84,8 @@ from keymanager.gui.dialogs.delete_key import DeleteKeyDialog, LabelConfirmed
 from keymanager.gui.dialogs.files import file_dialog
 from keymanager.gui.dialogs.generate_key import GenerateKeyDialog
 from keymanager.gui.dialogs.init_device import InitDeviceDialog
+from keymanager.gui.dialogs.rename_domain import RenameDomainDialog
+from keymanager.gui.dialogs.restore_key import RestoreKeyDialog
 from keymanager.gui.gc_guard import install_gui_thread_gc
 from keymanager.gui.gui_interaction import GuiInteraction, PromptBroker
 from keymanager.gui.messages import (
@@ -741,6 +743,10 @@ class MainWindow(QMainWindow):
             target = outline.device  # toolbar actions act on the device
         if not action.applies_to(target):
             return False
+        reason = action.disabled_reason(target)
+        if reason is not None:
+            self.statusBar().showMessage(f"{action.label.rstrip('…')}: {reason}", 8000)
+            return False
         if action.needs_card and (self.worker is None or self.worker.busy):
             self.statusBar().showMessage("The card is busy; wait or cancel first", 5000)
             return False
@@ -766,13 +772,17 @@ class MainWindow(QMainWindow):
     def build_context_menu(self, node: OutlineNode) -> QMenu:
         """The context menu of ``node`` (card actions disabled while the card is busy)."""
         menu = QMenu(self)
+        menu.setToolTipsVisible(True)
         busy = self.worker is not None and self.worker.busy
         for action in self.context_actions(node):
             entry = menu.addAction(action.label)
             entry.setObjectName(action.id)
-            if action.description:
+            reason = action.disabled_reason(node)
+            if reason is not None:
+                entry.setToolTip(f"Not possible: {reason}")
+            elif action.description:
                 entry.setToolTip(action.description)
-            entry.setEnabled(not (action.needs_card and busy))
+            entry.setEnabled(reason is None and not (action.needs_card and busy))
             entry.triggered.connect(
                 lambda _checked=False, a=action.id, n=node: self.run_action(a, n)
             )
@@ -858,6 +868,7 @@ class MainWindow(QMainWindow):
                     domain=choices.domain,
                     allowed_algorithms=choices.allowed_algorithms,
                     journal=KeyJournal(default_journal_dir()),
+                    seal=choices.seal,
                 )
 
             def generated(result: object) -> None:
@@ -913,25 +924,37 @@ class MainWindow(QMainWindow):
         )
 
     def restore_key(self, node: OutlineNode) -> None:
-        """Ask for the ``.wky``; restore it on the worker thread."""
+        """Ask for the ``.wky``, then whether to seal it; restore it on the worker thread."""
 
         def chosen(path: Path) -> None:
-            def run(context: JobContext) -> object:
-                from keymanager.workflows.keys import KeyJournal, default_journal_dir, restore_key
+            dialog = RestoreKeyDialog(path, self)
 
-                return restore_key(
-                    context.hsm,
-                    context.interaction,
-                    path,
-                    journal=KeyJournal(default_journal_dir()),
-                )
+            def start() -> None:
+                seal = dialog.seal()
 
-            def restored(result: object) -> None:
-                reference = getattr(result, "key_reference", None)
-                if reference is not None:
-                    self._select_next = f"key:{reference}"
+                def run(context: JobContext) -> object:
+                    from keymanager.workflows.keys import (
+                        KeyJournal,
+                        default_journal_dir,
+                        restore_key,
+                    )
 
-            self.submit("Restoring a key", run, changes_card=True, on_result=restored)
+                    return restore_key(
+                        context.hsm,
+                        context.interaction,
+                        path,
+                        journal=KeyJournal(default_journal_dir()),
+                        seal=seal,
+                    )
+
+                def restored(result: object) -> None:
+                    reference = getattr(result, "key_reference", None)
+                    if reference is not None:
+                        self._select_next = f"key:{reference}"
+
+                self.submit("Restoring a key", run, changes_card=True, on_result=restored)
+
+            self._open_dialog(dialog, start)
 
         self._file_dialog(
             "Restore a key",
@@ -939,6 +962,29 @@ class MainWindow(QMainWindow):
             save=False,
             name_filter="Key backups (*.wky);;All files (*)",
         )
+
+    def rename_domain(self, node: OutlineNode) -> None:
+        """Ask for the key domain's label; record it on the worker thread."""
+        slot = domain_slot(node)
+        assert slot is not None
+        number = slot.number
+        current = node.detail("Label") or ""
+        dialog = RenameDomainDialog(
+            number, "" if current == "(none)" else current, node.detail("Purpose") or "", self
+        )
+
+        def start() -> None:
+            label = dialog.label()
+
+            def run(context: JobContext) -> object:
+                from keymanager.workflows.key_domains import rename_domain
+
+                return rename_domain(context.hsm, context.interaction, number, label)
+
+            self._select_next = f"domain:{number}"
+            self.submit("Renaming a key domain", run, changes_card=True)
+
+        self._open_dialog(dialog, start)
 
     def card_name(self) -> str:
         outline = self.model.outline

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, TypeVar
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -53,6 +54,7 @@ from PySide6.QtWidgets import (
 from keymanager.card.hsm_types import KeyDomainSlot
 from keymanager.dkek.dkek import format_kcv
 from keymanager.dkek.secret import wipe
+from keymanager.gui.dialogs.restore_key import SEAL_TEXT, SEAL_TIP
 from keymanager.gui.worker import JobContext
 from keymanager.workflows.import_p12 import (
     ImportJournal,
@@ -97,6 +99,8 @@ class WizardAnswers:
     target: int
     shares: int = 1
     journal_path: Path | None = None
+    seal: bool = False
+    """Classic path: the card must never export the keys (the transient path always seals)."""
 
     @property
     def transient(self) -> bool:
@@ -190,6 +194,7 @@ def run_import(context: JobContext, answers: WizardAnswers, progress: ImportProg
             path=answers.path,
             journal=journal,
             offer_more=False,
+            seal=answers.seal,
         )
     finally:
         answers.forget()
@@ -464,6 +469,16 @@ class TargetPage(QWizardPage):
         self.shares.setRange(1, 255)
         form.addRow("DKEK shares to enter:", self.shares)
         layout.addLayout(form)
+        self.seal_box = QCheckBox(SEAL_TEXT)
+        self.seal_box.setObjectName("p12Seal")
+        self.seal_box.setToolTip(SEAL_TIP)
+        layout.addWidget(self.seal_box)
+        self.seal_note = QLabel()
+        self.seal_note.setObjectName("p12SealNote")
+        self.seal_note.setWordWrap(True)
+        layout.addWidget(self.seal_note)
+        self._classic_seal = False
+        self.seal_box.toggled.connect(self._seal_toggled)
         self.targets: list[Target] = []
 
     def initializePage(self) -> None:
@@ -499,7 +514,26 @@ class TargetPage(QWizardPage):
         self.shares.setEnabled(target is not None and target.value != TRANSIENT)
         if target is not None and target.value != TRANSIENT:
             self.shares.setValue(target.shares)
+        transient = target is not None and target.value == TRANSIENT
+        self.seal_box.blockSignals(True)
+        self.seal_box.setChecked(True if transient else self._classic_seal)
+        self.seal_box.blockSignals(False)
+        self.seal_box.setEnabled(not transient)
+        self.seal_note.setText(
+            "A transient import always seals its keys: the card refuses to export them."
+            if transient
+            else ""
+        )
         self.completeChanged.emit()
+
+    def _seal_toggled(self, checked: bool) -> None:
+        if self.seal_box.isEnabled():
+            self._classic_seal = checked
+
+    def seal(self) -> bool:
+        """Whether the keys are sealed (always, on the transient path)."""
+        target = self.target()
+        return target is not None and (target.value == TRANSIENT or self.seal_box.isChecked())
 
     def isComplete(self) -> bool:
         return self.target() is not None
@@ -681,11 +715,17 @@ class Pkcs12Wizard(QWizard):
                 "attempt the card refuses proves it) and the domain's one-off KEK is "
                 "deleted afterwards.  Each key signs a test message, verified here."
             )
+        sealed = (
+            "  Each key is sealed: the card refuses to export it (a WRAP attempt the card "
+            "refuses proves it)."
+            if self.target_page.seal()
+            else "  The keys can be backed up with the domain's shares."
+        )
         return (
             f"Import {what} under key domain {target.value} (KCV {target.kcv}).\n\n"
             f"The {self.target_page.shares.value()} DKEK share(s) are asked next, one "
             "custodian at a time, and their KCV is compared with the card's before any key "
-            "is touched; then the user PIN.  Each key signs a test message, verified here."
+            "is touched; then the user PIN.  Each key signs a test message, verified here." + sealed
         )
 
     def answers(self) -> WizardAnswers:
@@ -698,6 +738,7 @@ class Pkcs12Wizard(QWizard):
             target=target.value,
             shares=self.target_page.shares.value(),
             journal_path=self.journal_path,
+            seal=self.target_page.seal() and target.value != TRANSIENT,
         )
 
     # -- the job ----------------------------------------------------------------------

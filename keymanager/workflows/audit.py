@@ -1,17 +1,24 @@
-"""The audit report: per key domain its KCV (or "hidden"), share counts and keys.
+"""The audit report: per key domain its KCV (or "hidden"), share counts, purpose and keys.
 
 Which domain a key belongs to is stored on the card only as part of the key (tag
 ``92`` at generation, or the DKEK a blob was unwrapped under); no READ, status query
-or PKCS#15 file tells it.  The report therefore finds it one of two ways:
+or PKCS#15 file tells it.  The report therefore learns it one of two ways, and says
+which for every key (``domain_source``):
 
-* keys generated in this session carry it (:class:`~keymanager.card.keystore.KeyInfo`
-  ``key_domain``), which an audit normally does not see;
-* with ``probe_wrap=True`` and the user PIN verified, each key is wrapped (WRAP KEY)
-  and the KCV at the head of the blob names the domain whose KCV it equals; the blob
-  itself, encrypted under the DKEK, is dropped at once.  A key the card will not wrap
-  belongs to no complete domain (or to none at all).
+* ``recorded``: keymanager's key-domain registry on the card
+  (:mod:`keymanager.card.domain_registry`, one READ) names the key's domain, written
+  when keymanager made the key; the registry also tells each domain's purpose, label
+  and creation date, and whether a key is sealed;
+* ``probed``: a WRAP probe found it (recorded in the registry by an earlier probe, or
+  by this audit with ``probe_wrap=True``): the key is wrapped (WRAP KEY, the user PIN
+  verified) and the KCV at the head of the blob names the domain whose KCV it equals;
+  the blob, encrypted under the DKEK, is dropped at once.  A key the card refuses to
+  wrap with ``6985`` is sealed; with ``6A88`` it belongs to no complete domain;
+* ``unknown``: neither.  ``probe_wrap=True`` probes only these keys and records what it
+  finds in the registry, so the next audit needs no probe.
 
-Without probing, keys are listed under "domain unknown" and the report says so.
+The registry is a display aid anyone with the user PIN can rewrite; "sealed" is the
+card's own refusal to export (:mod:`keymanager.card.seal`).
 """
 
 from __future__ import annotations
@@ -22,12 +29,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keymanager.card.cvc import unreadable_identity_text
-from keymanager.card.errors import ApduError, CardError, NoKeyDomainSupport, TransportError
+from keymanager.card.domain_registry import DomainRecord, annotate_keys, read_registry
+from keymanager.card.errors import CardError, NoKeyDomainSupport, TransportError
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.keystore import CertificateKind, KeyInfo, KeyStore
-from keymanager.dkek.dkek import KCV_LENGTH, format_kcv
+from keymanager.dkek.dkek import format_kcv
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.interaction import Interaction
+from keymanager.workflows.key_domains import find_key_domains, with_recorded
+from keymanager.workflows.outline import DOMAIN_SOURCE_TEXT
 
 
 @dataclass(frozen=True)
@@ -43,10 +53,31 @@ class AuditedKey:
     """The X.509 certificate's subject, if ``CExx`` holds one."""
     domain: int | None
     domain_source: str
-    """``"card"`` (known from generation), ``"wrap"`` (blob KCV), ``"not wrappable"``
-    or ``"unknown"``."""
+    """How the domain was learnt: ``"recorded"`` (keymanager's registry, written when
+    keymanager made the key), ``"probed"`` (a WRAP probe) or ``"unknown"``."""
     cv_request: bool = False
     """``CExx`` holds the card's CV request (from generation), not a certificate."""
+    exportable: bool | None = None
+    """``False``: sealed (the card refuses to export it); ``None``: not known."""
+    in_no_domain: bool = False
+    """A probe found the key in no complete key domain (the card answered ``6A88``)."""
+
+    @property
+    def learnt(self) -> str:
+        """How the domain was learnt, in words."""
+        return DOMAIN_SOURCE_TEXT.get(self.domain_source, self.domain_source)
+
+    @property
+    def domain_known(self) -> bool:
+        """The domain (or that there is none) is known: recorded, or found by a probe."""
+        return self.domain is not None or self.in_no_domain or self.domain_source == "recorded"
+
+    @property
+    def export_state(self) -> str:
+        """``sealed``, ``exportable`` or ``unknown``."""
+        if self.exportable is None:
+            return "unknown"
+        return "exportable" if self.exportable else "sealed"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +90,9 @@ class AuditedKey:
             "cv_request": self.cv_request,
             "domain": self.domain,
             "domain_source": self.domain_source,
+            "domain_learnt": self.learnt,
+            "exportable": self.exportable,
+            "in_no_domain": self.in_no_domain,
         }
 
 
@@ -74,6 +108,39 @@ class AuditedDomain:
     kcv: str | None = None
     kcv_hidden: bool = False
     keys: tuple[AuditedKey, ...] = ()
+    purpose: str | None = None
+    """What keymanager recorded the domain for (``custodian``, ``transient``, ``random``,
+    ``unknown``); ``None``: no record."""
+    label: str = ""
+    created: str | None = None
+    """The date keymanager recorded the domain (ISO 8601), if it did."""
+    workflow: str | None = None
+    """The keymanager workflow that recorded it."""
+
+    @property
+    def purpose_text(self) -> str:
+        """The purpose as the outline says it (``transient import``), or "not recorded"."""
+        if self.purpose is None:
+            return "not recorded"
+        return {
+            "custodian": "custodian DKEK",
+            "transient": "transient import",
+            "random": "random DKEK",
+        }.get(self.purpose, "not recorded")
+
+    @property
+    def description(self) -> str:
+        """``Payments (custodian DKEK of 2026-12-01)``, as :meth:`DomainRecord.describe`."""
+        if self.purpose is None:
+            return "not recorded by keymanager"
+        if self.purpose == "unknown":
+            return self.label or "purpose not recorded"
+        text = f"{self.purpose_text} of {self.created}" if self.created else self.purpose_text
+        return f"{self.label} ({text})" if self.label else text
+
+    @property
+    def sealed_keys(self) -> int:
+        return sum(key.exportable is False for key in self.keys)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +150,10 @@ class AuditedDomain:
             "shares_outstanding": self.shares_outstanding,
             "kcv": self.kcv,
             "kcv_hidden": self.kcv_hidden,
+            "purpose": self.purpose,
+            "label": self.label,
+            "created": self.created,
+            "workflow": self.workflow,
             "keys": [key.to_dict() for key in self.keys],
         }
 
@@ -102,6 +173,8 @@ class AuditReport:
     domains_probed: bool
     device: str = "unknown"
     """The device identity (``DeviceIdentity.text``: the words status and the GUI use)."""
+    registry_damaged: str | None = None
+    """Why keymanager's key-domain registry could not be read (its keys read as unknown)."""
     created: str = field(
         default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     )
@@ -116,6 +189,7 @@ class AuditReport:
             "so_pin": self.so_pin,
             "created": self.created,
             "domains_probed": self.domains_probed,
+            "registry_damaged": self.registry_damaged,
             "key_domains": [domain.to_dict() for domain in self.domains],
             "other_keys": [key.to_dict() for key in self.other_keys],
         }
@@ -150,16 +224,31 @@ class AuditReport:
                 f"Key domain {domain.number}: {domain.state}, {domain.shares_total} share(s), "
                 f"{domain.shares_outstanding} outstanding, KCV {kcv}"
             )
+            if domain.purpose is not None:
+                lines.append(
+                    f"    purpose {domain.purpose_text}, label {domain.label or '-'}, "
+                    f"created {domain.created or '-'} (recorded by keymanager, "
+                    f"{domain.workflow or 'unknown workflow'})"
+                )
+            else:
+                lines.append("    purpose not recorded by keymanager")
+            sealed = f", {domain.sealed_keys} sealed" if domain.sealed_keys else ""
+            lines.append(f"    {len(domain.keys)} key(s){sealed}")
             lines.extend(_key_line(key) for key in domain.keys)
-        if self.other_keys:
-            heading = (
-                "Keys in no complete key domain:"
-                if self.domains_probed
-                else "Keys (domain unknown: the card does not tell it; audit --probe-domains "
-                "finds it by wrapping each key):"
+        if self.registry_damaged:
+            lines.append(f"Key-domain registry damaged: {self.registry_damaged}")
+        elsewhere = [key for key in self.other_keys if key.in_no_domain or key.domain_known]
+        unknown = [key for key in self.other_keys if key not in elsewhere]
+        if elsewhere:
+            lines.append("Keys in no complete key domain:")
+            lines.extend(_key_line(key) for key in elsewhere)
+        if unknown:
+            lines.append(
+                "Keys whose domain is unknown (keymanager has no record; audit "
+                "--probe-domains finds it by wrapping each and records it; a sealed key "
+                "cannot be probed):"
             )
-            lines.append(heading)
-            lines.extend(_key_line(key) for key in self.other_keys)
+            lines.extend(_key_line(key) for key in unknown)
         elif not any(domain.keys for domain in self.domains):
             lines.append("No keys.")
         return "\n".join(lines) + "\n"
@@ -170,10 +259,16 @@ def _key_line(key: AuditedKey) -> str:
     cert = f", certificate {key.certificate}" if key.certificate else ""
     if key.cv_request:
         cert = ", CV request (no certificate)"
-    return f"    [{key.key_reference:3d}] {key.label} ({what}, ID {key.key_id or '-'}{cert})"
+    how = f"domain {key.learnt}" if key.domain_known else "domain unknown"
+    return (
+        f"    [{key.key_reference:3d}] {key.label} ({what}, ID {key.key_id or '-'}{cert}); "
+        f"{how}, {key.export_state}"
+    )
 
 
-def _audited(key: KeyInfo, domain: int | None, source: str) -> AuditedKey:
+def _audited(
+    key: KeyInfo, domain: int | None, source: str, *, in_no_domain: bool = False
+) -> AuditedKey:
     return AuditedKey(
         key_reference=key.key_reference,
         label=key.label,
@@ -186,15 +281,32 @@ def _audited(key: KeyInfo, domain: int | None, source: str) -> AuditedKey:
         domain=domain,
         domain_source=source,
         cv_request=key.certificate_kind is CertificateKind.CV_REQUEST,
+        exportable=key.exportable,
+        in_no_domain=in_no_domain,
     )
+
+
+def _domain_fields(record: DomainRecord | None) -> dict[str, Any]:
+    if record is None:
+        return {}
+    return {
+        "purpose": record.purpose.name.lower(),
+        "label": record.label,
+        "created": record.created.date().isoformat(),
+        "workflow": record.workflow,
+    }
 
 
 def audit(
     hsm: SmartCardHsm, interaction: Interaction | None = None, *, probe_wrap: bool = False
 ) -> AuditReport:
-    """Audit the device: key domains with KCV and share counts, and the keys in each.
+    """Audit the device: key domains with KCV, share counts and purpose, and their keys.
 
-    :param probe_wrap: find each key's domain by wrapping it (asks for the user PIN
+    Each key's domain comes from keymanager's registry on the card where it has one (no
+    WRAP for those keys).
+
+    :param probe_wrap: find the domain of each key the registry does not know by
+        wrapping it, and record the answers in the registry (asks for the user PIN
         through ``interaction`` when it is not verified yet).
     """
     if probe_wrap:
@@ -217,24 +329,24 @@ def audit(
         slots = hsm.key_domains()
     except NoKeyDomainSupport:
         slots = []
-    keys = KeyStore(hsm).list_keys(load_certificates=True)  # only CExx tells X.509 from CV
-    by_kcv: dict[bytes, int] = {}
-    for slot in slots:
-        status = slot.status
-        if status is not None and status.complete and status.kcv is not None:
-            by_kcv.setdefault(status.kcv, slot.index)
+    listed = KeyStore(hsm).list_keys(load_certificates=True)  # only CExx tells X.509 from CV
+    registry = read_registry(hsm)  # one READ: domains and keys keymanager recorded
+    keys = annotate_keys(listed, registry)
+    in_no_domain: set[int] = set()
+    if probe_wrap and slots:
+        assert interaction is not None
+        unknown = [key for key in keys if key.domain_source == "unknown"]
+        if unknown:
+            probe = find_key_domains(hsm, interaction, keys=unknown)
+            keys = with_recorded(keys, probe)
+            in_no_domain = {ref for ref, domain in probe.domains.items() if domain is None}
     placed: dict[int, list[AuditedKey]] = {slot.index: [] for slot in slots}
     others: list[AuditedKey] = []
     for key in keys:
-        domain, source = key.key_domain, "card" if key.key_domain is not None else "unknown"
-        if domain is None and probe_wrap and slots:
-            try:
-                blob = hsm.wrap_key(key.key_reference)
-                domain = by_kcv.get(bytes(blob[:KCV_LENGTH]))
-                source = "wrap" if domain is not None else "unknown"
-            except (ApduError, NoKeyDomainSupport):
-                source = "not wrappable"
-        audited = _audited(key, domain, source)
+        domain, source = key.key_domain, key.domain_source
+        if key.key_reference in in_no_domain:
+            source = "probed"
+        audited = _audited(key, domain, source, in_no_domain=key.key_reference in in_no_domain)
         if domain is not None and domain in placed:
             placed[domain].append(audited)
         else:
@@ -255,6 +367,7 @@ def audit(
                 kcv=format_kcv(status.kcv) if complete and status.kcv is not None else None,
                 kcv_hidden=complete and status.kcv is None,
                 keys=tuple(placed[slot.index]),
+                **_domain_fields(registry.domains.get(slot.index)),
             )
         )
     return AuditReport(
@@ -267,4 +380,5 @@ def audit(
         other_keys=tuple(others),
         domains_probed=probe_wrap,
         device=device,
+        registry_damaged=registry.damaged,
     )

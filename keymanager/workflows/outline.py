@@ -10,18 +10,21 @@ Shape of the tree (``docs/gui.md`` explains the choices)::
     device (TokenInfo label, version, serial, genuine / unverified / not genuine)
     ├── user PIN (verified, tries left)
     ├── SO-PIN (tries left)
-    ├── key domain 0 … n (DKEK / XKEK / empty, shares, KCV or "hidden until login")
-    │   └── keys whose key domain is known (only right after an import)
-    ├── Keys: every key whose domain the card does not report (the usual case)
-    │   └── key (label, reference, type and size, algorithms if known)
+    ├── key domain 0 … n (purpose and label from keymanager's registry, DKEK / XKEK /
+    │   │                 empty, shares, KCV or "hidden until login", keys, sealed)
+    │   └── keys the registry (or a WRAP probe it recorded) places in that domain
+    ├── Domain not recorded: keys keymanager has no domain record of ("Find key domains")
+    │   └── key (label, reference, type and size, exportable / sealed when known)
     │       └── certificate (subject; issuer and validity once loaded)
+    ├── Keys: keys recorded as in no key domain (every key, on a device without domains)
     ├── CA certificates
     └── Data objects
 
 Costs: SELECT was paid when the session opened; the outline adds EF 2F03 (one READ),
 EF 2F02 (one READ, cached by the session), two PIN status queries, one query per key
-domain slot plus one, and the key store's listings (three ENUMERATEs and one READ per
-key, CA certificate and data-object description).  A key's certificate file is read by
+domain slot plus one, keymanager's key-domain registry (one READ of EF CFFE), and the
+key store's listings (three ENUMERATEs and one READ per key, CA certificate and
+data-object description).  A key's certificate file is read by
 :func:`load_certificate` when somebody looks at it.
 """
 
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -39,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from keymanager.card.cvc import Genuineness, unreadable_identity_text
+from keymanager.card.domain_registry import DomainPurpose, DomainRecord, Registry
 from keymanager.card.errors import CardError, FileNotFound, NoKeyDomainSupport, TransportError
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import Algorithm, KeyDomainSlot, PinState, PinStatus
@@ -50,6 +54,7 @@ from keymanager.card.keystore import (
 )
 from keymanager.card.pkcs15 import Pkcs15Error, decode_tokeninfo
 from keymanager.dkek.dkek import format_kcv
+from keymanager.workflows.key_domains import keys_with_domains
 
 T = TypeVar("T")
 
@@ -58,6 +63,17 @@ DEFAULT_DEVICE_TITLE = "SmartCard-HSM"
 KCV_HIDDEN = "hidden until login"
 KCV_PENDING = "pending: shares outstanding"
 NOT_REPORTED = "not reported by the card"
+UNRECORDED_GROUP_ID = "keys:unrecorded"
+"""The group of keys whose key domain keymanager has no record of."""
+DOMAIN_NOT_RECORDED = "Domain not recorded"
+SEALED_TEXT = "sealed: the card refuses to export it"
+EXPORTABLE_TEXT = "exportable (wrapped under its key domain's DKEK)"
+DOMAIN_SOURCE_TEXT = {
+    "recorded": "recorded by keymanager",
+    "probed": "probed",
+    "unknown": "unknown",
+}
+"""How a key's domain was learnt, in words (the outline's details and the audit)."""
 
 
 class NodeKind(enum.Enum):
@@ -191,11 +207,32 @@ def read_outline(hsm: SmartCardHsm) -> Outline:
         slots = hsm.key_domains()
     except NoKeyDomainSupport:
         slots = []
-    domains = {slot.number: device.add(domain_node(slot)) for slot in slots}
     store = KeyStore(hsm)
-    keys, problem = _listed(store.list_keys, "the keys")
+    listed, problem = _listed(lambda: [keys_with_domains(hsm)], "the keys")
+    registry, keys = listed[0] if listed else (Registry(), [])
+    used = {slot.number for slot in slots if slot.status is not None}
+    placed: dict[int, list[KeyInfo]] = {number: [] for number in used}
+    unrecorded: list[KeyInfo] = []
+    no_domain: list[KeyInfo] = []
+    for key in keys:
+        if not used:
+            no_domain.append(key)  # a device without key domains: no key is in one
+        elif key.domain_source != "unknown" and key.key_domain in placed:
+            placed[key.key_domain].append(key)
+        elif key.domain_source == "recorded" and key.key_domain is None:
+            no_domain.append(key)  # keymanager made it in no key domain
+        else:
+            unrecorded.append(key)
+    for slot in slots:
+        node = device.add(
+            domain_node(slot, registry.domains.get(slot.number), placed.get(slot.number, []))
+        )
+        for key in placed.get(slot.number, []):
+            node.add(key_node(key))
     cas_found, ca_problem = _listed(store.list_ca_certificates, "the CA certificates")
     objects_found, data_problem = _listed(store.list_data_objects, "the data objects")
+    if unrecorded:
+        device.add(unrecorded_group(unrecorded, registry))
     group = OutlineNode(
         NodeKind.KEY_GROUP,
         "Keys",
@@ -203,18 +240,20 @@ def read_outline(hsm: SmartCardHsm) -> Outline:
         (
             Detail(
                 "Note",
-                "The card does not report which key domain a key belongs to; "
-                "keys appear under their domain only right after an import.",
+                "Keys keymanager recorded as belonging to no key domain (the card cannot "
+                "back them up).  Keys of a key domain are under it; keys whose domain "
+                f"keymanager has no record of are under “{DOMAIN_NOT_RECORDED}”."
+                if used
+                else "The device has no key domains: its keys cannot be backed up.",
                 copyable=False,
             ),
         ),
     )
     if problem:
         group.add(notice_node(problem, "notice:keys"))
-    for key in keys:
-        parent = domains.get(key.key_domain) if key.key_domain is not None else None
-        (parent or group).add(key_node(key))
-    group.title = f"Keys ({len(keys) - sum(k.key_domain in domains for k in keys)})"
+    for key in no_domain:
+        group.add(key_node(key))
+    group.title = f"Keys in no key domain ({len(no_domain)})" if used else f"Keys ({len(keys)})"
     group.data = len(keys)
     device.add(group)
     cas = device.add(OutlineNode(NodeKind.CA_GROUP, "CA certificates", "ca-certificates"))
@@ -308,8 +347,40 @@ def _pin_node(kind: NodeKind, name: str, status: PinStatus) -> OutlineNode:
     return OutlineNode(kind, f"{name}: {status.describe()}", node_id, tuple(details), data=status)
 
 
-def domain_node(slot: KeyDomainSlot) -> OutlineNode:
-    """The node of one key-domain slot."""
+def seal_summary(keys: Sequence[KeyInfo]) -> str:
+    """``sealed`` / ``exportable`` when all keys agree, else the counts (unknowns left out)."""
+    sealed = sum(key.exportable is False for key in keys)
+    exportable = sum(key.exportable is True for key in keys)
+    if keys and sealed == len(keys):
+        return "sealed"
+    if keys and exportable == len(keys):
+        return "exportable"
+    parts = [f"{sealed} sealed"] if sealed else []
+    if exportable:
+        parts.append(f"{exportable} exportable")
+    return ", ".join(parts)
+
+
+def kek_deleted(slot: KeyDomainSlot, keys: Sequence[KeyInfo]) -> bool:
+    """Every share of a domain that holds keys is outstanding: its KEK is gone."""
+    status = slot.status
+    return (
+        status is not None
+        and status.shares_total > 0
+        and status.shares_outstanding == status.shares_total
+        and bool(keys)
+    )
+
+
+def domain_node(
+    slot: KeyDomainSlot, record: DomainRecord | None = None, keys: Sequence[KeyInfo] = ()
+) -> OutlineNode:
+    """The node of one key-domain slot.
+
+    :param record: what keymanager's registry says about the domain (purpose, label,
+        when created); ignored for an empty slot.
+    :param keys: the keys placed in it (their count and seal go into the title).
+    """
     status = slot.status
     node_id = f"domain:{slot.number}"
     if status is None:
@@ -338,19 +409,124 @@ def domain_node(slot: KeyDomainSlot) -> OutlineNode:
     ]
     if status.uid:
         details.append(Detail("UID", status.uid.hex().upper()))
-    if status.shares_outstanding:
+    if record is not None:
+        details.append(Detail("Purpose", record.purpose.text))
+        details.append(Detail("Label", record.label or "(none)"))
+        details.append(Detail("Created", record.created.date().isoformat()))
+        details.append(Detail("Recorded by", f"keymanager ({record.workflow or 'unknown'})"))
+    else:
+        details.append(Detail("Purpose", "not recorded by keymanager", copyable=False))
+    if kek_deleted(slot, keys):
+        state = "KEK deleted"
+    elif status.shares_outstanding:
         state = f"waiting for {status.shares_outstanding} of {status.shares_total} share(s)"
-    elif status.shares_total == 0 and not status.uid:
+    elif (
+        status.shares_total == 0
+        and not status.uid
+        and (record is None or record.purpose is not DomainPurpose.RANDOM)
+    ):
         state = f"random DKEK, KCV {kcv}"
     else:
         state = f"KCV {kcv}"
-    return OutlineNode(
-        NodeKind.KEY_DOMAIN,
-        f"Key domain {slot.number}: {kind}, {state}",
-        node_id,
-        tuple(details),
-        data=slot,
+    if keys:
+        seal = seal_summary(keys)
+        details.append(Detail("Keys", f"{len(keys)}{', ' + seal if seal else ''}"))
+    if record is None and not keys:
+        title = f"Key domain {slot.number}: {kind}, {state}"
+    else:
+        what = describe_record(record) if record is not None else kind
+        title = f"Key domain {slot.number} — {what}, {state}"
+        if keys:
+            seal = seal_summary(keys)
+            title += f": {len(keys)} key{'s' if len(keys) != 1 else ''}"
+            title += f", {seal}" if seal else ""
+    return OutlineNode(NodeKind.KEY_DOMAIN, title, node_id, tuple(details), data=slot)
+
+
+def describe_record(record: DomainRecord) -> str:
+    """``transient import of 2026-12-01``, ``Payments (custodian DKEK of …)``; a domain
+    keymanager only labelled (purpose unknown) reads as its label."""
+    if record.purpose is DomainPurpose.UNKNOWN:
+        return record.label or record.purpose.text
+    return record.describe()
+
+
+def is_transient_with_keys(node: OutlineNode) -> bool:
+    """A key-domain node recorded as a transient import that holds keys (its KEK deleted:
+    a share imported now would give those keys a new, known DKEK)."""
+    return (
+        node.kind is NodeKind.KEY_DOMAIN
+        and node.detail("Purpose") == DomainPurpose.TRANSIENT.text
+        and any(child.kind is NodeKind.KEY for child in node.children)
     )
+
+
+def unrecorded_group(keys: Sequence[KeyInfo], registry: Registry | None = None) -> OutlineNode:
+    """The group of keys whose key domain keymanager has no record of."""
+    details = [
+        Detail(
+            "Note",
+            "keymanager has no record of which key domain these keys belong to (made by "
+            "another tool, or before keymanager kept its key-domain registry).  “Find key "
+            "domains…” wraps each key (with the user PIN), matches the KCV and records "
+            "the answer on the card.",
+            copyable=False,
+        )
+    ]
+    if registry is not None and registry.damaged:
+        details.append(
+            Detail(
+                "Problem",
+                f"keymanager's key-domain registry is damaged ({registry.damaged}); the "
+                "next change rewrites it",
+            )
+        )
+    group = OutlineNode(
+        NodeKind.KEY_GROUP,
+        f"{DOMAIN_NOT_RECORDED} ({len(keys)})",
+        UNRECORDED_GROUP_ID,
+        tuple(details),
+        data=len(keys),
+    )
+    for key in keys:
+        group.add(key_node(key))
+    return group
+
+
+def is_unrecorded(node: OutlineNode) -> bool:
+    """The "Domain not recorded" group (with a key not probed yet), or such a key."""
+    if node.node_id == UNRECORDED_GROUP_ID:
+        return any(is_unrecorded(child) for child in node.children)
+    return (
+        node.kind is NodeKind.KEY
+        and isinstance(node.data, KeyInfo)
+        and node.data.domain_source == "unknown"
+    )
+
+
+def export_text(key: KeyInfo) -> str:
+    """Whether the card exports the key: sealed, exportable, or not known."""
+    if key.exportable is False:
+        return SEALED_TEXT
+    if key.exportable is True:
+        return EXPORTABLE_TEXT
+    return "not known (“Find key domains…” tells)"
+
+
+def key_domain_text(key: KeyInfo) -> str:
+    """The key's domain and how it was learnt (``2 (recorded by keymanager)``)."""
+    if key.domain_source == "unknown":
+        if key.key_domain is not None:
+            return f"{key.key_domain} (known from this session)"
+        return "not recorded (“Find key domains…” probes it)"
+    source = DOMAIN_SOURCE_TEXT.get(key.domain_source, key.domain_source)
+    if key.key_domain is not None:
+        return f"{key.key_domain} ({source})"
+    if key.domain_source == "recorded":
+        return f"none ({source})"
+    if key.exportable is False:
+        return "unknown (probed: sealed, the card refuses to wrap it)"
+    return "in no complete key domain (probed)"
 
 
 def algorithm_names(ids: bytes) -> str:
@@ -388,12 +564,8 @@ def key_node(key: KeyInfo) -> OutlineNode:
             (flag.name or "").lower() for flag in type(key.usage) if flag in key.usage
         )
         details.append(Detail("Usage", usage or "(none)"))
-    details.append(
-        Detail(
-            "Key domain",
-            str(key.key_domain) if key.key_domain is not None else NOT_REPORTED,
-        )
-    )
+    details.append(Detail("Key domain", key_domain_text(key)))
+    details.append(Detail("Export", export_text(key), copyable=False))
     details.append(
         Detail(
             "Allowed algorithms",
@@ -405,9 +577,10 @@ def key_node(key: KeyInfo) -> OutlineNode:
     for problem in key.problems:
         details.append(Detail("Problem", problem))
     size = f"{key.kind.value} {key.size}" if key.kind is not None and key.size else "unknown type"
+    seal = "" if key.exportable is None else ", exportable" if key.exportable else ", sealed"
     node = OutlineNode(
         NodeKind.KEY,
-        f"{key.label} [{key.key_reference}] {size}",
+        f"{key.label} [{key.key_reference}] {size}{seal}",
         f"key:{key.key_reference}",
         tuple(details),
         data=key,

@@ -7,6 +7,7 @@ afterwards through the outline or a job on the window's worker.
 
 from __future__ import annotations
 
+import datetime
 import os
 import stat
 import sys
@@ -25,6 +26,7 @@ from keymanager.gui.dialogs.ceremony import Route, SecretSheetDialog, ShareCerem
 from keymanager.gui.dialogs.delete_key import DeleteKeyDialog
 from keymanager.gui.dialogs.generate_key import GenerateKeyDialog
 from keymanager.gui.dialogs.init_device import InitDeviceDialog
+from keymanager.gui.dialogs.restore_key import RestoreKeyDialog
 from keymanager.gui.messages import ErrorDialog
 from keymanager.gui.pin_dialog import PinDialog
 from keymanager.gui.share_dialog import ShareDialog
@@ -39,6 +41,8 @@ from keymanager.workflows.device import DkekScheme
 from keymanager.workflows.keys import default_journal_dir
 from keymanager.workflows.outline import NodeKind
 from tests.support.gui_window import Seen
+
+TODAY = datetime.datetime.now(datetime.UTC).date().isoformat()
 
 
 @pytest.fixture(autouse=True)
@@ -198,7 +202,7 @@ def test_initialise_asks_a_confirmation_naming_the_card(qtbot, window) -> None:
     assert outline.device.detail("Label") == "Re-initialised by a test"
     assert key_titles(window) == []
     domains = [node.title for node in outline.nodes(NodeKind.KEY_DOMAIN)]
-    assert domains == ["Key domain 0: DKEK, waiting for 3 of 3 share(s)"]
+    assert domains == [f"Key domain 0 — custodian DKEK of {TODAY}, waiting for 3 of 3 share(s)"]
 
     def verify(context: JobContext) -> str:
         context.hsm.verify_pin(b"135790")
@@ -221,7 +225,7 @@ def test_key_domain_create_and_delete(qtbot, window) -> None:
     with qtbot.waitSignal(window.outline_loaded, timeout=15_000):
         enter_secret(seen.next(PinDialog), DEMO_PIN)
     created = window.model.outline.find("domain:2")
-    assert created.title == "Key domain 2: DKEK, waiting for 1 of 1 share(s)"
+    assert created.title == f"Key domain 2 — custodian DKEK of {TODAY}, waiting for 1 of 1 share(s)"
     assert window.run_action("delete-domain", created)
     confirm = seen.next(QMessageBox)
     assert "key domain 2" in confirm.text().lower()
@@ -254,7 +258,7 @@ def test_import_the_missing_share_into_a_domain(qtbot, window) -> None:
 
 def test_backup_and_restore_through_file_dialogs(qtbot, window, tmp_path: Path) -> None:
     seen = Seen(qtbot, window)
-    label = DEMO_KEYS[1].label
+    label = DEMO_KEYS[-1].label  # the demo key whose algorithm list does not seal it
     node = next(n for n in window.model.outline.nodes(NodeKind.KEY) if n.title.startswith(label))
     backup = tmp_path / "backup.wky"
     assert window.run_action("backup-key", node)
@@ -267,8 +271,11 @@ def test_backup_and_restore_through_file_dialogs(qtbot, window, tmp_path: Path) 
     assert domain0 is not None
     # restoring it adds a second key with that label (the PIN is still verified)
     assert window.run_action("restore-key", window.model.outline.find("keys"))
+    choose_file(seen.next(QFileDialog), backup)
+    restore = seen.next(RestoreKeyDialog)
+    assert not restore.seal_box.isChecked()
     with qtbot.waitSignal(window.outline_loaded, timeout=15_000):
-        choose_file(seen.next(QFileDialog), backup)
+        restore.ok_button.click()
     assert sum(title.startswith(label) for title in key_titles(window)) == 2
     assert window.selected_node().title.startswith(label)
 

@@ -95,8 +95,8 @@ def test_audit_screenshot(
     # the host here), domain 1 is still pending: what the guide's auditor section says
     table = view.model  # type: ignore[attr-defined]
     expected = format_kcv(Dkek.from_shares(DEMO_SHARES).kcv())
-    assert table.cell(0, 2) == expected
-    assert table.cell(1, 2).startswith("pending")
+    assert table.cell(0, 3) == expected
+    assert table.cell(1, 3).startswith("pending")
     second = _render(state, tmp_path / "audit-again.png", "audit")
     assert first == second, "the audit screenshot is not deterministic"
 

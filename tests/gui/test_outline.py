@@ -58,7 +58,14 @@ def test_demo_outline_shape(demo_card: SmartCardHsmSimulator) -> None:
 
     keys = outline.nodes(NodeKind.KEY)
     assert [k.detail("Label") for k in keys] == [d.label for d in DEMO_KEYS]
-    assert all(k.parent is outline.find("keys") for k in keys)
+    # a key sits under the domain keymanager's registry records, else "Domain not recorded"
+    for key in keys:
+        info = key.data
+        expected = (
+            f"domain:{info.key_domain}" if info.domain_source != "unknown" else "keys:unrecorded"
+        )
+        assert key.parent is outline.find(expected)
+        assert key.detail("Export") is not None
     assert [k.detail("Type") for k in keys] == [
         "RSA 2048 bits",
         "EC 256 bits",
@@ -92,8 +99,8 @@ def test_listing_costs_one_read_per_key(demo_card: SmartCardHsmSimulator) -> Non
     used = hsm.connection.apdu_count - before
     keys = len(outline.nodes(NodeKind.KEY))
     # 2F03, 2F02, 2 PIN queries, 4 domain queries, 3 ENUMERATEs, 1 READ per key,
-    # 2 per CA certificate, 1 per data-object description
-    assert used <= 12 + keys + 2 + 1
+    # 2 per CA certificate, 1 per data-object description, 1 READ of the key-domain registry
+    assert used <= 12 + keys + 2 + 1 + 1
 
 
 def test_certificate_loads_on_demand(demo_card: SmartCardHsmSimulator) -> None:

@@ -96,7 +96,12 @@ def test_classic_import_with_shares_into_domain_0(qtbot, window, journal, tmp_pa
     assert wizard.target_page.shares.value() == 2
     disabled = [t for t in wizard.target_page.targets if t.disabled]
     assert any(t.value == 1 and "waits for 1 of 2" in (t.disabled or "") for t in disabled)
+    # "the card must never export this key": a choice on the classic path
+    seal = wizard.target_page.seal_box
+    assert seal.isEnabled() and not seal.isChecked()
+    seal.setChecked(True)
     wizard.next()
+    assert "Each key is sealed" in wizard.confirm_page.text.text()
     assert "key domain 0" in wizard.confirm_page.text.text()
     assert "1 key(s) and 2 CA certificate(s) from server.p12" in wizard.confirm_page.text.text()
     wizard.next()  # Import: the job starts
@@ -121,6 +126,7 @@ def test_classic_import_with_shares_into_domain_0(qtbot, window, journal, tmp_pa
         qtbot.waitUntil(lambda: wizard.progress_page.done, timeout=20_000)
     result = wizard.result_
     assert isinstance(result, Pkcs12ImportResult) and result.ok
+    assert [key.sealed for key in result.keys] == [True]
     page = wizard.progress_page
     assert page.bar.value() == page.bar.maximum() == 1
     log = [page.log.item(i).text() for i in range(page.log.count())]
@@ -130,8 +136,10 @@ def test_classic_import_with_shares_into_domain_0(qtbot, window, journal, tmp_pa
     assert page.results.rowCount() == 3
     # the new key (and the chain) appear in the outline
     titles = _outline_titles(window)
-    assert any(title.startswith("Wizard test key") for title in titles)
+    assert any(t.startswith("Wizard test key") and t.endswith(", sealed") for t in titles)
     assert any("Test Intermediate CA" in title for title in titles)
+    imported = next(n for n in window.model.outline.nodes() if n.title.startswith("Wizard test"))
+    assert imported.parent is window.model.outline.find("domain:0")  # recorded there
     assert not journal.exists()  # nothing pending
     wizard.close()
 
@@ -148,6 +156,10 @@ def test_transient_import_from_the_device_node(qtbot, window, journal, tmp_path)
     target = wizard.target_page.target()
     assert target is not None and target.value == TRANSIENT
     assert not wizard.target_page.shares.isEnabled()
+    # a transient import always seals: the box is ticked and cannot be unticked
+    seal = wizard.target_page.seal_box
+    assert seal.isChecked() and not seal.isEnabled()
+    assert "always seals" in wizard.target_page.seal_note.text()
     wizard.next()
     assert "transient key domain" in wizard.confirm_page.text.text()
     wizard.next()
@@ -159,7 +171,7 @@ def test_transient_import_from_the_device_node(qtbot, window, journal, tmp_path)
     assert wizard.progress_page.results.item(0, 2).text() == (
         "RSA-PSS-SHA256 test signature verified"
     )
-    assert "can never be exported" in wizard.progress_page.status.text()
+    assert "sealed: the card refuses to export it" in wizard.progress_page.status.text()
     qtbot.waitUntil(
         lambda: any(t.startswith("Transient RSA key") for t in _outline_titles(window)),
         timeout=20_000,

@@ -47,7 +47,7 @@ def test_report_places_keys_by_probing_and_renders() -> None:
     )
     assert [k.label for k in by_number[0].keys] == ["zero"]
     assert [k.label for k in by_number[1].keys] == ["one", "one too"]
-    assert all(k.domain_source == "wrap" for d in report.domains for k in d.keys)
+    assert all(k.domain_source == "probed" for d in report.domains for k in d.keys)
     assert report.other_keys == ()
     data = json.loads(report.to_json())
     assert data["key_domains"][1]["keys"][0]["label"] == "one"

@@ -1,4 +1,4 @@
-"""The "Generate key" dialog: label, algorithm, key domain and allowed algorithms.
+"""The "Generate key" dialog: label, algorithm, key domain, allowed algorithms and seal.
 
 It only collects the choices (:class:`KeyChoices`); the main window runs
 :func:`keymanager.workflows.keys.generate_key` with them on the worker thread, which
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from keymanager.gui.dialogs.restore_key import SEAL_TEXT, SEAL_TIP
 from keymanager.workflows.keys import KeyAlgorithm
 
 ALGORITHMS: tuple[tuple[str, str], ...] = (
@@ -51,6 +53,8 @@ class KeyChoices:
     label: str
     domain: int | None
     allowed_algorithms: bytes | None
+    seal: bool = False
+    """The card must never export the key (an allowed-algorithm list without WRAP)."""
 
 
 def parse_allowed(text: str) -> bytes | None:
@@ -114,6 +118,10 @@ class GenerateKeyDialog(QDialog):
         )
         form.addRow("Allowed algorithms:", self.allowed_edit)
         layout.addLayout(form)
+        self.seal_box = QCheckBox(SEAL_TEXT)
+        self.seal_box.setObjectName("sealKey")
+        self.seal_box.setToolTip(SEAL_TIP)
+        layout.addWidget(self.seal_box)
         self.problem_label = QLabel()
         self.problem_label.setObjectName("problem")
         self.problem_label.setWordWrap(True)
@@ -161,4 +169,5 @@ class GenerateKeyDialog(QDialog):
             label=self.label_edit.text().strip(),
             domain=int(domain) if domain is not None else None,
             allowed_algorithms=parse_allowed(self.allowed_edit.text()),
+            seal=self.seal_box.isChecked(),
         )
