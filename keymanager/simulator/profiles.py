@@ -42,10 +42,7 @@ class SimulatorProfile:
     hide_kcv_until_login: bool = False
     """[2] The key-domain KCV reads all zeros until VERIFY in this card session."""
     dkek_lost_on_reset_before_verify: bool = False
-    """[3] A reset between the last share import and the first VERIFY loses the DKEK.
-
-    Opt-in (off in :data:`PICO` too): ``keymanager-cli share import`` without a PIN
-    leaves the DKEK to the next process, which a real Pico HSM loses."""
+    """[3] A reset between the last share import and the first VERIFY loses the DKEK."""
     device_key_in_enumerate: bool = True
     """[4] ENUMERATE OBJECTS lists the device key ``CC00``."""
     malformed_df_name: bool = False
@@ -82,7 +79,7 @@ PICO = SimulatorProfile(
     name="pico",
     select_p2_0c_rejected=True,
     hide_kcv_until_login=True,
-    dkek_lost_on_reset_before_verify=False,  # opt-in: keymanager-cli share import trips it
+    dkek_lost_on_reset_before_verify=True,
     device_key_in_enumerate=True,
     malformed_df_name=True,
     challenge_before_init_fails=True,

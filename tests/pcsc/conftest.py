@@ -24,8 +24,8 @@ def opensc_tools() -> None:
 
 
 @pytest.fixture(scope="module")
-def workdir() -> Iterator[Path]:
+def workdir(simulator_profile: str) -> Iterator[Path]:
     """A private directory for the module's files (share files, backups, signatures),
-    removed with everything in it when the module is done."""
-    with tempfile.TemporaryDirectory(prefix="opensc-interop-") as directory:
+    one per simulator profile, removed with everything in it when that run is done."""
+    with tempfile.TemporaryDirectory(prefix=f"opensc-interop-{simulator_profile}-") as directory:
         yield Path(directory)

@@ -63,7 +63,9 @@ MESSAGE = b"signed through OpenSC's PKCS#11 module"
 
 
 @pytest.fixture(scope="module")
-def hsm_card(pcscd: PcscdHarness, opensc_tools: None) -> Iterator[InsertedCard]:
+def hsm_card(
+    pcscd: PcscdHarness, opensc_tools: None, simulator_profile: str
+) -> Iterator[InsertedCard]:
     with inserted_simulator(pcscd, seed=b"opensc interop: dkek") as inserted:
         yield inserted
 

@@ -49,7 +49,9 @@ def dkek() -> Iterator[Dkek]:
 
 
 @pytest.fixture(scope="module")
-def hsm_card(pcscd: PcscdHarness, opensc_tools: None, dkek: Dkek) -> Iterator[InsertedCard]:
+def hsm_card(
+    pcscd: PcscdHarness, opensc_tools: None, simulator_profile: str, dkek: Dkek
+) -> Iterator[InsertedCard]:
     """A card initialised by sc-hsm-tool for one share, imported by our session."""
     with inserted_simulator(pcscd, seed=b"opensc interop: keystore") as inserted:
         run = sc_hsm_tool(

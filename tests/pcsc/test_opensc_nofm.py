@@ -50,7 +50,9 @@ from tests.support.pty_tool import run_in_pty
 
 
 @pytest.fixture(scope="module")
-def hsm_card(pcscd: PcscdHarness, opensc_tools: None) -> Iterator[InsertedCard]:
+def hsm_card(
+    pcscd: PcscdHarness, opensc_tools: None, simulator_profile: str
+) -> Iterator[InsertedCard]:
     with inserted_simulator(pcscd, seed=b"opensc interop: n-of-m") as inserted:
         yield inserted
 

@@ -41,7 +41,9 @@ KEYS = [
 
 
 @pytest.fixture(scope="module")
-def hsm_card(pcscd: PcscdHarness, opensc_tools: None) -> Iterator[InsertedCard]:
+def hsm_card(
+    pcscd: PcscdHarness, opensc_tools: None, simulator_profile: str
+) -> Iterator[InsertedCard]:
     with inserted_simulator(pcscd, seed=b"opensc interop: pkcs11") as inserted:
         run = sc_hsm_tool(
             inserted.reader, "--initialize", "--so-pin", SO_PIN, "--pin", USER_PIN,

@@ -52,7 +52,7 @@ class Inserted:
 
 
 @pytest.fixture(scope="module")
-def inserted(pcscd: PcscdHarness, opensc_tools: None) -> Iterator[Inserted]:
+def inserted(pcscd: PcscdHarness, opensc_tools: None, simulator_profile: str) -> Iterator[Inserted]:
     card, share = fresh_card(b"p12 through pcscd")
     with pcscd.inserted(card, index=READER_INDEX) as (reader, _bridge):
         yield Inserted(reader, card, share)

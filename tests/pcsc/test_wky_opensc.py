@@ -44,7 +44,7 @@ MESSAGE = b"restored key signs"
 
 @pytest.fixture(scope="module")
 def inserted(
-    pcscd: PcscdHarness, opensc_tools: None
+    pcscd: PcscdHarness, opensc_tools: None, simulator_profile: str
 ) -> Iterator[tuple[str, SmartCardHsmSimulator]]:
     card = SmartCardHsmSimulator(seed=b"wky-opensc")
     with pcscd.inserted(card, index=1) as (reader, _bridge):

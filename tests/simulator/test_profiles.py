@@ -138,11 +138,8 @@ def test_kcv_hidden_until_login(profile: str) -> None:  # items 2 and 9
 @BOTH
 def test_dkek_lost_on_reset_before_verify(profile: str, tmp_path: Path) -> None:  # item 3
     path = tmp_path / "card.json"
-    # opt-in in the pico profile: dkek_lost_on_reset_before_verify
-    chosen = dataclasses.replace(PICO, dkek_lost_on_reset_before_verify=True)
-    card = Card(
-        SmartCardHsmSimulator(path, seed=b"reset", profile=chosen if profile == "pico" else profile)
-    )
+    assert PICO.dkek_lost_on_reset_before_verify
+    card = Card(SmartCardHsmSimulator(path, seed=b"reset", profile=profile))
     card.select()
     assert card.initialise(shares=1) == 0x9000
     assert card.domain(data=SHARE)[0][:2] == b"\x01\x00"

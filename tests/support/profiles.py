@@ -14,6 +14,7 @@ or ``[pico]``.  Import it (and the marker registration) into a ``conftest.py``::
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -34,8 +35,6 @@ unknown = sorted(set(TEST_PROFILES) - set(PROFILES))
 if unknown:
     raise ValueError(f"KEYMANAGER_TEST_PROFILES names unknown profiles: {', '.join(unknown)}")
 
-ENUMERATE_XFAIL_REASON = "issue 12 §3: certificates via ENUMERATE"
-
 
 def current_profile() -> SimulatorProfile:
     """The profile a simulator created now without an explicit profile gets."""
@@ -43,22 +42,18 @@ def current_profile() -> SimulatorProfile:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the ``pico_xfail_enumerate`` marker."""
-    config.addinivalue_line(
-        "markers",
-        f"pico_xfail_enumerate: xfail (not strict) under pico: {ENUMERATE_XFAIL_REASON}",
-    )
+    """Nothing to register (kept so conftests can import it)."""
 
 
-@pytest.fixture(autouse=True, params=TEST_PROFILES)
-def simulator_profile(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The simulator profile of this test run (``KEYMANAGER_SIMULATOR_PROFILE`` is set).
+@pytest.fixture(autouse=True, scope="module", params=TEST_PROFILES)
+def simulator_profile(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The simulator profile of this module's run (``KEYMANAGER_SIMULATOR_PROFILE`` is set).
 
-    A test marked ``pico_xfail_enumerate`` is an expected failure under ``pico``: Pico
-    HSM's ENUMERATE lists no CE/CA/CD/CF files and the key store fix is another change.
+    Module-scoped, so a module runs whole under one profile and then under the next, and
+    module-scoped card fixtures (created after this autouse fixture) are made afresh for
+    each profile.
     """
     name = str(request.param)
-    monkeypatch.setenv(PROFILE_ENVIRONMENT_VARIABLE, name)
-    if name == "pico" and request.node.get_closest_marker("pico_xfail_enumerate"):
-        request.applymarker(pytest.mark.xfail(strict=False, reason=ENUMERATE_XFAIL_REASON))
-    return name
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(PROFILE_ENVIRONMENT_VARIABLE, name)
+        yield name

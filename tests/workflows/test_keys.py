@@ -219,7 +219,9 @@ def test_generate_rsa_ec_aes_with_domain_and_algorithms() -> None:
     assert simulator.state.keys[2].domain == 1
     assert simulator.state.keys[2].algorithms == bytes([Algorithm.ECDSA_SHA256])
     assert simulator.state.keys[3].domain == 1 and simulator.state.keys[3].kind.lower() == "aes"
-    assert aes_key.allowed_algorithms == "10111899"
+    # the card's default AES list lacks wrap (92): keymanager adds it to an exportable key
+    assert aes_key.allowed_algorithms == "1011189992"
+    assert simulator.state.keys[3].algorithms == bytes.fromhex("1011189992")
     listed = {k.key_reference: k for k in KeyStore(hsm).list_keys()}
     assert (listed[1].kind, listed[1].size, listed[1].label) == (KeyKind.RSA, 1024, "rsa one")
     assert (listed[2].kind, listed[2].size) == (KeyKind.EC, 256)
