@@ -15,7 +15,10 @@ What is on it (see ``docs/gui.md``):
   ``DEMO_DOMAIN1_SHARES[0]`` is imported (waiting for one share);
 * key domain 2: an empty slot;
 * keys imported under domain 0's DKEK: RSA 2048, EC P-256 and brainpoolP256r1, each
-  with an X.509 certificate issued by the demo CA, and an EC P-384 key without one;
+  with an X.509 certificate issued by the demo CA, and an EC P-384 key without one; the
+  RSA key is sealed (its algorithm list lacks WRAP), the others can be backed up;
+* keymanager's key-domain registry: domain 0 labelled "Production DKEK", domain 1, and
+  every key in domain 0;
 * the demo CA's certificate as a CA certificate, and a public data object.
 
 Not a secret store: the PINs and shares are published here on purpose.
@@ -35,6 +38,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from keymanager.card.domain_registry import DomainPurpose, Registry, write_registry
 from keymanager.card.errors import CardError
 from keymanager.card.hsm import InitParams, SmartCardHsm
 from keymanager.card.hsm_types import DEFAULT_SO_PIN, Algorithm
@@ -46,6 +50,7 @@ from keymanager.card.pkcs15 import (
     encode_dcod,
     encode_tokeninfo,
 )
+from keymanager.card.seal import is_sealed
 from keymanager.card.transport import LocalTransport
 from keymanager.dkek.dkek import Dkek
 from keymanager.dkek.keyblob import encode_key
@@ -92,12 +97,17 @@ DEMO_KEYS = (
         True,
         bytes([Algorithm.RSA_PKCS1_SHA256, Algorithm.RSA_PSS_SHA256]),
     ),
-    DemoKey("TLS server (P-256)", ec.SECP256R1(), True, bytes([Algorithm.ECDSA_SHA256])),
+    DemoKey(
+        "TLS server (P-256)",
+        ec.SECP256R1(),
+        True,
+        bytes([Algorithm.ECDSA_SHA256, Algorithm.WRAP]),
+    ),
     DemoKey(
         "Document signing (brainpoolP256r1)",
         ec.BrainpoolP256R1(),
         True,
-        bytes([Algorithm.ECDSA_SHA256]),
+        bytes([Algorithm.ECDSA_SHA256, Algorithm.WRAP]),
     ),
     DemoKey("Key agreement (P-384, no certificate)", ec.SECP384R1(), False, b""),
 )
@@ -196,6 +206,7 @@ def populate_demo_card(simulator: SmartCardHsmSimulator) -> None:
     dkek = Dkek.from_shares(DEMO_SHARES)
     store = KeyStore(hsm)
     ca_key, ca_certificate = demo_ca()
+    sealed_references: set[int] = set()
     for demo in DEMO_KEYS:
         key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey = (
             _rsa_key(demo.label) if demo.curve is None else _ec_key(demo.label, demo.curve)
@@ -211,12 +222,14 @@ def populate_demo_card(simulator: SmartCardHsmSimulator) -> None:
             allowed_algorithms=demo.allowed_algorithms or None,
             randomize=_seeded(f"randomize {demo.label}", 8),
         )
-        store.import_wrapped_key(
+        imported = store.import_wrapped_key(
             blob,
             label=demo.label,
             certificate=certificate,
             public_key=None if certificate is not None else key.public_key(),
         )
+        if is_sealed(demo.allowed_algorithms or None):
+            sealed_references.add(imported.key_reference)
     store.store_ca_certificate(ca_certificate, "KeyManager Demo Root CA")
     hsm.write_file(
         DEMO_DATA_OBJECT_FID,
@@ -232,6 +245,16 @@ def populate_demo_card(simulator: SmartCardHsmSimulator) -> None:
             )
         ),
     )
+    registry = Registry()
+    registry.record_domain(
+        0, DomainPurpose.CUSTODIAN, "demo", label="Production DKEK", created=_VALID_FROM
+    )
+    registry.record_domain(1, DomainPurpose.CUSTODIAN, "demo", created=_VALID_FROM)
+    for info in store.list_keys():
+        if info.key_reference:
+            sealed = info.key_reference in sealed_references
+            registry.record_key(info.key_reference, info.id, 0, sealed=sealed)
+    write_registry(hsm, registry)
     # Last: the label marks the card as a finished demo card.
     hsm.write_file(0x2F03, encode_tokeninfo(TokenInfo(label=DEMO_LABEL)))
 

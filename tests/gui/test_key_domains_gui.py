@@ -15,6 +15,7 @@ import pytest
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from keymanager.card.domain_registry import DomainPurpose
+from keymanager.card.seal import is_sealed
 from keymanager.dkek.paperkey import encode_paperkey
 from keymanager.gui.actions import BACKUP_SEALED_REASON, IMPORT_TRANSIENT_REASON
 from keymanager.gui.dialogs.generate_key import GenerateKeyDialog
@@ -137,7 +138,7 @@ def test_find_key_domains_on_the_keys_without_record(qtbot, window) -> None:
     outline = window.model.outline
     for number, demo in enumerate(DEMO_KEYS, 1):
         node = outline.find(f"key:{number}")
-        if demo.allowed_algorithms:  # no WRAP in the list: the card refuses, it is sealed
+        if is_sealed(demo.allowed_algorithms or None):  # no WRAP: the card refuses to wrap
             assert node.title.endswith(", sealed") and node.parent.node_id == UNRECORDED_GROUP_ID
             assert "find-key-domains" not in [a.id for a in window.context_actions(node)]
         else:

@@ -53,7 +53,7 @@ def test_model_rows_match_the_tree(qtbot, demo_card: SmartCardHsmSimulator) -> N
     assert model.data(device, KIND_ROLE) == "device"
     assert model.data(device, NODE_ID_ROLE) == "device"
     titles = [model.data(i, Qt.ItemDataRole.DisplayRole) for i in indexes]
-    assert any(t.startswith("Key domain 0: DKEK, KCV ") for t in titles)
+    assert any(t.startswith("Key domain 0 — Production DKEK") and "KCV " in t for t in titles)
     assert any("TLS server (P-256)" in t for t in titles)
     # every kind shown has an icon
     for index in indexes:
