@@ -388,6 +388,23 @@ def create_key_domain(
 
     record_quietly(hsm, interaction, note_domain)
     status = hsm.create_dkek_domain(domain, shares)
+    if shares == 0:
+        status = hsm.key_domain_status(domain) or status  # the PIN is verified: KCV shown
+        if status.kcv is None:
+            # Pico HSM makes no DKEK for a 0-share domain (pcsc-testing item 10)
+            record_quietly(
+                hsm,
+                interaction,
+                lambda registry: registry.record_domain(
+                    slot, DomainPurpose.NO_DKEK, "domain create"
+                ),
+            )
+            interaction.warn(
+                f"The card made no DKEK for key domain {domain} (0 shares): keys in it can "
+                "never be backed up.  For a random DKEK initialise the device with one; for "
+                "backups, create the domain with shares."
+            )
+            return KeyDomainResult(domain, "DKEK", status.shares_total, 0, None)
     interaction.inform(
         f"Created key domain {domain}: "
         + (f"{shares} share(s) to import." if shares else "random DKEK.")
