@@ -60,8 +60,10 @@ def hsm_card(
         )  # fmt: skip
         assert inserted.card.state.initialised, run.report()
         with hsm_session(inserted.reader) as hsm:
-            status = hsm.import_dkek_share(dkek.value())
-        assert status.complete and status.kcv == dkek.kcv()
+            hsm.import_dkek_share(dkek.value())
+            hsm.verify_pin(USER_PIN)  # Pico HSM: KCV hidden and DKEK kept only after VERIFY
+            status = hsm.key_domain_status(0)
+        assert status is not None and status.complete and status.kcv == dkek.kcv()
         yield inserted
 
 
