@@ -58,8 +58,15 @@ from dataclasses import dataclass, field, replace
 
 from keymanager.card.errors import CardError, FileNotFound
 from keymanager.card.hsm import SmartCardHsm
+from keymanager.card.hsm_types import KeyDomainStatus
 from keymanager.card.keystore import KeyInfo
-from keymanager.card.pkcs15 import DataObjectDescription, Pkcs15Error, decode_dcod, encode_dcod
+from keymanager.card.pkcs15 import (
+    DataObjectDescription,
+    KeyKind,
+    Pkcs15Error,
+    decode_dcod,
+    encode_dcod,
+)
 from keymanager.dkek.tlv import Tlv, TlvError, encode_tlv, iter_tlvs, read_tlv
 
 __all__ = [
@@ -71,6 +78,7 @@ __all__ = [
     "KeyRecord",
     "Registry",
     "RegistryDamaged",
+    "RegistryFileInUse",
     "annotate_keys",
     "read_registry",
     "recorded_domain",
@@ -130,6 +138,13 @@ class DomainRecord:
     created: datetime.datetime
     workflow: str
     label: str = ""
+    shares: int | None = None
+    """The shares the domain was created for (``None``: not recorded): an entry whose
+    slot now holds a domain of another share count is about an earlier domain."""
+
+    def about(self, shares_total: int) -> bool:
+        """Whether this entry can be about a domain of ``shares_total`` shares."""
+        return self.shares is None or self.shares == shares_total
 
     def describe(self) -> str:
         """``transient import of 2026-12-01`` (plus the label, when one was given)."""
@@ -146,10 +161,16 @@ class KeyRecord:
     domain: int | None
     sealed: bool | None = None
     probed: bool = False
+    kind_size: bytes = b""
+    """Key type (1 RSA, 2 EC, 3 AES) and size in bits (2 bytes), when recorded: an AES
+    key's ID is its reference, so the ID alone cannot tell two AES keys apart."""
 
-    def matches(self, key_id: bytes | None) -> bool:
-        """Whether a key with PKCS#15 ID ``key_id`` is the key this entry was made for."""
-        return (key_id or b"")[:ID_PREFIX_LENGTH] == self.id_prefix
+    def matches(self, key_id: bytes | None, kind_size: bytes = b"") -> bool:
+        """Whether a key with PKCS#15 ID ``key_id`` (and type and size) is the key this
+        entry was made for."""
+        if (key_id or b"")[:ID_PREFIX_LENGTH] != self.id_prefix:
+            return False
+        return not (self.kind_size and kind_size and self.kind_size != kind_size)
 
 
 @dataclass
@@ -171,10 +192,13 @@ class Registry:
         *,
         label: str = "",
         created: datetime.datetime | None = None,
+        shares: int | None = None,
     ) -> DomainRecord:
         """Record (or replace) a domain entry; the keys recorded in it stay."""
         when = created or datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-        record = DomainRecord(domain, purpose, when, _bounded(workflow, MAX_WORKFLOW_BYTES), label)
+        record = DomainRecord(
+            domain, purpose, when, _bounded(workflow, MAX_WORKFLOW_BYTES), label, shares
+        )
         _check_label(label)
         self.domains[domain] = record
         return record
@@ -203,10 +227,17 @@ class Registry:
         *,
         sealed: bool | None = None,
         probed: bool = False,
+        kind: KeyKind | None = None,
+        size: int | None = None,
     ) -> KeyRecord:
         """Record (or replace) the entry of the key in ``reference``."""
         record = KeyRecord(
-            reference, (key_id or b"")[:ID_PREFIX_LENGTH], domain, sealed=sealed, probed=probed
+            reference,
+            (key_id or b"")[:ID_PREFIX_LENGTH],
+            domain,
+            sealed=sealed,
+            probed=probed,
+            kind_size=kind_size_bytes(kind, size),
         )
         self.keys[reference] = record
         return record
@@ -214,6 +245,13 @@ class Registry:
     def forget_key(self, reference: int) -> None:
         """Drop the entry of a key that is gone."""
         self.keys.pop(reference, None)
+
+    def domain(self, index: int, status: KeyDomainStatus | None) -> DomainRecord | None:
+        """The entry of slot ``index`` if it can be about the domain the card has there."""
+        record = self.domains.get(index)
+        if record is None or status is None or not record.about(status.shares_total):
+            return None
+        return record
 
     def keys_in(self, domain: int) -> list[KeyRecord]:
         """The key entries that name ``domain``, by reference."""
@@ -288,11 +326,19 @@ def read_registry(hsm: SmartCardHsm) -> Registry:
         return Registry(damaged=str(error))
 
 
+class RegistryFileInUse(CardError):
+    """``CFFE`` or ``C9FE`` holds another program's data: keymanager does not write there."""
+
+
 def write_registry(hsm: SmartCardHsm, registry: Registry) -> None:
     """Write the registry (and its DCOD entry the first time); needs the user PIN.
 
     The content is written from offset 0; a longer old content's tail stays behind the
-    TLV and is ignored.
+    TLV and is ignored.  Files another program holds are never overwritten: a ``C9FE``
+    with another label, or a ``CFFE`` without keymanager's description, raises
+    :class:`RegistryFileInUse`.
+
+    :raises RegistryFileInUse: see above (nothing is written).
     """
     _ensure_description(hsm)
     hsm.write_file(REGISTRY_FID, registry.encode())
@@ -309,20 +355,37 @@ def editing(hsm: SmartCardHsm) -> Iterator[Registry]:
 
 def _ensure_description(hsm: SmartCardHsm) -> None:
     try:
-        existing = decode_dcod(hsm.read_file(REGISTRY_DESCRIPTION_FID))
+        raw: bytes | None = hsm.read_file(REGISTRY_DESCRIPTION_FID)
     except FileNotFound:
-        existing = None
-    except Pkcs15Error:
-        existing = None
+        raw = None
+    if raw is not None:
+        try:
+            existing = decode_dcod(raw)
+        except Pkcs15Error:
+            raise RegistryFileInUse(
+                "C9FE holds data keymanager cannot read; the key-domain registry is not "
+                "written there"
+            ) from None
+        if existing.label != REGISTRY_LABEL:
+            raise RegistryFileInUse(
+                f"C9FE describes another program's data object ({existing.label!r}); the "
+                "key-domain registry is not written there"
+            )
+        return
+    try:
+        hsm.read_file(REGISTRY_FID)
+    except FileNotFound:
+        pass
+    else:
+        raise RegistryFileInUse(
+            "CFFE exists without keymanager's description; the key-domain registry is not "
+            "written over it"
+        )
     wanted = DataObjectDescription(
         label=REGISTRY_LABEL,
         path=REGISTRY_FID.to_bytes(2, "big"),
         application=REGISTRY_LABEL,
     )
-    if existing is not None and existing.label == REGISTRY_LABEL:
-        return
-    with contextlib.suppress(FileNotFound):
-        hsm.delete_file(REGISTRY_DESCRIPTION_FID)
     hsm.write_file(REGISTRY_DESCRIPTION_FID, encode_dcod(wanted))
 
 
@@ -332,7 +395,7 @@ def _ensure_description(hsm: SmartCardHsm) -> None:
 def recorded_domain(registry: Registry, key: KeyInfo) -> KeyRecord | None:
     """The registry entry of ``key`` if it is about this very key (reference and ID)."""
     record = registry.keys.get(key.key_reference)
-    if record is None or not record.matches(key.id):
+    if record is None or not record.matches(key.id, kind_size_bytes(key.kind, key.size)):
         return None
     return record
 
@@ -358,6 +421,16 @@ def annotate_keys(keys: Iterable[KeyInfo], registry: Registry) -> list[KeyInfo]:
 
 
 # --- encoding helpers ----------------------------------------------------------------
+
+
+_KIND_CODES = {KeyKind.RSA: 1, KeyKind.EC: 2, KeyKind.AES: 3}
+
+
+def kind_size_bytes(kind: KeyKind | None, size: int | None) -> bytes:
+    """Tag ``84`` of a key entry: type code and size in bits (empty when not known)."""
+    if kind is None or size is None or not 0 < size <= 0xFFFF:
+        return b""
+    return bytes([_KIND_CODES[kind]]) + size.to_bytes(2, "big")
 
 
 def _checksum(value: bytes) -> bytes:
@@ -395,6 +468,8 @@ def _encode_domain(record: DomainRecord) -> bytes:
     )
     if record.label:
         value += encode_tlv(0x84, record.label.encode())
+    if record.shares is not None:
+        value += encode_tlv(0x85, _byte(record.shares, "share count"))
     return encode_tlv(0x30, value)
 
 
@@ -409,7 +484,10 @@ def _encode_key(record: KeyRecord) -> bytes:
     )
     if record.domain is not None:
         value += encode_tlv(0x82, _byte(record.domain, "key domain"))
-    return encode_tlv(0x30, value + encode_tlv(0x83, bytes([flags])))
+    value += encode_tlv(0x83, bytes([flags]))
+    if record.kind_size:
+        value += encode_tlv(0x84, record.kind_size)
+    return encode_tlv(0x30, value)
 
 
 def _entry_fields(entry: Tlv, what: str) -> dict[bytes, bytes]:
@@ -441,6 +519,7 @@ def _decode_domain(entry: Tlv) -> DomainRecord:
         created=datetime.datetime.fromtimestamp(int.from_bytes(created, "big"), datetime.UTC),
         workflow=fields.get(b"\x83", b"").decode(errors="replace"),
         label=fields.get(b"\x84", b"").decode(errors="replace"),
+        shares=fields[b"\x85"][0] if len(fields.get(b"\x85", b"")) == 1 else None,
     )
 
 
@@ -456,4 +535,5 @@ def _decode_key(entry: Tlv) -> KeyRecord:
         domain=None if domain is None else domain[0],
         sealed=bool(flags & _FLAG_SEALED) if flags & _FLAG_EXPORTABILITY_KNOWN else None,
         probed=bool(flags & _FLAG_PROBED),
+        kind_size=fields.get(b"\x84", b"") if len(fields.get(b"\x84", b"")) == 3 else b"",
     )

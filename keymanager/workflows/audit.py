@@ -367,7 +367,7 @@ def audit(
                 kcv=format_kcv(status.kcv) if complete and status.kcv is not None else None,
                 kcv_hidden=complete and status.kcv is None,
                 keys=tuple(placed[slot.index]),
-                **_domain_fields(registry.domains.get(slot.index)),
+                **_domain_fields(registry.domain(slot.index, status)),
             )
         )
     return AuditReport(

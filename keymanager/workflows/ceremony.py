@@ -582,12 +582,19 @@ def import_shares(
             f"key domain {domain} waits for {status.shares_outstanding} share(s); "
             f"{wanted} cannot be imported"
         )
-    check_share_import(hsm, interaction, domain, status.shares_total - status.shares_outstanding)
     interaction.inform(
         f"Key domain {domain}: {status.shares_outstanding} of {status.shares_total} "
         "share(s) outstanding."
     )
     pin = ask_and_verify_pin(hsm, interaction, f"importing DKEK shares into key domain {domain}")
+    try:
+        # after the PIN: the guard may WRAP keys whose domain is not recorded
+        check_share_import(
+            hsm, interaction, domain, status.shares_total - status.shares_outstanding
+        )
+    except BaseException:
+        wipe(pin)
+        raise
     imported: list[ImportedShare] = []
     try:
         number = 1

@@ -288,7 +288,9 @@ def initialize_device(hsm: SmartCardHsm, interaction: Interaction, plan: InitPla
                 record_quietly(
                     hsm,
                     interaction,
-                    lambda registry: registry.record_domain(0, purpose, "initialise"),
+                    lambda registry: registry.record_domain(
+                        0, purpose, "initialise", shares=plan.dkek_shares
+                    ),
                 )
         elif plan.label:
             interaction.warn(
@@ -384,7 +386,7 @@ def create_key_domain(
 
     def note_domain(registry: Registry) -> None:
         registry.forget_domain(slot)  # entries of an earlier domain in this slot
-        registry.record_domain(slot, purpose, "domain create")
+        registry.record_domain(slot, purpose, "domain create", shares=shares)
 
     record_quietly(hsm, interaction, note_domain)
     status = hsm.create_dkek_domain(domain, shares)
@@ -396,7 +398,7 @@ def create_key_domain(
                 hsm,
                 interaction,
                 lambda registry: registry.record_domain(
-                    slot, DomainPurpose.NO_DKEK, "domain create"
+                    slot, DomainPurpose.NO_DKEK, "domain create", shares=0
                 ),
             )
             interaction.warn(

@@ -44,7 +44,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from keymanager.card.domain_registry import Registry, editing
+from keymanager.card.domain_registry import Registry
 from keymanager.card.errors import ApduError, CardError, TransportError
 from keymanager.card.hsm import Algorithm, SmartCardHsm
 from keymanager.card.keystore import (
@@ -72,6 +72,7 @@ from keymanager.workflows.common import (
 )
 from keymanager.workflows.errors import WorkflowError
 from keymanager.workflows.interaction import Interaction, SecretKind, SecretRequest
+from keymanager.workflows.key_domains import record_quietly
 from keymanager.workflows.pkcs12 import (
     CERTIFICATE_PREFIX,
     CertificateEntry,
@@ -665,7 +666,7 @@ class ImportSession:
     def _record(self, change: Callable[[Registry], object]) -> None:
         """Apply ``change`` to the card's key-domain registry (a display aid: a failure
         to write it is told, never fatal; transport errors end the import)."""
-        _record_quietly(self.hsm, self.interaction, change)
+        record_quietly(self.hsm, self.interaction, change)
 
     def _settle_failed_key(self, reference: int) -> None:
         """After a refused import: the key store rolled back; confirm nothing is left."""
@@ -843,7 +844,7 @@ def recover_leftovers(
         if note:
             result.notes.append(note)
         if result.domain_deleted:
-            _record_quietly(hsm, interaction, lambda registry: registry.forget_domain(domain))
+            record_quietly(hsm, interaction, lambda registry: registry.forget_domain(domain))
         journal.end_transient(serial)
     journal.clear(serial)
     interaction.inform(f"Cleaned up the interrupted import: {what}.")
@@ -885,15 +886,3 @@ def delete_domain_if_unused(hsm: SmartCardHsm, domain: int) -> bool:
             return hsm.key_domain_status(domain) is None
         return False
     return True
-
-
-def _record_quietly(
-    hsm: SmartCardHsm, interaction: Interaction, change: Callable[[Registry], object]
-) -> None:
-    try:
-        with editing(hsm) as registry:
-            change(registry)
-    except TransportError:
-        raise
-    except CardError as error:
-        interaction.warn(f"The key-domain registry could not be updated ({error}).")

@@ -78,10 +78,22 @@ def record_quietly(
 ) -> bool:
     """:func:`record`, with a card refusal told as a warning; transport errors are raised.
 
+    A damaged registry is written anew, and the user told that its entries are lost.
+
     :returns: whether the registry was written.
     """
+
+    def changed(registry: Registry) -> None:
+        if registry.damaged is not None:
+            interaction.warn(
+                f"keymanager's key-domain registry on the card was damaged ({registry.damaged}); "
+                "it is written anew, and what it recorded before is lost (Find key domains "
+                "places the keys again)."
+            )
+        change(registry)
+
     try:
-        record(hsm, change)
+        record(hsm, changed)
     except TransportError:
         raise
     except CardError as error:
@@ -98,6 +110,8 @@ class DomainKeys:
     """What the guard found about a domain before a share goes in."""
 
     record: DomainRecord | None
+    damaged: str | None
+    """Why the registry could not be read (then nothing is known of the domain)."""
     recorded_keys: tuple[KeyInfo, ...]
     """Keys the registry places in the domain."""
     unplaced_keys: tuple[KeyInfo, ...]
@@ -115,7 +129,8 @@ def domain_keys(hsm: SmartCardHsm, domain: int) -> DomainKeys:
         key for key in keys if key.key_domain == domain and key.domain_source != "unknown"
     )
     unplaced = tuple(key for key in keys if key.domain_source == "unknown")
-    return DomainKeys(registry.domains.get(domain), recorded, unplaced)
+    status = hsm.key_domain_status(domain)
+    return DomainKeys(registry.domain(domain, status), registry.damaged, recorded, unplaced)
 
 
 def check_share_import(
@@ -129,31 +144,44 @@ def check_share_import(
     """
     found = domain_keys(hsm, domain)
     record_ = found.record
-    if record_ is not None and record_.purpose is DomainPurpose.TRANSIENT and found.recorded_keys:
-        raise TransientDomainHoldsKeys(
-            f"key domain {domain} is a {record_.describe()} whose KEK was deleted; it holds "
-            f"key(s) {_describe_keys(found.recorded_keys)}.  A share imported now would "
-            "give that domain a new DKEK known to whoever holds the share (sealed keys stay "
-            "sealed, but it is not a domain waiting for a custodian).  Delete those keys "
-            f"first, then the domain (keymanager-cli domain delete --domain {domain}), and "
-            "create a new domain for the custodians."
+    if record_ is not None and record_.purpose is DomainPurpose.TRANSIENT:
+        holds = (
+            f"it holds key(s) {_describe_keys(found.recorded_keys)}"
+            if found.recorded_keys
+            else "keys imported through it may still belong to it"
         )
+        raise TransientDomainHoldsKeys(
+            f"key domain {domain} is a {record_.describe()} whose KEK was deleted; {holds}.  "
+            "A share imported now would give that domain a new DKEK known to whoever holds "
+            "the share (sealed keys stay sealed, but it is not a domain waiting for a "
+            "custodian).  Delete those keys first, then the domain (keymanager-cli domain "
+            f"delete --domain {domain}), and create a new domain for the custodians."
+        )
+    if found.damaged is not None and not interaction.confirm(
+        f"keymanager's key-domain registry on this card cannot be read ({found.damaged}), "
+        f"so it cannot tell whether key domain {domain} is a transient import whose keys "
+        "would become exportable.  Import the share anyway?",
+        destructive=True,
+    ):
+        raise Cancelled("not confirmed; no share was imported")
     if shares_imported:
         return  # the ceremony has begun: the first share was asked about already
     exportable = [key for key in found.recorded_keys if key.exportable is not False]
     sealed = [key for key in found.recorded_keys if key.exportable is False]
-    if found.unplaced_keys and record_ is None:
-        interaction.warn(
-            f"Key domain {domain} was not set up by keymanager, and key(s) "
-            f"{_describe_keys(found.unplaced_keys)} have no recorded domain: any of them that "
-            "belongs to it becomes exportable under the DKEK these shares make up."
-        )
-    if not exportable:
+    maybe = _maybe_in_a_domain_without_kek(hsm, found.unplaced_keys)
+    if not exportable and not maybe:
         return
-    parts = [
-        f"key(s) {_describe_keys(exportable)} belong to key domain {domain} and would "
-        "become exportable under the DKEK these shares make up"
-    ]
+    parts = []
+    if exportable:
+        parts.append(
+            f"key(s) {_describe_keys(exportable)} belong to key domain {domain} and would "
+            "become exportable under the DKEK these shares make up"
+        )
+    if maybe:
+        parts.append(
+            f"key(s) {_describe_keys(maybe)} have no recorded domain and are in no domain with "
+            "a KEK: any of them in this domain would become exportable too"
+        )
     if sealed:
         parts.append(f"key(s) {_describe_keys(sealed)} are sealed and stay on the card")
     if not interaction.confirm(
@@ -161,6 +189,30 @@ def check_share_import(
         destructive=True,
     ):
         raise Cancelled("not confirmed; no share was imported")
+
+
+def _maybe_in_a_domain_without_kek(hsm: SmartCardHsm, keys: tuple[KeyInfo, ...]) -> list[KeyInfo]:
+    """Of keys whose domain is not recorded, those that may be in a domain without KEK.
+
+    Each is asked for a WRAP (the user PIN is verified): a blob means its domain has a
+    KEK (another domain: the blob is dropped at once), ``6985`` that it is sealed;
+    ``6A88`` (no complete domain) leaves it a candidate, and so does an answer that
+    tells nothing.
+    """
+    maybe: list[KeyInfo] = []
+    for key in keys:
+        if key.kind is None:
+            continue  # no description: nothing to say what it is
+        try:
+            hsm.wrap_key(key.key_reference)
+        except TransportError:
+            raise
+        except ApduError as error:
+            if error.sw != 0x6985:
+                maybe.append(key)
+        except CardError:
+            maybe.append(key)
+    return maybe
 
 
 # --- labels --------------------------------------------------------------------------------

@@ -87,10 +87,12 @@ from keymanager.workflows.errors import BackupDkekMismatch, DomainNotReady, Work
 from keymanager.workflows.interaction import Cancelled, Choice, Interaction
 from keymanager.workflows.key_domains import record_quietly
 from keymanager.workflows.sealing import (
+    PROOF_BY_LIST,
     SEALED_WORDS,
     SealNotProven,
     check_seal,
     generation_algorithms,
+    recorded_seal,
     reseal_blob,
 )
 
@@ -604,7 +606,7 @@ def restore_key(
     blob = backup.blob
     if seal:
         blob = reseal_blob(interaction, backup.blob, matches[0] if len(matches) == 1 else None)
-    sealed = bool(is_sealed(describe_blob(blob).allowed_algorithms))
+    listed_sealed = bool(is_sealed(describe_blob(blob).allowed_algorithms))
     files = CardFiles.enumerate(hsm)
     reference = _choose_reference(files, key_reference)
     description: PrivateKeyDescription | None
@@ -651,19 +653,32 @@ def restore_key(
                 hsm.write_file(fid(PRKD_PREFIX, reference), prkd_bytes)
             if backup.certificate is not None:
                 hsm.write_file(fid(EE_CERTIFICATE_PREFIX, reference), backup.certificate)
+            proof = ""
             if seal:
-                check_seal(hsm, reference, kek_present=bool(matches))
+                # the UNWRAP worked, so a domain holds the DKEK: only 6985 proves it
+                proof = check_seal(hsm, reference, kek_present=True)
+            elif listed_sealed:
+                # the blob's own list lacks WRAP: say "sealed" only if the card refuses
+                with contextlib.suppress(SealNotProven):
+                    proof = check_seal(hsm, reference, kek_present=True)
         except BaseException:
             rollback.run()
             raise
-        key_id = description.id if description is not None else None
-        record_quietly(
-            hsm,
-            interaction,
-            lambda registry: registry.record_key(
-                reference, key_id, matches[0] if len(matches) == 1 else None, sealed=sealed
-            ),
-        )
+        if len(matches) == 1:  # several domains with that KCV, or hidden: not recorded
+            key_id = description.id if description is not None else None
+            kind_size = (kind, description.size if description is not None else None)
+            record_quietly(
+                hsm,
+                interaction,
+                lambda registry: registry.record_key(
+                    reference,
+                    key_id,
+                    matches[0],
+                    sealed=recorded_seal(describe_blob(blob).allowed_algorithms, proof),
+                    kind=kind_size[0],
+                    size=kind_size[1],
+                ),
+            )
     except BaseException as error:
         _end_unless_removed(journal, serial, reference, error)
         raise
@@ -674,6 +689,7 @@ def restore_key(
     certificate_kind = None
     if backup.certificate is not None:
         certificate_kind = "cv-request" if backup.has_cv_request else "x509"
+    sealed = proof == PROOF_BY_LIST
     sealed_text = f"; sealed: {SEALED_WORDS}" if sealed else ""
     interaction.inform(f"Key restored into reference {reference} ({name}){sealed_text}.")
     return RestoreResult(
@@ -859,14 +875,19 @@ def generate_key(
             except SealNotProven:
                 _Rollback(hsm, reference).run()
                 raise
-        sealed = is_sealed(allowed)
-        record_quietly(
-            hsm,
-            interaction,
-            lambda registry: registry.record_key(
-                reference, key_id, domain, sealed=bool(sealed) if allowed is not None else None
-            ),
-        )
+        if domain is not None:  # without one the card chooses: not recorded (Find key domains)
+            record_quietly(
+                hsm,
+                interaction,
+                lambda registry: registry.record_key(
+                    reference,
+                    key_id,
+                    domain,
+                    sealed=recorded_seal(allowed, seal_proof),
+                    kind=algorithm.kind,
+                    size=algorithm.bits,
+                ),
+            )
     except BaseException as error:
         _end_unless_removed(journal, serial, reference, error)
         raise
@@ -883,7 +904,7 @@ def generate_key(
         key_id=key_id.hex().upper(),
         domain=domain,
         allowed_algorithms=allowed.hex().upper() if allowed is not None else None,
-        sealed=bool(sealed),
+        sealed=recorded_seal(allowed, seal_proof) is True or (seal and bool(seal_proof)),
         seal_proof=seal_proof,
     )
 

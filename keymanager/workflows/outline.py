@@ -225,7 +225,9 @@ def read_outline(hsm: SmartCardHsm) -> Outline:
             unrecorded.append(key)
     for slot in slots:
         node = device.add(
-            domain_node(slot, registry.domains.get(slot.number), placed.get(slot.number, []))
+            domain_node(
+                slot, registry.domain(slot.number, slot.status), placed.get(slot.number, [])
+            )
         )
         for key in placed.get(slot.number, []):
             node.add(key_node(key))
@@ -420,6 +422,8 @@ def domain_node(
         state = "KEK deleted"
     elif status.shares_outstanding:
         state = f"waiting for {status.shares_outstanding} of {status.shares_total} share(s)"
+    elif record is not None and record.purpose is DomainPurpose.NO_DKEK:
+        state = "no DKEK: its keys can never be backed up"
     elif (
         status.shares_total == 0
         and not status.uid

@@ -19,7 +19,13 @@ from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import Algorithm
 from keymanager.card.keystore import blob_key_kind
 from keymanager.card.pkcs15 import KeyKind
-from keymanager.card.seal import SealCheck, exportable_algorithms, prove_sealed, sealed_algorithms
+from keymanager.card.seal import (
+    SealCheck,
+    exportable_algorithms,
+    is_sealed,
+    prove_sealed,
+    sealed_algorithms,
+)
 from keymanager.dkek.dkek import format_kcv
 from keymanager.dkek.errors import DkekError
 from keymanager.dkek.keyblob import decode_key, describe_blob, encode_key
@@ -28,6 +34,7 @@ from keymanager.workflows.interaction import Interaction
 from keymanager.workflows.shares import collect_dkek
 
 __all__ = [
+    "PROOF_BY_LIST",
     "SEALED_WORDS",
     "SealNotProven",
     "check_seal",
@@ -35,6 +42,9 @@ __all__ = [
     "reseal_blob",
 ]
 
+
+PROOF_BY_LIST = "WRAP refused by the card (6985)"
+""":func:`check_seal`'s answer when the card's refusal proves the algorithm list."""
 
 SEALED_WORDS = "the card refuses to export it"
 """What a result says of a sealed key, once a WRAP attempt was refused."""
@@ -64,6 +74,17 @@ def generation_algorithms(kind: KeyKind, allowed: bytes | None, *, seal: bool) -
     return exportable_algorithms(kind)
 
 
+def recorded_seal(allowed: bytes | None, proof: str) -> bool | None:
+    """What the registry may say of a new key's seal: ``True`` only once the card refused
+    WRAP because of the list (:data:`PROOF_BY_LIST`), ``False`` when the list allows WRAP,
+    ``None`` (not known) for a list without WRAP whose refusal was not seen."""
+    if proof == PROOF_BY_LIST:
+        return True
+    if allowed is None or not is_sealed(allowed):
+        return False
+    return None
+
+
 def check_seal(hsm: SmartCardHsm, reference: int, *, kek_present: bool) -> str:
     """Prove the seal of a new key by a WRAP the card refuses.
 
@@ -82,7 +103,7 @@ def check_seal(hsm: SmartCardHsm, reference: int, *, kek_present: bool) -> str:
             f"key {reference} was to be sealed, but the WRAP attempt that proves it gave: {error}"
         ) from None
     if check is SealCheck.REFUSED_BY_LIST:
-        return "WRAP refused by the card (6985)"
+        return PROOF_BY_LIST
     if kek_present:
         raise SealNotProven(
             f"key {reference} was to be sealed, but the card refused WRAP for another "

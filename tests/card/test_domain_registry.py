@@ -15,14 +15,15 @@ from keymanager.card.domain_registry import (
     DomainPurpose,
     Registry,
     RegistryDamaged,
+    RegistryFileInUse,
     annotate_keys,
     read_registry,
     write_registry,
 )
 from keymanager.card.hsm import InitParams, SmartCardHsm
-from keymanager.card.hsm_types import EcKeySpec
-from keymanager.card.keystore import KeyStore
-from keymanager.card.pkcs15 import decode_dcod
+from keymanager.card.hsm_types import EcKeySpec, KeyDomainStatus
+from keymanager.card.keystore import KeyInfo, KeyStore
+from keymanager.card.pkcs15 import DataObjectDescription, KeyKind, decode_dcod, encode_dcod
 from keymanager.card.transport import LocalTransport
 from keymanager.dkek.tlv import read_tlv
 from keymanager.simulator import SmartCardHsmSimulator
@@ -119,9 +120,12 @@ def test_on_the_card_one_read_and_an_opensc_data_object(card: SmartCardHsmSimula
     registry = read_registry(hsm)
     assert transport.sent - before == 1
     assert registry.keys == _sample().keys
-    # a shorter registry written over a longer one still reads
-    write_registry(hsm, Registry())
-    assert read_registry(hsm).keys == {}
+    # a shorter registry written over a longer one still reads, undamaged
+    shorter = Registry()
+    shorter.record_key(9, b"\x09", 1)
+    write_registry(hsm, shorter)
+    again = read_registry(hsm)
+    assert again.damaged is None and again.keys == shorter.keys
 
 
 def test_a_torn_write_reads_as_damaged_and_the_next_write_repairs(
@@ -133,7 +137,8 @@ def test_a_torn_write_reads_as_damaged_and_the_next_write_repairs(
     content = card.state.files[REGISTRY_FID]
     card.state.files[REGISTRY_FID] = content[:20] + bytes(len(content) - 20)
     registry = read_registry(hsm)
-    assert registry.damaged is not None and registry.keys == {}
+    assert registry.damaged is not None and "cannot be read" in registry.damaged
+    assert registry.keys == {} and registry.domains == {}  # what it recorded is lost
     write_registry(hsm, _sample())
     assert read_registry(hsm).damaged is None
 
@@ -177,3 +182,45 @@ def test_find_key_domains_records_what_the_probe_finds(card: SmartCardHsmSimulat
     assert states["sealed"] == (None, "probed", False)
     assert states["no domain"] == (None, "unknown", None)
     assert registry.keys[in_domain.key_reference].probed
+
+
+def test_key_type_and_size_tell_aes_keys_apart() -> None:
+    """An AES key's ID is its reference: the entry's type and size must match too."""
+    registry = Registry()
+    registry.record_key(5, b"\x05", 0, sealed=False, kind=KeyKind.AES, size=256)
+    again = Registry.decode(registry.encode())
+    assert again.keys[5].kind_size == bytes.fromhex("030100")
+    same = KeyInfo(5, "aes", b"\x05", KeyKind.AES, 256, None, True)
+    other = KeyInfo(5, "aes", b"\x05", KeyKind.AES, 128, None, True)
+    [kept, ignored] = annotate_keys([same, other], again)
+    assert (kept.domain_source, kept.key_domain) == ("recorded", 0)
+    assert ignored.domain_source == "unknown"
+
+
+def test_a_domain_entry_for_another_share_count_is_ignored() -> None:
+    registry = Registry()
+    registry.record_domain(1, DomainPurpose.TRANSIENT, "import-p12 --transient", shares=1)
+    again = Registry.decode(registry.encode())
+    assert again.domains[1].shares == 1
+    transient = KeyDomainStatus(shares_total=1, shares_outstanding=1, kcv=None)
+    custodians = KeyDomainStatus(shares_total=3, shares_outstanding=3, kcv=None)
+    assert again.domain(1, transient) == again.domains[1]
+    assert again.domain(1, custodians) is None  # another tool's domain in that slot
+    assert again.domain(1, None) is None
+
+
+def test_files_of_another_program_are_not_written_over(card: SmartCardHsmSimulator) -> None:
+    hsm = SmartCardHsm.open(LocalTransport(card))
+    hsm.verify_pin(PIN)
+    hsm.write_file(REGISTRY_FID, b"someone else's data")
+    with pytest.raises(RegistryFileInUse, match="CFFE exists"):
+        write_registry(hsm, _sample())
+    assert card.state.files[REGISTRY_FID] == b"someone else's data"
+    hsm.delete_file(REGISTRY_FID)
+    hsm.write_file(
+        REGISTRY_DESCRIPTION_FID,
+        encode_dcod(DataObjectDescription(label="other", path=b"\xcf\xfe")),
+    )
+    with pytest.raises(RegistryFileInUse, match="another program's data object"):
+        write_registry(hsm, _sample())
+    assert REGISTRY_FID not in card.state.files

@@ -40,6 +40,7 @@ def test_transient_import_is_sealed_through_pcscd(
     write_p12(p12, host_key("p256"), common_name="sealed over pcsc")
     monkeypatch.setenv("TEST_PIN", PIN)
     monkeypatch.setenv("TEST_P12", P12_PASSWORD)
+    monkeypatch.setenv("TEST_SHARE_PASSWORD", vectors["share_file"]["password_ascii"])
     with inserted_simulator(pcscd, seed=b"sealed over pcscd") as inserted:
         hsm = SmartCardHsm.open(LocalTransport(inserted.card))
         hsm.initialize(
@@ -83,7 +84,7 @@ def test_transient_import_is_sealed_through_pcscd(
                 "--pin-env",
                 "TEST_PIN",
                 "--password-env",
-                "TEST_PIN",
+                "TEST_SHARE_PASSWORD",
                 "--yes",
             ]
         )

@@ -10,6 +10,7 @@ imported around keymanager still leaves the card refusing WRAP.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import tempfile
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from keymanager.card.domain_registry import DomainPurpose, read_registry
+from keymanager.card.domain_registry import REGISTRY_FID, DomainPurpose, read_registry
 from keymanager.card.errors import (
     ConditionsNotSatisfied,
     DkekMismatch,
@@ -40,7 +41,7 @@ from keymanager.workflows.device import clear_kek, create_key_domain, delete_key
 from keymanager.workflows.errors import BackupDkekMismatch, WorkflowError
 from keymanager.workflows.import_p12 import ImportJournal, Pkcs12ImportResult, import_pkcs12
 from keymanager.workflows.interaction import Cancelled, ScriptedInteraction
-from keymanager.workflows.key_domains import TransientDomainHoldsKeys, keys_with_domains
+from keymanager.workflows.key_domains import TransientDomainHoldsKeys, keys_with_domains, record
 from keymanager.workflows.keys import (
     KeyAlgorithm,
     backup_key,
@@ -49,6 +50,8 @@ from keymanager.workflows.keys import (
     restore_key,
 )
 from keymanager.workflows.plugins.transient_import import transient_import
+from keymanager.workflows.sealing import SealNotProven
+from tests.support.profiles import current_profile
 from tests.workflows.p12_support import (
     P12_PASSWORD,
     PIN,
@@ -242,7 +245,7 @@ def test_completing_a_custodian_domain_with_keys_asks_first(tmp_path: Path) -> N
     card, share, _result = _classic(tmp_path, b"custodian again", common_name="custodian key")
     clear_kek(session(card), script(("confirm", True), ("secret", PIN)), 0)
 
-    declined = script(("confirm", False))
+    declined = script(("secret", PIN), ("confirm", False))
     with pytest.raises(Cancelled):
         import_shares(session(card), declined, 0)
     [question] = [q for q in declined.questions if q.startswith("confirm:")]
@@ -251,7 +254,7 @@ def test_completing_a_custodian_domain_with_keys_asks_first(tmp_path: Path) -> N
 
     accepted = import_shares(
         session(card),
-        script(("confirm", True), ("secret", PIN), ("share", paperkey_input(share))),
+        script(("secret", PIN), ("confirm", True), ("share", paperkey_input(share))),
         0,
     )
     assert accepted.shares_outstanding == 0
@@ -339,7 +342,13 @@ def test_domain_create_and_delete_are_recorded(tmp_path: Path) -> None:
     record = read_registry(hsm).domains[2]
     assert record.purpose is DomainPurpose.CUSTODIAN and record.workflow == "domain create"
     create_key_domain(hsm, script(), 0, 3)
-    assert read_registry(hsm).domains[3].purpose is DomainPurpose.RANDOM
+    expected = (
+        DomainPurpose.RANDOM
+        if current_profile().zero_share_domain_has_dkek
+        else DomainPurpose.NO_DKEK  # Pico HSM makes none for 0 shares (item 10)
+    )
+    assert read_registry(hsm).domains[3].purpose is expected
+    assert read_registry(hsm).domains[3].shares == 0
     delete_key_domain(hsm, script(("confirm", True)), 2)
     assert 2 not in read_registry(hsm).domains
 
@@ -376,3 +385,75 @@ def test_a_random_dkek_backup_restores_only_onto_its_own_device(tmp_path: Path) 
     assert refused.value.__cause__ is None and "SW 6A80" in str(refused.value)
     delete_key(hsm, script(("confirm", True)), made.key_reference)
     assert restore_key(hsm, script(), tmp_path / "k.wky").key_reference == made.key_reference
+
+
+def test_a_card_that_exports_a_sealed_key_fails_the_import(tmp_path: Path) -> None:
+    """A device that ignores the algorithm list for WRAP: keymanager says no seal, and
+    the key it could not seal is gone again."""
+    card, _share = fresh_card(b"seal not enforced")
+    card.profile = dataclasses.replace(card.profile, wrap_enforces_algorithms=False)
+    path = tmp_path / "in.p12"
+    write_p12(path, host_key("p256"), common_name="would be exported")
+    result = transient_import(
+        session(card),
+        script(("secret", P12_PASSWORD), ("secret", PIN), ("choices", "all"), ("confirm", False)),
+        path=path,
+        journal=ImportJournal(tmp_path / "j.json"),
+    )
+    [key] = result.keys
+    assert not result.ok and not key.sealed and key.key_reference is None
+    assert "the WRAP attempt that proves it" in (key.error or "")
+    assert [kid for kid in card.state.keys if kid] == []  # nothing left on the card
+    hsm = session(card)
+    with pytest.raises(SealNotProven, match="was to be sealed"):
+        generate_key(
+            hsm,
+            script(("secret", PIN)),
+            KeyAlgorithm.parse("ec:prime256v1"),
+            "x",
+            domain=0,
+            seal=True,
+        )
+    assert [kid for kid in card.state.keys if kid] == []
+
+
+def test_a_key_generated_without_a_domain_is_asked_about(tmp_path: Path) -> None:
+    """The card chooses the domain of a key generated without one: it is not recorded,
+    and completing a domain it may be in asks first, naming it."""
+    card, _share = fresh_card(b"no domain given")
+    hsm = session(card)
+    made = generate_key(hsm, script(("secret", PIN)), KeyAlgorithm.parse("ec:prime256v1"), "any")
+    assert made.key_reference not in read_registry(hsm).keys
+    clear_kek(session(card), script(("confirm", True), ("secret", PIN)), 0)
+    declined = script(("secret", PIN), ("confirm", False))
+    with pytest.raises(Cancelled):
+        import_shares(session(card), declined, 0)
+    [question] = [q for q in declined.questions if q.startswith("confirm:")]
+    assert "'any' have no recorded domain" in question
+    assert card.state.key_domains[0].outstanding == 1  # type: ignore[index]
+
+
+def test_a_transient_domain_is_refused_even_when_its_key_entries_are_lost(
+    tmp_path: Path,
+) -> None:
+    card, _reference, _key = _transient(tmp_path, "p256", b"entries lost")
+    hsm = session(card)
+    hsm.verify_pin(PIN)
+    record(hsm, lambda registry: registry.keys.clear())
+    with pytest.raises(TransientDomainHoldsKeys, match="may still belong to it"):
+        import_shares(
+            session(card),
+            script(("secret", PIN), ("share", paperkey_input(bytes(32)))),
+            1,
+        )
+
+
+def test_a_damaged_registry_makes_the_share_import_ask(tmp_path: Path) -> None:
+    card, _reference, _key = _transient(tmp_path, "p256", b"registry damaged")
+    card.state.files[REGISTRY_FID] = b"\x30\x03\x80\x01\x01"  # no checksum
+    declined = script(("secret", PIN), ("confirm", False))
+    with pytest.raises(Cancelled):
+        import_shares(session(card), declined, 1)
+    [question] = [q for q in declined.questions if q.startswith("confirm:")]
+    assert "registry on this card cannot be read" in question
+    assert card.state.key_domains[1].outstanding == 1  # type: ignore[index]

@@ -144,7 +144,9 @@ def transient_import(
     try:
         with editing(hsm) as registry:
             registry.forget_domain(domain)
-            registry.record_domain(domain, DomainPurpose.TRANSIENT, "import-p12 --transient")
+            registry.record_domain(
+                domain, DomainPurpose.TRANSIENT, "import-p12 --transient", shares=1
+            )
         hsm.create_dkek_domain(domain, 1)
         journal.set_step(serial, "transient key domain created")
         share = bytearray(os.urandom(SHARE_LENGTH))
@@ -247,6 +249,7 @@ def _run_classic(context: ActionContext) -> Pkcs12ImportResult:
         domain=domain,
         path=Path(path) if path is not None else None,
         journal=_journal(context),
+        seal=bool(context.options.get("seal", False)),
     )
 
 
