@@ -38,7 +38,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from keymanager.card.domain_registry import DomainPurpose, Registry, write_registry
+from keymanager.card.domain_registry import (
+    REGISTRY_FID,
+    DomainPurpose,
+    Registry,
+    write_registry,
+)
 from keymanager.card.errors import CardError
 from keymanager.card.hsm import InitParams, SmartCardHsm
 from keymanager.card.hsm_types import DEFAULT_SO_PIN, Algorithm
@@ -260,7 +265,9 @@ def populate_demo_card(simulator: SmartCardHsmSimulator) -> None:
 
 
 def build_demo_card(state_path: Path | str) -> SmartCardHsmSimulator:
-    """The demo card kept in ``state_path``: reused if the file holds it, built otherwise.
+    """The demo card kept in ``state_path``: reused if the file holds it, built otherwise
+    (also when it holds a demo card of an older keymanager, without the key-domain
+    registry).
 
     A new card is built in a temporary file next to ``state_path`` and moved into place
     when complete, so an interrupted build never leaves half a demo behind.
@@ -271,12 +278,14 @@ def build_demo_card(state_path: Path | str) -> SmartCardHsmSimulator:
     path = Path(state_path)
     if path.exists():
         simulator = SmartCardHsmSimulator(path)
-        if holds_demo(simulator):
+        if not holds_demo(simulator):
+            raise ValueError(
+                f"{path} holds a simulated card that is not the demo card; "
+                "remove it or choose another file"
+            )
+        if REGISTRY_FID in simulator.state.files:
             return SmartCardHsmSimulator(path)
-        raise ValueError(
-            f"{path} holds a simulated card that is not the demo card; "
-            "remove it or choose another file"
-        )
+        # a demo card built by an older keymanager (no key-domain registry): built anew
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temporary = path.with_name(f".{path.name}.building-{os.getpid()}")
     try:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from keymanager.card.domain_registry import REGISTRY_FID
 from keymanager.card.errors import CardRemoved
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.transport import LocalTransport
@@ -20,6 +21,7 @@ from keymanager.simulator.demo import (
     build_demo_card,
     demo_ca,
 )
+from keymanager.simulator.state import save_state
 from keymanager.workflows.outline import (
     KCV_HIDDEN,
     KCV_PENDING,
@@ -163,6 +165,18 @@ def test_demo_card_is_deterministic_and_reused(demo_state: Path, tmp_path: Path)
     assert read_outline(_open(simulator)).device.detail("Label") == DEMO_LABEL
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert leftovers == []
+
+
+def test_an_older_demo_card_without_registry_is_built_anew(
+    demo_state: Path, tmp_path: Path
+) -> None:
+    older = tmp_path / "older.json"
+    older.write_bytes(demo_state.read_bytes())
+    simulator = SmartCardHsmSimulator(older)
+    del simulator.state.files[REGISTRY_FID]
+    save_state(older, simulator.state)
+    build_demo_card(older)
+    assert older.read_bytes() == demo_state.read_bytes()
 
 
 def test_demo_refuses_to_overwrite_another_card(tmp_path: Path) -> None:
