@@ -54,7 +54,7 @@ from PySide6.QtWidgets import (
 from keymanager.card.hsm_types import KeyDomainSlot
 from keymanager.dkek.dkek import format_kcv
 from keymanager.dkek.secret import wipe
-from keymanager.gui.dialogs.restore_key import SEAL_TEXT, SEAL_TIP
+from keymanager.gui.dialogs.parts import SEAL_TEXT, SEAL_TIP
 from keymanager.gui.worker import JobContext
 from keymanager.workflows.import_p12 import (
     ImportJournal,

@@ -11,19 +11,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
-from keymanager.gui.dialogs.restore_key import SEAL_TEXT, SEAL_TIP
+from keymanager.gui.dialogs.parts import add_ok_cancel, add_problem_label, add_seal_box
 from keymanager.workflows.keys import KeyAlgorithm
 
 ALGORITHMS: tuple[tuple[str, str], ...] = (
@@ -118,22 +115,9 @@ class GenerateKeyDialog(QDialog):
         )
         form.addRow("Allowed algorithms:", self.allowed_edit)
         layout.addLayout(form)
-        self.seal_box = QCheckBox(SEAL_TEXT)
-        self.seal_box.setObjectName("sealKey")
-        self.seal_box.setToolTip(SEAL_TIP)
-        layout.addWidget(self.seal_box)
-        self.problem_label = QLabel()
-        self.problem_label.setObjectName("problem")
-        self.problem_label.setWordWrap(True)
-        layout.addWidget(self.problem_label)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        self.ok_button: QPushButton = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok_button.setText("Generate")
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        layout.addWidget(self.buttons)
+        self.seal_box = add_seal_box(layout)
+        self.problem_label = add_problem_label(layout)
+        self.buttons, self.ok_button = add_ok_cancel(self, layout, "Generate")
         self.label_edit.textChanged.connect(self._validate)
         self.allowed_edit.textChanged.connect(self._validate)
         self.algorithm_combo.currentIndexChanged.connect(self._validate)

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from keymanager.card.domain_registry import MAX_LABEL_BYTES
+from keymanager.gui.dialogs.parts import add_ok_cancel, add_problem_label
 
 
 def label_problem(text: str) -> str | None:
@@ -56,18 +55,8 @@ class RenameDomainDialog(QDialog):
         self.label_edit.setPlaceholderText("e.g. Payments 2027")
         form.addRow("Label:", self.label_edit)
         layout.addLayout(form)
-        self.problem_label = QLabel()
-        self.problem_label.setObjectName("problem")
-        self.problem_label.setWordWrap(True)
-        layout.addWidget(self.problem_label)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        self.ok_button: QPushButton = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok_button.setText("Rename")
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        layout.addWidget(self.buttons)
+        self.problem_label = add_problem_label(layout)
+        self.buttons, self.ok_button = add_ok_cancel(self, layout, "Rename")
         self.label_edit.textChanged.connect(self._validate)
         self._validate()
 

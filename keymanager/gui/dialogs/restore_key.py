@@ -10,20 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtWidgets import (
-    QCheckBox,
     QDialog,
-    QDialogButtonBox,
     QLabel,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
-SEAL_TEXT = "The card must never export this key"
-SEAL_TIP = (
-    "The key gets an allowed-algorithm list without WRAP: the card itself refuses every "
-    "later export (backup) of it.  This cannot be undone."
-)
+from keymanager.gui.dialogs.parts import SEAL_TEXT, SEAL_TIP, add_ok_cancel, add_seal_box
+
+__all__ = ["SEAL_TEXT", "SEAL_TIP", "RestoreKeyDialog"]
 
 
 class RestoreKeyDialog(QDialog):
@@ -41,10 +36,7 @@ class RestoreKeyDialog(QDialog):
         )
         intro.setWordWrap(True)
         layout.addWidget(intro)
-        self.seal_box = QCheckBox(SEAL_TEXT)
-        self.seal_box.setObjectName("sealKey")
-        self.seal_box.setToolTip(SEAL_TIP)
-        layout.addWidget(self.seal_box)
+        self.seal_box = add_seal_box(layout)
         self.seal_note = QLabel(
             "Sealing a restored key asks for its key domain's DKEK shares: the backup is "
             "re-encoded on this computer with an algorithm list without WRAP."
@@ -52,14 +44,7 @@ class RestoreKeyDialog(QDialog):
         self.seal_note.setWordWrap(True)
         self.seal_note.setEnabled(False)
         layout.addWidget(self.seal_note)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        self.ok_button: QPushButton = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok_button.setText("Restore")
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        layout.addWidget(self.buttons)
+        self.buttons, self.ok_button = add_ok_cancel(self, layout, "Restore")
 
     def seal(self) -> bool:
         """Whether the key is to be sealed."""
