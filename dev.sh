@@ -18,8 +18,11 @@ apt_packages=(
     pcscd libpcsclite1 vsmartcard-vpcd opensc
     # validators for the desktop file and the AppStream metainfo
     appstream desktop-file-utils
-    # Qt's offscreen and xcb platforms
+    # Qt's offscreen and xcb platforms (Qt >= 6.5's xcb plugin needs the xcb-cursor,
+    # icccm, keysyms, image, render-util, shape, xkb, randr and xinerama libraries)
     libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0
+    libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
+    libxcb-shape0 libxcb-xkb1 libxcb-randr0 libxcb-xinerama0
 )
 
 install_system_packages() {
