@@ -54,6 +54,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ALL_KINDS = frozenset(NodeKind)
+
+MENU_FILE = "File"
+MENU_CARD = "Card"
+MENU_KEYS = "Keys"
+MENU_DOMAINS = "Key domains and shares"
+MENU_VIEW = "View"
+MENU_HELP = "Help"
+MENU_ORDER = (MENU_FILE, MENU_CARD, MENU_KEYS, MENU_DOMAINS, MENU_VIEW, MENU_HELP)
 JobRun = Callable[[JobContext, OutlineNode], object]
 GuiRun = Callable[[OutlineNode], None]
 
@@ -79,6 +87,14 @@ class MenuAction:
     available: Callable[[OutlineNode], bool] | None = None
     description: str = ""
     disabled: Callable[[OutlineNode], str | None] | None = None
+    menu: str = ""
+    """The menu-bar menu that lists the action (one of the ``MENU_*`` names; "" = none)."""
+    shortcut: str = ""
+    """A key sequence (``QKeySequence`` text, e.g. ``"Ctrl+N"``) shown in the menus."""
+    group: str = ""
+    """Actions of one group stand together; menus put a separator between groups."""
+    destructive: bool = False
+    """Erases or deletes something: menus list it last, after a separator."""
 
     def applies_to(self, node: OutlineNode) -> bool:
         if node.kind not in self.kinds:

@@ -837,6 +837,53 @@ class MainWindow(QMainWindow):
         dialog = file_dialog(self, title, on_chosen, **options)  # type: ignore[arg-type]
         self.dialog_opened.emit(dialog)
 
+    # --- the host of the area modules (keymanager.gui.areas.host.AreaHost) --------------
+
+    def open_dialog(self, dialog: QDialog, on_accept: Callable[[], None]) -> QDialog:
+        """Open ``dialog`` window-modal (deleted on close); ``on_accept`` runs on OK."""
+        return self._open_dialog(dialog, on_accept)
+
+    def open_file_dialog(
+        self,
+        title: str,
+        on_chosen: Callable[[Path], object],
+        *,
+        save: bool,
+        name_filter: str = "",
+        default_name: str = "",
+        default_suffix: str = "",
+        setting: str = "",
+    ) -> None:
+        """Ask for a file (``setting``: the remembered folder's name)."""
+        self._file_dialog(
+            title,
+            on_chosen,
+            save=save,
+            name_filter=name_filter,
+            default_name=default_name,
+            default_suffix=default_suffix,
+        )
+
+    def select_next(self, node_id: str) -> None:
+        """Select ``node_id`` once the outline is read again."""
+        self._select_next = node_id
+
+    def show_result(self, title: str, lines: Sequence[str]) -> QMessageBox:
+        """Tell the user what a workflow did."""
+        return self._show_result(title, lines)
+
+    def show_status(self, text: str) -> None:
+        """A short message in the status bar."""
+        self.statusBar().showMessage(text, 8000)
+
+    def current_outline(self) -> Outline | None:
+        """The outline of the current card."""
+        return self.model.outline
+
+    def dialog_parent(self) -> QWidget:
+        """Dialogs open on the window."""
+        return self
+
     def domain_choices(self) -> list[tuple[int, str]]:
         outline = self.model.outline
         if outline is None:
