@@ -5,7 +5,8 @@ with DKEK shares.  :func:`open_pkcs12` reads the file with :mod:`cryptography`
 (``pkcs12.load_pkcs12``) and lists its entries:
 
 * :class:`KeyEntry` - a private key with the certificate whose public key matches it
-  (or none: a key without a certificate imports too), its friendly name and, decided on
+  (or none: a key without a certificate imports too), its friendly name (the
+  certificate bag's, else the key bag's own: :func:`key_bag_friendly_name`) and, decided on
   the host before any APDU, whether the card can hold it (RSA 1024-4096 bits, EC on one
   of the twelve supported curves) or why not (Ed25519, Ed448, DSA, X25519, RSA above
   4096 bits, another curve…); the reasons are :mod:`keymanager.dkek.keyblob`'s own;
@@ -336,6 +337,7 @@ _KEY_BAG_OIDS = (
     bytes.fromhex("2a864886f70d010c0a0101"),  # keyBag
     bytes.fromhex("2a864886f70d010c0a0102"),  # pkcs8ShroudedKeyBag
 )
+_FRIENDLY_NAME_OID = bytes.fromhex("2a864886f70d010914")  # 1.2.840.113549.1.9.20
 _OTHER_CURVE_NAMES = {
     "1.3.132.0.32": "secp224k1",
     "1.3.132.0.33": "secp224r1",
@@ -384,8 +386,8 @@ def _data_content(content_info: bytes) -> bytes | None:
     return octets.value if octets.tag == b"\x04" else None
 
 
-def count_key_bags(data: bytes) -> int | None:
-    """How many private-key bags the file's unencrypted SafeContents hold.
+def _plain_key_bags(data: bytes) -> list[Tlv] | None:
+    """The private-key SafeBags of the file's unencrypted SafeContents, in file order.
 
     Key bags inside encrypted SafeContents are not seen (most tools shroud each key
     and put it in plain SafeContents).  ``None`` when the structure is not DER.
@@ -397,7 +399,7 @@ def count_key_bags(data: bytes) -> int | None:
         authenticated_safe = _data_content(encode_tlv(elements[1].tag, elements[1].value))
         if authenticated_safe is None:
             return None
-        count = 0
+        bags: list[Tlv] = []
         for content_info in _children(authenticated_safe):
             safe_contents = _data_content(encode_tlv(content_info.tag, content_info.value))
             if safe_contents is None:
@@ -405,10 +407,52 @@ def count_key_bags(data: bytes) -> int | None:
             for bag in _children(safe_contents):
                 bag_type = next(iter_tlvs(bag.value, der=True), None)
                 if bag_type is not None and bag_type.value in _KEY_BAG_OIDS:
-                    count += 1
+                    bags.append(bag)
     except (TlvError, ValueError):
         return None
-    return count
+    return bags
+
+
+def count_key_bags(data: bytes) -> int | None:
+    """How many private-key bags the file's unencrypted SafeContents hold.
+
+    Key bags inside encrypted SafeContents are not seen (most tools shroud each key
+    and put it in plain SafeContents).  ``None`` when the structure is not DER.
+    """
+    bags = _plain_key_bags(data)
+    return None if bags is None else len(bags)
+
+
+def key_bag_friendly_name(data: bytes) -> str | None:
+    """The friendlyName attribute of the file's first private-key bag, if it has one.
+
+    :mod:`cryptography` tells the friendly names of certificates only; a key's own name
+    sits in the attributes of its key bag (``SafeBag ::= SEQUENCE { bagId, [0] bagValue,
+    bagAttributes SET OF Attribute OPTIONAL }``), a BMPString.  This is where
+    ``openssl pkcs12 -name`` and ``pkcs12.serialize_key_and_certificates(name=...)`` put
+    the name of a key exported without a certificate.  The first bag is the key
+    :mod:`cryptography` (OpenSSL) reads.  ``None``: no name, the key bag is inside
+    encrypted SafeContents, or the structure is not DER.
+    """
+    bags = _plain_key_bags(data)
+    if not bags:
+        return None
+    try:
+        fields = list(iter_tlvs(bags[0].value, der=True))
+        attributes = [field for field in fields[2:] if field.tag == b"\x31"]
+        for attribute_set in attributes:
+            for attribute in iter_tlvs(attribute_set.value, der=True):
+                attribute_id, *values = iter_tlvs(attribute.value, der=True)
+                if attribute_id.value != _FRIENDLY_NAME_OID or len(values) != 1:
+                    continue
+                for value in iter_tlvs(values[0].value, der=True):
+                    if value.tag == b"\x1e":  # BMPString: UTF-16 big-endian
+                        return _friendly(value.value.decode("utf-16-be").encode())
+                    if value.tag == b"\x0c":  # UTF8String, written by a few tools
+                        return _friendly(value.value)
+    except (TlvError, ValueError):
+        return None
+    return None
 
 
 def _curve_name(oid: str) -> str:
@@ -587,6 +631,9 @@ def parse_pkcs12(
             None,
         )
         certificate, name = (None, None) if matched is None else certificates.pop(matched)
+        # a key without certificate has its name only in its key bag (cryptography does
+        # not tell it); with a certificate, the certificate bag's name as before
+        name = name or key_bag_friendly_name(bytes(data))
         warnings: list[str] = []
         strangers = [cert for cert, _n in certificates if not _is_ca(cert)]
         if certificate is None and strangers:
