@@ -60,15 +60,19 @@ class SecretKind(enum.Enum):
 class SecretRequest:
     """One secret to ask for.
 
-    :param purpose: a sentence naming what it is for, e.g. "share 2 of 3 (file b.pbe)".
+    :param purpose: what it is for, read after "for" ("Enter the SO-PIN for
+        initialising the device"), e.g. "share 2 of 3 (file b.pbe)".
     :param tries_left: for PINs, the card's remaining tries (front ends warn at 1).
     :param confirm: ask twice (new secrets).
+    :param retry_reason: why it is asked again ("The SO-PIN entered was wrong."): the
+        card refused the previous entry; front ends show it with the question.
     """
 
     kind: SecretKind
     purpose: str = ""
     tries_left: int | None = None
     confirm: bool = False
+    retry_reason: str = ""
 
 
 @dataclass(frozen=True)
