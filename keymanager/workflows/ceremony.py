@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from keymanager.card.errors import (
+    CardError,
     FileNotFound,
     IncorrectParameters,
     NoKeyDomainSupport,
@@ -53,7 +54,6 @@ from keymanager.dkek.nofm import (
     candidate_passwords,
     format_prime,
     format_share_id,
-    format_share_sheet,
     format_share_value,
     generate_password,
     parse_prime,
@@ -77,10 +77,20 @@ from keymanager.workflows.interaction import (
     Interaction,
     SecretKind,
     SecretRequest,
+    ShareOutcome,
     ShareRequest,
 )
 from keymanager.workflows.key_domains import check_share_import
-from keymanager.workflows.printable import render_text_pdf, write_text_pdf
+from keymanager.workflows.printable import PageOverflow, render_text_pdf, write_text_pdf
+from keymanager.workflows.share_sheets import (
+    SecretSheet,
+    SheetFacts,
+    fragment_handover,
+    fragment_sheet_text,
+    fragment_title,
+    paperkey_sheet_text,
+    show_sheet,
+)
 from keymanager.workflows.shares import InteractionCancelFlag, read_share
 
 logger = logging.getLogger(__name__)
@@ -361,59 +371,150 @@ def _save_file_n_of_m(
     )
 
 
+def _write_fragment_pdf(
+    split: PasswordSplit, index: int, pdf: Path, title: str, sheet: str, overwrite: bool
+) -> None:
+    write_text_pdf(pdf, title, sheet, overwrite=overwrite)
+    typed = _pdf_lines(pdf.read_bytes())
+    if f"Share value : {format_share_value(split.shares[index].value)}" not in typed:
+        _remove_quietly([pdf])
+        raise ShareVerificationFailed(f"{pdf} does not read back correctly")
+
+
+PRINT_ERRORS = (OSError, PageOverflow, ShareVerificationFailed)
+"""What writing a sheet's PDF may fail with; the sheet is then shown on screen instead."""
+
+
 def _hand_out_fragments(
-    split: PasswordSplit, plan: ShareCreationPlan, interaction: Interaction
+    split: PasswordSplit, plan: ShareCreationPlan, interaction: Interaction, facts: SheetFacts
 ) -> list[Path]:
+    """Show each custodian's fragment (after a hand-over screen), then write its PDF.
+
+    A PDF that cannot be written is reported and its fragment shown (again) on
+    screen, to be written down, printed or saved from there: the share file is
+    never left with a fragment nobody has.
+    """
     written: list[Path] = []
     try:
         for index in range(split.total):
-            sheet = format_share_sheet(split, index)
-            title = f"DKEK share password - fragment {index + 1} of {split.total}"
+            sheet = fragment_sheet_text(split, index, facts)
+            title = fragment_title(index, split.total)
             pdf = plan.fragment_pdf(index)
-            if pdf is not None:
-                write_text_pdf(pdf, title, sheet, overwrite=plan.overwrite)
-                written.append(pdf)
-                typed = _pdf_lines(pdf.read_bytes())
-                if f"Share value : {format_share_value(split.shares[index].value)}" not in typed:
-                    raise ShareVerificationFailed(f"{pdf} does not read back correctly")
+            screen = SecretSheet(
+                f"{title} (for custodian {index + 1} only)",
+                sheet,
+                handover=fragment_handover(index, split.total, facts),
+                pdf=pdf,
+                file_name=f"fragment-{index + 1}-of-{split.total}.pdf",
+            )
             if plan.show_fragments:
-                interaction.show_secret(f"{title} (for custodian {index + 1} only)", sheet)
+                show_sheet(interaction, screen)
+            if pdf is None:
+                continue
+            try:
+                _write_fragment_pdf(split, index, pdf, title, sheet, plan.overwrite)
+            except PRINT_ERRORS as error:
+                problem = f"{pdf} could not be written: {error}"
+                interaction.warn(
+                    f"Fragment {index + 1} of {split.total}: {problem}.  The fragment is "
+                    "shown on screen instead: write it down, print it or save it from there."
+                )
+                again = " Its PDF could not be written; it is shown again."
+                show_sheet(
+                    interaction,
+                    SecretSheet(
+                        screen.title,
+                        sheet,
+                        handover=fragment_handover(index, split.total, facts, again=again),
+                        problem=problem,
+                        file_name=screen.file_name,
+                    ),
+                )
+            else:
+                written.append(pdf)
     except BaseException:
         _remove_quietly(written)
         raise
     return written
 
 
+def _write_paperkey_pdf(
+    share: bytearray, path: Path, title: str, text: str, overwrite: bool
+) -> str:
+    pdf = render_text_pdf(title, text)
+    write_text_pdf(path, title, text, overwrite=overwrite)
+    written = path.read_bytes()
+    try:
+        if written != pdf:
+            raise ShareVerificationFailed(f"{path} did not read back correctly")
+        printed = [line.strip() for line in _pdf_lines(written)]
+        typed = [line for line in printed if re.match(r"^[1-4]: ", line)]
+        if decode_paperkey(typed) != bytes(share):
+            raise ShareVerificationFailed(f"{path} does not decode to the share")
+    except BaseException:
+        _remove_quietly([path])
+        raise
+    return f"the PaperKey printed to {path} decodes to the share"
+
+
 def _save_paperkey(
-    share: bytearray, plan: ShareCreationPlan, interaction: Interaction
+    share: bytearray, plan: ShareCreationPlan, interaction: Interaction, facts: SheetFacts
 ) -> list[str]:
+    """Show the PaperKey (first), then write its PDF; a PDF that fails is reported and
+    the PaperKey shown (again) to be written down, printed or saved from the screen."""
     paperkey = encode_paperkey(share)
     checks = []
     if decode_paperkey(list(paperkey.lines)) != bytes(share):
         raise ShareVerificationFailed("the PaperKey does not decode to the share")
     checks.append("the PaperKey lines decode to the share")
-    if plan.paperkey_pdf is not None:
-        pdf = render_text_pdf("DKEK share - PaperKey", paperkey.text())
-        write_text_pdf(
-            plan.paperkey_pdf, "DKEK share - PaperKey", paperkey.text(), overwrite=plan.overwrite
-        )
-        written = plan.paperkey_pdf.read_bytes()
-        if written != pdf:
-            raise ShareVerificationFailed(f"{plan.paperkey_pdf} did not read back correctly")
-        printed = [line.strip() for line in _pdf_lines(written)]
-        typed = [line for line in printed if re.match(r"^[1-4]: ", line)]
-        if decode_paperkey(typed) != bytes(share):
-            raise ShareVerificationFailed(f"{plan.paperkey_pdf} does not decode to the share")
-        checks.append(f"the PaperKey printed to {plan.paperkey_pdf} decodes to the share")
+    title = "DKEK share - PaperKey"
+    text = paperkey_sheet_text(paperkey.text(), facts)
+    screen = SecretSheet(
+        "DKEK share - PaperKey (write it down or print it)",
+        text,
+        pdf=plan.paperkey_pdf,
+        file_name="paperkey.pdf",
+    )
     if plan.show_paperkey:
-        interaction.show_secret(
-            "DKEK share - PaperKey (write it down or print it)", paperkey.text()
-        )
+        show_sheet(interaction, screen)
+    if plan.paperkey_pdf is not None:
+        try:
+            checks.append(
+                _write_paperkey_pdf(share, plan.paperkey_pdf, title, text, plan.overwrite)
+            )
+        except PRINT_ERRORS as error:
+            problem = f"{plan.paperkey_pdf} could not be written: {error}"
+            interaction.warn(
+                f"PaperKey: {problem}.  The PaperKey is shown on screen instead: write it "
+                "down, print it or save it from there."
+            )
+            show_sheet(
+                interaction,
+                SecretSheet(screen.title, text, problem=problem, file_name=screen.file_name),
+            )
     return checks
 
 
+def _report_file(interaction: Interaction, path: Path, fingerprint: str) -> None:
+    interaction.inform(f"Share file {path} written and read back; share fingerprint {fingerprint}.")
+
+
+def _device_serial(hsm: SmartCardHsm | None) -> str | None:
+    if hsm is None:
+        return None
+    try:
+        return hsm.serial()
+    except (CardError, ValueError):
+        logger.info("the card's serial could not be read; the sheets do not name it")
+        return None
+
+
 def create_share(
-    interaction: Interaction, plan: ShareCreationPlan, *, hsm: SmartCardHsm | None = None
+    interaction: Interaction,
+    plan: ShareCreationPlan,
+    *,
+    hsm: SmartCardHsm | None = None,
+    device: str | None = None,
 ) -> ShareCreationResult:
     """Create a new random DKEK share for a custodian and save it as ``plan`` says.
 
@@ -421,6 +522,13 @@ def create_share(
     password is too short.  Files are written atomically with mode 0600; a share file
     that fails its read-back, or whose fragments could not all be handed out, is
     removed again.  The share never leaves this function except in the saved forms.
+
+    The share file and the fingerprint are reported before any sheet is printed, and
+    every sheet is shown on screen before its PDF is written; a PDF that cannot be
+    written is reported and its sheet shown on screen instead (nothing is lost).
+
+    :param device: the serial of the card the ceremony is held at, printed on the
+        sheets (default: ``hsm``'s serial, when a card is given).
 
     :raises WeakPassword: the typed password is shorter than 6 characters.
     :raises ShareVerificationFailed: a saved form did not read back as the share.
@@ -438,23 +546,30 @@ def create_share(
     written: list[Path] = []
     try:
         fingerprint = format_kcv(share_fingerprint(share))
+        facts = SheetFacts(
+            fingerprint=fingerprint,
+            share_file=plan.share_file,
+            device=device if device is not None else _device_serial(hsm),
+        )
         if plan.share_file is not None:
             try:
                 if password is not None:
                     checks.append(
                         _save_file_with_password(share, plan, password, interaction, written)
                     )
+                    _report_file(interaction, plan.share_file, fingerprint)
                 else:
                     split, check = _save_file_n_of_m(share, plan, interaction, written)
                     checks.append(check)
-                    fragment_pdfs = _hand_out_fragments(split, plan, interaction)
+                    _report_file(interaction, plan.share_file, fingerprint)
+                    fragment_pdfs = _hand_out_fragments(split, plan, interaction, facts)
             except BaseException:
                 # A file that did not read back, or whose fragments were not all handed
                 # out, is no use to anybody: remove it.
                 _remove_quietly(written)
                 raise
         if plan.paperkey:
-            checks.extend(_save_paperkey(share, plan, interaction))
+            checks.extend(_save_paperkey(share, plan, interaction, facts))
     finally:
         wipe(share, password)
     interaction.inform(
@@ -596,19 +711,31 @@ def import_shares(
         wipe(pin)
         raise
     imported: list[ImportedShare] = []
+    # shares are numbered as the domain counts them: with 1 of 3 on the card already,
+    # the next custodian brings share 2 of 3
+    already = status.shares_total - status.shares_outstanding
+    total = status.shares_total
     try:
-        number = 1
-        while number <= wanted:
+        number = already + 1
+        while number <= already + wanted:
             interaction.check_cancelled()
-            share_input = interaction.ask_share(
-                ShareRequest(number=number, total=wanted, domain=domain)
+            request = ShareRequest(
+                number=number,
+                total=total,
+                domain=domain,
+                last=already + wanted,
+                into_card=True,
             )
+            share_input = interaction.ask_share(request)
             try:
                 share = read_share(share_input, interaction)
             except DkekError as error:
                 if not retry_rejected:
                     raise
-                interaction.warn(f"Share {number} of {wanted} was not accepted: {error}")
+                interaction.share_checked(
+                    ShareOutcome(request, False, shares_accepted=number - 1, problem=str(error))
+                )
+                interaction.warn(f"Share {number} of {total} was not accepted: {error}")
                 continue
             try:
                 fingerprint = format_kcv(share_fingerprint(share))
@@ -619,8 +746,17 @@ def import_shares(
                 ImportedShare(number, fingerprint, status.shares_outstanding, status.shares_total)
             )
             interaction.inform(
-                f"Share {number} of {wanted} imported (share fingerprint {fingerprint}); "
+                f"Share {number} of {total} imported (share fingerprint {fingerprint}); "
                 f"{status.shares_outstanding} of {status.shares_total} outstanding."
+            )
+            interaction.share_checked(
+                ShareOutcome(
+                    request,
+                    True,
+                    fingerprint,
+                    status.kcv,
+                    shares_accepted=number,
+                )
             )
             number += 1
         # Some devices lose a DKEK that is not followed by a VERIFY: verify at once.

@@ -6,30 +6,21 @@ password (typed twice by the custodian, asked by the workflow) or by a random pa
 split n-of-m, and/or a PaperKey; optional PDFs of the PaperKey and of each fragment
 (written by :mod:`keymanager.workflows.printable`, mode 0600).
 
-:class:`SecretSheetDialog` shows one sheet (the PaperKey, or one custodian's n-of-m
-fragment) once, with **Print…**, **Print preview…** and **Save as PDF…**.  The text is
-shown in a label that cannot be selected (nothing goes to the clipboard).  Printing
-hands the secret to the system's print spooler; the tooltip says so.
-:class:`SheetInteraction` routes the workflow's ``show_secret`` calls to that dialog
-on the GUI thread (the worker waits, and stops waiting when the job is cancelled).
+The sheets the ceremony hands out (hand-over screen, print, print preview, PDF) are
+in :mod:`.sheets` (re-exported here), their printed layout in :mod:`.printing`.
+A share-file password too short for the policy is refused in the password dialog as
+it is typed (:class:`~keymanager.gui.dialogs.sheets.SharePasswordDialog`).
 """
 
 from __future__ import annotations
 
-import html
-import threading
 from pathlib import Path
-from typing import Any
 
-from PySide6.QtCore import QSizeF, Qt, Signal
-from PySide6.QtGui import QFontDatabase, QPageSize, QTextDocument
-from PySide6.QtPrintSupport import QPrinter, QPrintPreviewDialog
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -41,17 +32,15 @@ from PySide6.QtWidgets import (
 )
 
 from keymanager.dkek.nofm import MAX_TOTAL, MIN_THRESHOLD, MIN_TOTAL
-from keymanager.gui.dialogs.delegating import DelegatingInteraction
-from keymanager.gui.dialogs.files import file_dialog, print_dialog
-from keymanager.gui.gui_interaction import DialogFactory, PromptBroker, PromptKind, PromptRequest
-from keymanager.workflows.ceremony import FileProtection, ShareCreationPlan
-from keymanager.workflows.interaction import Interaction
-from keymanager.workflows.printable import write_text_pdf
-
-PRINT_WARNING = (
-    "Printing hands the sheet to the system's print spooler, which may keep a copy. "
-    "Print only on a printer attached to this computer."
+from keymanager.gui.dialogs.files import file_dialog
+from keymanager.gui.dialogs.sheets import (
+    PRINT_WARNING,
+    SecretSheetDialog,
+    SharePasswordDialog,
+    SheetDialogFactory,
+    SheetInteraction,
 )
+from keymanager.workflows.ceremony import FileProtection, ShareCreationPlan
 
 
 class Route:
@@ -266,157 +255,12 @@ def _row(*widgets: QWidget) -> QWidget:
     return row
 
 
-# --- the sheet shown once, printable ----------------------------------------------------
-
-
-def sheet_document(title: str, text: str) -> QTextDocument:
-    """The sheet as a printable document: the title, then the text in a fixed font."""
-    document = QTextDocument()
-    font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
-    font.setPointSize(11)
-    document.setDefaultFont(font)
-    document.setHtml(
-        f"<h2>{html.escape(title)}</h2><pre style='font-size: 11pt'>{html.escape(text)}</pre>"
-    )
-    return document
-
-
-class SecretSheetDialog(QDialog):
-    """One sheet (PaperKey or fragment) shown once, with print and PDF export."""
-
-    pdf_saved = Signal(str)
-
-    def __init__(self, title: str, text: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.title = title
-        self._text = text
-        self.setWindowTitle(title)
-        self.setObjectName("secretSheetDialog")
-        layout = QVBoxLayout(self)
-        note = QLabel("Write this down now; it is shown only once and never saved.")
-        note.setWordWrap(True)
-        layout.addWidget(note)
-        self.sheet = QLabel(text)
-        self.sheet.setObjectName("sheet")
-        self.sheet.setTextFormat(Qt.TextFormat.PlainText)
-        self.sheet.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
-        self.sheet.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
-        self.sheet.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.sheet.setFrameShape(QLabel.Shape.StyledPanel)
-        self.sheet.setMargin(12)
-        layout.addWidget(self.sheet)
-        self.buttons = QDialogButtonBox()
-        self.print_button = self.buttons.addButton("Print…", QDialogButtonBox.ButtonRole.ActionRole)
-        self.preview_button = self.buttons.addButton(
-            "Print preview…", QDialogButtonBox.ButtonRole.ActionRole
-        )
-        self.pdf_button = self.buttons.addButton(
-            "Save as PDF…", QDialogButtonBox.ButtonRole.ActionRole
-        )
-        for button in (self.print_button, self.preview_button):
-            button.setToolTip(PRINT_WARNING)
-        self.pdf_button.setToolTip(
-            "A one-page PDF (readable only by you, mode 0600); keep it offline."
-        )
-        self.done_button = self.buttons.addButton(
-            "I have written it down", QDialogButtonBox.ButtonRole.AcceptRole
-        )
-        self.done_button.setObjectName("doneButton")
-        # ActionRole buttons leave the dialog open (only "written down" accepts it)
-        self.print_button.clicked.connect(self.ask_print)
-        self.preview_button.clicked.connect(self.preview)
-        self.pdf_button.clicked.connect(self.ask_pdf_path)
-        self.buttons.accepted.connect(self.accept)
-        layout.addWidget(self.buttons)
-        self.preview_dialog: QPrintPreviewDialog | None = None
-        self.save_dialog: QFileDialog | None = None
-        """The last "Save as PDF" file dialog (tests fill it in)."""
-
-    def document(self) -> QTextDocument:
-        return sheet_document(self.title, self._text)
-
-    def print_to(self, printer: QPrinter) -> None:
-        """Print the sheet on ``printer`` (a real one, or a PDF file)."""
-        printer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
-        document = self.document()
-        document.setPageSize(QSizeF(printer.pageRect(QPrinter.Unit.Point).size()))
-        document.print_(printer)
-
-    def ask_print(self) -> None:
-        print_dialog(self, self.print_to)
-
-    def preview(self) -> QPrintPreviewDialog:
-        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
-        dialog = QPrintPreviewDialog(printer, self)
-        dialog.setObjectName("printPreview")
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.paintRequested.connect(self.print_to)
-        self.preview_dialog = dialog
-        dialog.open()
-        return dialog
-
-    def save_pdf(self, path: Path) -> Path:
-        """Write the sheet as a one-page PDF (keymanager's own writer, mode 0600)."""
-        write_text_pdf(path, self.title, self._text, overwrite=True)
-        self.pdf_saved.emit(str(path))
-        return path
-
-    def ask_pdf_path(self) -> None:
-        self.save_dialog = file_dialog(
-            self,
-            "Save the sheet as PDF",
-            self.save_pdf,
-            save=True,
-            name_filter="PDF (*.pdf)",
-            default_suffix="pdf",
-        )
-
-    def done(self, code: int) -> None:
-        self._text = ""
-        self.sheet.clear()
-        super().done(code)
-
-
-class SheetDialogFactory(DialogFactory):
-    """The broker's dialogs, plus :class:`SecretSheetDialog` for ``SHOW_SHEET``.
-
-    Sheets are asked through the :class:`PromptBroker` like every other question: shown
-    on the GUI thread, announced on ``dialog_opened``, withdrawn when the job is
-    cancelled and closed by :meth:`PromptBroker.close_all`.
-    """
-
-    def _open_show_sheet(self, request: PromptRequest, parent: QWidget | None) -> QDialog:
-        payload: dict[str, Any] = request.payload
-        dialog = SecretSheetDialog(str(payload["title"]), str(payload["text"]), parent)
-        dialog.finished.connect(lambda _code: request.reply(None))
-        return dialog
-
-
-class SheetInteraction(DelegatingInteraction):
-    """Shows sheets (``show_secret``) in :class:`SecretSheetDialog`; the rest is passed on.
-
-    The broker must have been made with a :class:`SheetDialogFactory`.
-    """
-
-    def __init__(
-        self, inner: Interaction, broker: PromptBroker, cancel: threading.Event | None
-    ) -> None:
-        super().__init__(inner)
-        self.broker = broker
-        self.cancel = cancel
-
-    def show_secret(self, title: str, text: str) -> None:
-        self.check_cancelled()
-        request = PromptRequest(PromptKind.SHOW_SHEET, {"title": title, "text": text})
-        self.broker.ask(request, self.cancel)
-
-
 __all__ = [
     "PRINT_WARNING",
     "Route",
     "SecretSheetDialog",
     "ShareCeremonyDialog",
+    "SharePasswordDialog",
     "SheetDialogFactory",
     "SheetInteraction",
-    "sheet_document",
 ]
