@@ -210,10 +210,15 @@ def _export(arguments: argparse.Namespace) -> int:
             data = export_certificate(hsm, arguments.key, pem=not arguments.der)
         else:
             data = export_public_key(hsm, arguments.key)
-    if arguments.out is not None:
-        write_private_file(arguments.out, data)
-        print(f"Written to {arguments.out}", file=sys.stderr)
-    elif arguments.der and arguments.certificate:
+    return write_output(arguments.out, data, binary=arguments.der and arguments.certificate)
+
+
+def write_output(out: Path | None, data: bytes, *, binary: bool) -> int:
+    """Write an export to ``out`` (atomically) or to stdout (``binary``: DER); return 0."""
+    if out is not None:
+        write_private_file(out, data)
+        print(f"Written to {out}", file=sys.stderr)
+    elif binary:
         sys.stdout.buffer.write(data)
     else:
         sys.stdout.write(data.decode("ascii"))

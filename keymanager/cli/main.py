@@ -9,7 +9,15 @@ from collections.abc import Sequence
 
 from keymanager import __version__
 from keymanager.card.errors import CardError, CardRemoved, CardReset
-from keymanager.cli import card_commands, diagnose, keys_cli, p12, pin_cli, share
+from keymanager.cli import (
+    card_commands,
+    diagnose,
+    key_objects_cli,
+    keys_cli,
+    p12,
+    pin_cli,
+    share,
+)
 from keymanager.cli.prompts import CliError
 from keymanager.dkek.errors import DkekError
 from keymanager.workflows.errors import WorkflowError
@@ -27,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     card_commands.add_parsers(subcommands)
     share.add_parser(subcommands)
     keys_cli.add_parsers(subcommands)
+    key_objects_cli.add_parsers(subcommands)
     pin_cli.add_parsers(subcommands)
     p12.add_parsers(subcommands)
     diagnose.add_parsers(subcommands)
