@@ -1,29 +1,26 @@
 """The auditor view: key domains with KCV, share counts and key counts; CSV, PDF, print.
 
 It shows an :class:`~keymanager.workflows.audit.AuditReport` (made on the worker
-thread by :func:`keymanager.workflows.audit.audit`): a header (serial, reader,
-version, PIN states, when), a table of key domains and a table of keys with the
-domain each belongs to as far as known.  "Find key domains…" asks the main window to
-audit again with ``probe_wrap`` (the PIN is asked; each key is wrapped and the blob's
-KCV matched, the blob dropped).
+thread by :func:`keymanager.workflows.audit.audit`): a header (serial, authenticity
+verdict of the device certificate chain, label, firmware, reader, PIN states, the
+report date), a table of key domains and the keys domain by domain.  "Find key
+domains…" asks the main window to audit again with ``probe_wrap`` (the PIN is asked;
+each key is wrapped and the blob's KCV matched, the blob dropped).
 
 Each key says how its domain was learnt (recorded by keymanager in its registry on the
 card, probed by a WRAP, or unknown) and whether it is sealed; each domain its purpose,
 label and creation date as keymanager recorded them.
 
-Exports: :func:`audit_csv` (one row per key-domain slot, then one for the keys whose
-domain is unknown), :func:`audit_html` laid out by :class:`QTextDocument` for the PDF
-(:class:`QPdfWriter`, A4) and for printing (:class:`QPrintDialog`).  The KCV column
-holds the card's KCV only for complete domains; ``kcv_status`` says why it is empty
-otherwise (``pending`` while shares are outstanding, ``hidden`` until the PIN is
-verified, ``empty`` slot).
+Exports: :func:`~keymanager.workflows.audit_export.audit_csv` (one row per key, the
+device and key-domain columns repeated; a domain without keys gets one row: the columns
+in docs/user-guide.md), and :func:`~keymanager.workflows.audit_export.audit_html` laid
+out by :class:`QTextDocument` for the PDF (:class:`QPdfWriter`, A4) and for printing
+(:class:`QPrintDialog`).  The renderings are Qt-free, in
+:mod:`keymanager.workflows.audit_export`; the models here show the same words.
 """
 
 from __future__ import annotations
 
-import csv
-import html
-import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +33,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
@@ -45,179 +43,50 @@ from PySide6.QtWidgets import (
 )
 
 from keymanager.gui.dialogs.files import file_dialog, print_dialog
-from keymanager.workflows.audit import AuditedDomain, AuditedKey, AuditReport
+from keymanager.workflows.audit import AuditedKey, AuditReport
+from keymanager.workflows.audit_export import (
+    CSV_COLUMNS,
+    UNKNOWN_DOMAIN,
+    all_keys,
+    audit_csv,
+    audit_html,
+    device_rows,
+    domain_of_key,
+    kcv_status,
+    kcv_text,
+    key_type,
+    keys_by_domain,
+    purpose_of,
+)
 
 AnyIndex = QModelIndex | QPersistentModelIndex
-CSV_COLUMNS = (
-    "serial",
-    "domain",
-    "state",
-    "kcv",
-    "kcv_status",
-    "shares_total",
-    "shares_outstanding",
-    "keys",
-    "purpose",
-    "label",
-    "created",
-    "keys_sealed",
+HEADER_FIELDS = (
+    "Authenticity",
+    "Label",
+    "Firmware",
+    "Report date (UTC)",
+    "Reader",
+    "User PIN",
+    "SO-PIN",
 )
-UNKNOWN_DOMAIN = "unknown"
+"""The header rows the view shows in two columns (of :func:`device_rows`; the serial
+is the heading)."""
 
-
-def kcv_status(domain: AuditedDomain) -> str:
-    """``known``, ``pending`` (shares outstanding), ``hidden`` (until login) or ``empty``."""
-    if domain.state == "empty":
-        return "empty"
-    if domain.shares_outstanding:
-        return "pending"
-    if domain.kcv_hidden or domain.kcv is None:
-        return "hidden"
-    return "known"
-
-
-def kcv_text(domain: AuditedDomain) -> str:
-    """The KCV column as people read it."""
-    status = kcv_status(domain)
-    if status == "known":
-        return domain.kcv or ""
-    return {
-        "pending": "pending: shares outstanding",
-        "hidden": "hidden until the PIN is verified",
-        "empty": "",
-    }[status]
-
-
-def audit_csv(report: AuditReport) -> str:
-    """The key-domain table as CSV: :data:`CSV_COLUMNS`, one row per slot.
-
-    ``purpose`` (``custodian``, ``transient``, ``random``, ``unknown``), ``label`` and
-    ``created`` are what keymanager recorded (empty without a record); ``keys_sealed``
-    counts the keys the card refuses to export.  A last row ``domain=unknown`` counts
-    the keys in no known domain.
-    """
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    serial = report.serial or ""
-    for domain in report.domains:
-        writer.writerow(
-            (
-                serial,
-                domain.number,
-                domain.state,
-                domain.kcv if kcv_status(domain) == "known" else "",
-                kcv_status(domain),
-                domain.shares_total if domain.state != "empty" else "",
-                domain.shares_outstanding if domain.state != "empty" else "",
-                len(domain.keys),
-                domain.purpose or "",
-                domain.label,
-                domain.created or "",
-                domain.sealed_keys,
-            )
-        )
-    if report.other_keys:
-        sealed = sum(key.exportable is False for key in report.other_keys)
-        writer.writerow(
-            (serial, UNKNOWN_DOMAIN, "", "", "", "", "", len(report.other_keys), "", "", "", sealed)
-        )
-    return out.getvalue()
-
-
-def _domain_of(key: AuditedKey) -> str:
-    if key.domain is not None:
-        return f"{key.domain} ({key.learnt})"
-    if key.in_no_domain:
-        return "no complete domain (probed)"
-    if key.domain_source == "recorded":
-        return "none (recorded by keymanager)"
-    if key.domain_source == "probed":
-        return "unknown (probed: sealed)" if key.exportable is False else "unknown (probed)"
-    return "unknown"
-
-
-def _purpose_of(domain: AuditedDomain) -> str:
-    if domain.state == "empty":
-        return ""
-    return domain.description
-
-
-def all_keys(report: AuditReport) -> list[AuditedKey]:
-    """Every key of the report, by key reference."""
-    keys = [key for domain in report.domains for key in domain.keys] + list(report.other_keys)
-    return sorted(keys, key=lambda key: key.key_reference)
-
-
-def audit_html(report: AuditReport) -> str:
-    """The report as HTML for :class:`QTextDocument` (PDF export and printing)."""
-    e = html.escape
-    head = [
-        ("Serial", report.serial or "unknown"),
-        ("Reader", report.reader),
-        ("Version", report.version),
-        ("Device", report.device),
-        ("User PIN", report.pin),
-        ("SO-PIN", report.so_pin),
-        ("Created (UTC)", report.created),
-        (
-            "Key domains of keys",
-            "keymanager's registry; the others found by wrapping each key"
-            if report.domains_probed
-            else "keymanager's registry (keys it does not know not probed)",
-        ),
-    ]
-    if report.registry_damaged:
-        head.append(("Registry", f"damaged: {report.registry_damaged}"))
-    parts = [
-        f"<h1>Audit of SmartCard-HSM {e(report.serial or '')}</h1>",
-        "<table cellspacing='0' cellpadding='2'>",
-        *(f"<tr><td><b>{e(k)}</b></td><td>{e(v)}</td></tr>" for k, v in head),
-        "</table>",
-        "<h2>Key domains</h2>",
-        "<table border='1' cellspacing='0' cellpadding='4' width='100%'>",
-        "<tr><th>Domain</th><th>State</th><th>Purpose</th><th>KCV</th><th>Shares</th>"
-        "<th>Outstanding</th><th>Keys</th></tr>",
-    ]
-    if not report.domains:
-        parts.append("<tr><td colspan='7'>none (the device has no DKEK)</td></tr>")
-    for domain in report.domains:
-        empty = domain.state == "empty"
-        sealed = f" ({domain.sealed_keys} sealed)" if domain.sealed_keys else ""
-        parts.append(
-            f"<tr><td>{domain.number}</td><td>{e(domain.state)}</td>"
-            f"<td>{e(_purpose_of(domain))}</td>"
-            f"<td><tt>{e(kcv_text(domain))}</tt></td>"
-            f"<td>{'' if empty else domain.shares_total}</td>"
-            f"<td>{'' if empty else domain.shares_outstanding}</td>"
-            f"<td>{len(domain.keys)}{sealed}</td></tr>"
-        )
-    parts.append("</table>")
-    keys = all_keys(report)
-    parts.append(f"<h2>Keys ({len(keys)})</h2>")
-    if keys:
-        parts.append(
-            "<table border='1' cellspacing='0' cellpadding='4' width='100%'>"
-            "<tr><th>Ref</th><th>Label</th><th>Type</th><th>ID</th><th>Key domain</th>"
-            "<th>Export</th></tr>"
-        )
-        for key in keys:
-            what = f"{key.kind} {key.size}" if key.kind else "unknown"
-            parts.append(
-                f"<tr><td>{key.key_reference}</td><td>{e(key.label)}</td><td>{e(what)}</td>"
-                f"<td><tt>{e(key.key_id or '-')}</tt></td><td>{e(_domain_of(key))}</td>"
-                f"<td>{e(key.export_state)}</td></tr>"
-            )
-        parts.append("</table>")
-        if not report.domains_probed and any(
-            key.domain_source == "unknown" for key in report.other_keys
-        ):
-            parts.append(
-                "<p>The card does not tell which key domain a key belongs to and keymanager "
-                "has no record of these keys; “Find key domains” wraps each (with the PIN), "
-                "matches the KCV and records the answer on the card.</p>"
-            )
-    return "\n".join(parts)
+__all__ = [
+    "CSV_COLUMNS",
+    "UNKNOWN_DOMAIN",
+    "AuditTableModel",
+    "AuditView",
+    "KeysTableModel",
+    "all_keys",
+    "audit_csv",
+    "audit_document",
+    "audit_html",
+    "kcv_status",
+    "kcv_text",
+    "print_report",
+    "write_pdf",
+]
 
 
 def audit_document(report: AuditReport) -> QTextDocument:
@@ -274,7 +143,7 @@ class AuditTableModel(QAbstractTableModel):
         values = (
             str(domain.number),
             domain.state,
-            _purpose_of(domain),
+            purpose_of(domain),
             kcv_text(domain),
             "" if empty else str(domain.shares_total),
             "" if empty else str(domain.shares_outstanding),
@@ -300,9 +169,9 @@ class AuditTableModel(QAbstractTableModel):
 
 
 class KeysTableModel(QAbstractTableModel):
-    """The keys of a report with the key domain each belongs to, as far as known."""
+    """The keys of a report domain by domain, with how each one's domain was learnt."""
 
-    HEADERS = ("Ref", "Label", "Type", "ID", "Key domain", "Export")
+    HEADERS = ("Key domain", "Ref", "Label", "Type", "ID", "Export")
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -310,7 +179,7 @@ class KeysTableModel(QAbstractTableModel):
 
     def set_report(self, report: AuditReport) -> None:
         self.beginResetModel()
-        self.keys = all_keys(report)
+        self.keys = keys_by_domain(report)
         self.endResetModel()
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
@@ -319,19 +188,22 @@ class KeysTableModel(QAbstractTableModel):
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.HEADERS)
 
+    def cell(self, row: int, column: int) -> str:
+        key = self.keys[row]
+        values = (
+            domain_of_key(key),
+            str(key.key_reference),
+            key.label,
+            key_type(key),
+            key.key_id or "-",
+            key.export_state,
+        )
+        return values[column]
+
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or role != Qt.ItemDataRole.DisplayRole:
             return None
-        key = self.keys[index.row()]
-        values = (
-            str(key.key_reference),
-            key.label,
-            f"{key.kind} {key.size}" if key.kind else "unknown",
-            key.key_id or "-",
-            _domain_of(key),
-            key.export_state,
-        )
-        return values[index.column()]
+        return self.cell(index.row(), index.column())
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
@@ -368,14 +240,18 @@ class AuditView(QDialog):
         font.setPointSizeF(font.pointSizeF() * 1.15)
         self.heading.setFont(font)
         layout.addWidget(self.heading)
-        self.form = QFormLayout()
+        header = QHBoxLayout()
         self.fields: dict[str, QLabel] = {}
-        for name in ("Reader", "Version", "Device", "User PIN", "SO-PIN", "Created (UTC)"):
-            value = QLabel()
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            self.fields[name] = value
-            self.form.addRow(name + ":", value)
-        layout.addLayout(self.form)
+        half = (len(HEADER_FIELDS) + 1) // 2
+        for names in (HEADER_FIELDS[:half], HEADER_FIELDS[half:]):
+            form = QFormLayout()
+            for name in names:
+                value = QLabel()
+                value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+                self.fields[name] = value
+                form.addRow(name + ":", value)
+            header.addLayout(form, 1)
+        layout.addLayout(header)
         layout.addWidget(QLabel("Key domains:"))
         self.model = AuditTableModel(report, self)
         self.table = QTableView()
@@ -392,7 +268,7 @@ class AuditView(QDialog):
         self.keys_table.setObjectName("auditKeys")
         self.keys_table.setModel(self.keys_model)
         self.keys_table.verticalHeader().setVisible(False)
-        self.keys_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.keys_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         layout.addWidget(self.keys_table, 3)
         self.note = QLabel()
         self.note.setWordWrap(True)
@@ -429,19 +305,13 @@ class AuditView(QDialog):
         """Show ``report`` (a new audit of the same card)."""
         self.report = report
         self.heading.setText(f"SmartCard-HSM {report.serial or '(serial unknown)'}")
-        for name, value in (
-            ("Reader", report.reader),
-            ("Version", report.version),
-            ("Device", report.device),
-            ("User PIN", report.pin),
-            ("SO-PIN", report.so_pin),
-            ("Created (UTC)", report.created),
-        ):
-            self.fields[name].setText(value)
+        values = dict(device_rows(report))
+        for name in HEADER_FIELDS:
+            self.fields[name].setText(values[name])
         self.model.set_report(report)
         self.keys_model.set_report(report)
         keys = len(self.keys_model.keys)
-        self.keys_label.setText(f"Keys ({keys}):")
+        self.keys_label.setText(f"Keys per key domain ({keys}):")
         unknown = sum(key.domain_source == "unknown" for key in report.other_keys)
         if report.domains_probed:
             self.note.setText(

@@ -1,4 +1,9 @@
-"""The audit report: per key domain its KCV (or "hidden"), share counts, purpose and keys.
+"""The audit report: the device, and per key domain its KCV (or "hidden"), shares and keys.
+
+The report names the device (serial, token label, firmware version, and the
+authenticity verdict of its device certificate chain, :attr:`AuditReport.device`), the
+time it was made, and every key-domain slot with the keys in it.  Renderings: text and
+JSON here, CSV (one row per key) and HTML in :mod:`keymanager.workflows.audit_export`.
 
 Which domain a key belongs to is stored on the card only as part of the key (tag
 ``92`` at generation, or the DKEK a blob was unwrapped under); no READ, status query
@@ -37,7 +42,7 @@ from keymanager.dkek.dkek import format_kcv
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.interaction import Interaction
 from keymanager.workflows.key_domains import find_key_domains, with_recorded
-from keymanager.workflows.outline import DOMAIN_SOURCE_TEXT
+from keymanager.workflows.outline import DOMAIN_SOURCE_TEXT, token_label
 
 
 @dataclass(frozen=True)
@@ -165,6 +170,7 @@ class AuditReport:
     serial: str | None
     reader: str
     version: str
+    """The firmware (applet) version, ``4.0``."""
     pin: str
     so_pin: str
     domains: tuple[AuditedDomain, ...]
@@ -172,7 +178,12 @@ class AuditReport:
     """Keys whose domain is unknown or that belong to none."""
     domains_probed: bool
     device: str = "unknown"
-    """The device identity (``DeviceIdentity.text``: the words status and the GUI use)."""
+    """The device identity (``DeviceIdentity.text``: the words status and the GUI use),
+    the verdict on the device certificate chain (genuine, Pico HSM, NOT GENUINE…)."""
+    label: str | None = None
+    """The token label (EF.TokenInfo), ``None`` without one."""
+    label_problem: str | None = None
+    """Why the token label could not be read (``None``: it could, or there is none)."""
     registry_damaged: str | None = None
     """Why keymanager's key-domain registry could not be read (its keys read as unknown)."""
     created: str = field(
@@ -185,6 +196,8 @@ class AuditReport:
             "reader": self.reader,
             "version": self.version,
             "device": self.device,
+            "label": self.label,
+            "label_problem": self.label_problem,
             "pin": self.pin,
             "so_pin": self.so_pin,
             "created": self.created,
@@ -198,12 +211,20 @@ class AuditReport:
         """The report as indented JSON."""
         return json.dumps(self.to_dict(), indent=2)
 
+    @property
+    def label_text(self) -> str:
+        """The token label as people read it: the label, ``(none)`` or why it is unknown."""
+        if self.label_problem:
+            return f"unknown ({self.label_problem})"
+        return self.label or "(none)"
+
     def to_text(self) -> str:
         """The report as plain text for people."""
         lines = [
             f"Audit of SmartCard-HSM {self.serial or '(serial unknown)'} in {self.reader!r}",
             f"Created         : {self.created}",
-            f"Version         : {self.version}",
+            f"Label           : {self.label_text}",
+            f"Firmware        : {self.version}",
             f"Device          : {self.device}",
             f"User PIN        : {self.pin}",
             f"SO-PIN          : {self.so_pin}",
@@ -325,6 +346,7 @@ def audit(
         raise
     except CardError as error:
         device = unreadable_identity_text(error)
+    label, label_problem = token_label(hsm)
     try:
         slots = hsm.key_domains()
     except NoKeyDomainSupport:
@@ -380,5 +402,7 @@ def audit(
         other_keys=tuple(others),
         domains_probed=probe_wrap,
         device=device,
+        label=label,
+        label_problem=label_problem,
         registry_damaged=registry.damaged,
     )

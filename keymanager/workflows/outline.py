@@ -283,7 +283,7 @@ def _listed(read: Callable[[], list[T]], what: str) -> tuple[list[T], str | None
         return [], f"{what} could not be read: {error}"
 
 
-def _token_label(hsm: SmartCardHsm) -> tuple[str | None, str | None]:
+def token_label(hsm: SmartCardHsm) -> tuple[str | None, str | None]:
     """The label from EF.TokenInfo, and a problem text if it could not be read."""
     try:
         raw = hsm.read_file(FID_TOKEN_INFO)
@@ -300,7 +300,7 @@ def _token_label(hsm: SmartCardHsm) -> tuple[str | None, str | None]:
 
 
 def _device_node(hsm: SmartCardHsm) -> OutlineNode:
-    label, problem = _token_label(hsm)
+    label, problem = token_label(hsm)
     info = hsm.info
     details = [
         Detail("Label", label or "(none)"),

@@ -93,37 +93,58 @@ def test_csv_export_holds_exactly_the_kcvs_the_card_reports(
         view.save_dialog.selectFile(str(path))
         view.save_dialog.accept()
     rows = _rows(path.read_text())
-    serial = window.model.outline.device.detail("Serial")
-    by_domain = {row["domain"]: row for row in rows if row["domain"] != UNKNOWN_DOMAIN}
-    assert sorted(int(d) for d in by_domain) == sorted(card)
+    outline = window.model.outline
+    # the device columns on every row: as the outline's device node reads the card
+    for row in rows:
+        assert row["serial"] == outline.device.detail("Serial")
+        assert row["authenticity"] == outline.device.detail("Authenticity")
+        assert row["device_label"] == outline.device.detail("Label")
+        assert row["firmware"] == outline.device.detail("Version")
+        assert row["report_created"] == view.report.created
+    # one row per key: every key of the card once
+    keyed = [row for row in rows if row["key_reference"]]
+    labels = sorted(node.title for node in outline.nodes(NodeKind.KEY))
+    assert len(keyed) == len(labels) == len(DEMO_KEYS)
+    assert sorted(row["key_label"] for row in keyed) == sorted(d.label for d in DEMO_KEYS)
+    by_domain: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        by_domain.setdefault(row["domain"], []).append(row)
+    assert {int(d) for d in by_domain if d != UNKNOWN_DOMAIN} == set(card)
     for number, status in card.items():
-        row = by_domain[str(number)]
-        assert row["serial"] == serial
-        if status is None:
-            assert (row["state"], row["kcv"], row["kcv_status"]) == ("empty", "", "empty")
-            continue
-        assert int(row["shares_total"]) == status.shares_total
-        assert int(row["shares_outstanding"]) == status.shares_outstanding
-        if status.complete:
-            assert row["kcv"] == format_kcv(status.kcv) and row["kcv_status"] == "known"
-        else:
-            # the card's value is a partial sum while shares are outstanding
-            assert row["kcv"] == "" and row["kcv_status"] == "pending"
+        of_domain = by_domain[str(number)]
+        # a domain without keys still has its one row
+        assert len(of_domain) == max(1, int(of_domain[0]["domain_keys"]))
+        for row in of_domain:
+            if status is None:
+                assert (row["domain_state"], row["kcv"], row["kcv_status"]) == (
+                    "empty",
+                    "",
+                    "empty",
+                )
+                continue
+            assert int(row["shares_total"]) == status.shares_total
+            assert int(row["shares_outstanding"]) == status.shares_outstanding
+            if status.complete:
+                assert row["kcv"] == format_kcv(status.kcv) and row["kcv_status"] == "known"
+            else:
+                # the card's value is a partial sum while shares are outstanding
+                assert row["kcv"] == "" and row["kcv_status"] == "pending"
     complete = {format_kcv(s.kcv) for s in card.values() if s is not None and s.complete}
     assert {row["kcv"] for row in rows if row["kcv"]} == complete
-    # every key is counted once; the card does not tell their domains without probing
-    assert sum(int(row["keys"]) for row in rows) == len(window.model.outline.nodes(NodeKind.KEY))
-    unknown = [key for key in view.report.other_keys if key.domain_source == "unknown"]
-    if unknown:
-        assert rows[-1]["domain"] == UNKNOWN_DOMAIN and int(rows[-1]["keys"]) == len(unknown)
     # the table shows the same
-    assert view.model.cell(0, 3) == by_domain["0"]["kcv"]
+    assert view.model.cell(0, 3) == by_domain["0"][0]["kcv"]
     assert view.model.cell(1, 3) == "pending: shares outstanding"
-    for row, domain in zip(rows, view.report.domains, strict=False):
-        assert row["purpose"] == (domain.purpose or "") and row["label"] == domain.label
+    for domain in view.report.domains:
+        row = by_domain[str(domain.number)][0]
+        assert row["domain_purpose"] == (domain.purpose or "")
+        assert row["domain_label"] == domain.label
         if domain.state != "empty":
             assert view.model.cell(domain.number, 2) == domain.description
     assert view.keys_model.rowCount() == len(DEMO_KEYS)
+    # the view's header names the device as the outline does
+    assert view.fields["Authenticity"].text() == outline.device.detail("Authenticity")
+    assert view.fields["Label"].text() == outline.device.detail("Label")
+    assert view.fields["Firmware"].text() == outline.device.detail("Version")
 
 
 def test_pdf_export_and_printing_to_a_pdf_file(qtbot, window, opened, tmp_path: Path) -> None:
@@ -164,7 +185,7 @@ def test_find_key_domains_places_the_keys_in_their_domain(
     qtbot.waitUntil(lambda: view.report.domains_probed, timeout=15_000)
     # the demo keys were imported under domain 0's DKEK: each is placed there (recorded
     # by keymanager, or found by the probe), unless its algorithm list seals it
-    keys = view.keys_model.keys
+    keys = sorted(view.keys_model.keys, key=lambda key: key.key_reference)
     assert len(keys) == len(DEMO_KEYS)
     for key, demo in zip(keys, DEMO_KEYS, strict=True):
         if demo.allowed_algorithms and key.domain_source != "recorded":
@@ -174,6 +195,9 @@ def test_find_key_domains_places_the_keys_in_their_domain(
     placed = sum(key.domain == 0 for key in keys)
     assert view.model.cell(0, 6).split(" ")[0] == str(placed)
     rows = _rows(view.export_csv(tmp_path / "probed.csv").read_text())
-    assert int(rows[0]["keys"]) == placed
+    in_zero = [row for row in rows if row["domain"] == "0"]
+    assert len(in_zero) == placed and {row["domain_keys"] for row in in_zero} == {str(placed)}
+    # the keys table lists them domain by domain: domain 0's keys first
+    assert [view.keys_model.cell(row, 0).split(" ")[0] for row in range(placed)] == ["0"] * placed
     assert "wrapped" in view.note.text()
     assert "0 (" in audit_document(view.report).toPlainText()
