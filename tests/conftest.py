@@ -30,8 +30,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def private_state_directory(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Journals, logs and demo cards of a test go to a private directory, never the user's."""
+    """Journals, logs, demo cards and settings of a test go to private directories."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
 
 
 @pytest.fixture(scope="session")

@@ -1,41 +1,47 @@
-"""What the outline's context menu and toolbar offer: built-in actions and plug-ins'.
+"""The actions of the outline's context menus and the menu bar: the table they share.
 
 A :class:`MenuAction` names the node kinds it applies to and either a *job* (run on
 the card's worker thread with the node, refreshing the outline afterwards when it
 changes the card) or a *GUI* callback (copying, refreshing, opening a dialog whose
-answer then starts a job).  :func:`builtin_actions` gives Refresh, Verify PIN… and
-Copy KCV / Copy details; :func:`card_actions` the workflows (keys, PINs, key domains,
-share ceremonies, initialisation, audit); :func:`plugin_actions` wraps every action of
-:mod:`keymanager.workflows.plugins` whose node kind the outline has.
+answer then starts a job), and where it stands in the menu bar (``menu``, ``group``,
+``shortcut``; ``destructive`` ones come last after a separator).
+
+The actions come from one table per area: :func:`builtin_actions` here (Refresh, Copy
+KCV, Copy details), :mod:`keymanager.gui.areas` (device, PINs, keys, key objects, key
+domains and shares) and :func:`plugin_actions`, which wraps every action of
+:mod:`keymanager.workflows.plugins` whose node kind the outline has (the PKCS#12
+imports, shown in the Keys menu).
 
 Which node offers what:
 
 =================  =============================================================
-device             Generate key…, Restore key…, Create DKEK share…, Audit…,
-                   Create key domain…, Initialise device…
-user PIN           Change PIN…, Unblock PIN…, Unblock and set a new PIN…
+device             Verify PIN…, Log out, Generate key…, Restore key…, Import PKCS#12…,
+                   Create DKEK share…, Create key domain…, Audit…, Diagnose…,
+                   Initialise device…
+user PIN           Verify PIN…, Log out, Change PIN…, Unblock PIN…, Unblock and set…
 SO-PIN             Change SO-PIN…
 key domain         Create key domain… (empty slot), Import DKEK shares… (waiting;
                    disabled for a transient import that holds keys), Rename key
-                   domain…, Clear KEK…, Delete key domain… (not empty)
-Keys group         Generate key…, Restore key…
-Domain not recorded  Find key domains… (also on each key in it)
-key                Back up… (disabled for a sealed key), Delete…
+                   domain…, Copy KCV, Clear KEK…, Delete key domain… (not empty)
+Keys group         Generate key…, Restore key…, Find key domains… (not recorded)
+key                Back up… (disabled for a sealed key), Rename, export, certificate
+                   request and certificate import, Delete…
 =================  =============================================================
 
 An action that applies to a node but cannot run there says why: ``disabled`` gives the
-reason, the context menu shows the entry greyed with the reason as its tooltip, and
-:meth:`MainWindow.run_action` refuses it with the reason in the status bar.
+reason, the context menu and the menu bar show the entry greyed with the reason as its
+tooltip, and :meth:`MainWindow.run_action` refuses it with the reason in the status bar.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-from keymanager.card.hsm_types import KeyDomainSlot
+from keymanager.card.hsm_types import KeyDomainSlot, PinState
 from keymanager.card.keystore import CaCertificateInfo, DataObjectInfo, KeyInfo
 from keymanager.gui.worker import JobContext
 from keymanager.workflows.outline import (
@@ -45,7 +51,6 @@ from keymanager.workflows.outline import (
     NodeKind,
     OutlineNode,
     is_transient_with_keys,
-    is_unrecorded,
 )
 
 if TYPE_CHECKING:
@@ -122,18 +127,12 @@ def has_kcv(node: OutlineNode) -> bool:
     return kcv is not None and kcv not in (KCV_HIDDEN, KCV_PENDING)
 
 
-def _verify_pin(context: JobContext, node: OutlineNode) -> object:
-    from keymanager.workflows.pins import verify_pin
-
-    return verify_pin(context.hsm, context.interaction)
-
-
 def builtin_actions(
     *,
     refresh: GuiRun,
     copy_text: Callable[[str], None],
 ) -> list[MenuAction]:
-    """Refresh, Verify PIN…, Copy KCV and Copy details."""
+    """Refresh, Copy KCV and Copy details."""
 
     def copy_kcv(node: OutlineNode) -> None:
         copy_text(node.detail("KCV") or "")
@@ -142,15 +141,13 @@ def builtin_actions(
         copy_text("\n".join(f"{d.label}: {d.value}" for d in node.details if d.copyable))
 
     return [
-        MenuAction("refresh", "Refresh", ALL_KINDS, gui=refresh),
         MenuAction(
-            "verify-pin",
-            "Verify PIN…",
-            frozenset({NodeKind.DEVICE, NodeKind.USER_PIN}),
-            job=_verify_pin,
-            needs_card=True,
-            changes_card=True,
-            description="Log in with the user PIN (shows hidden KCVs, allows changes)",
+            "refresh",
+            "Refresh",
+            ALL_KINDS,
+            gui=refresh,
+            description="Read the card again",
+            shortcut="F5",
         ),
         MenuAction(
             "copy-kcv",
@@ -158,25 +155,24 @@ def builtin_actions(
             frozenset({NodeKind.KEY_DOMAIN}),
             gui=copy_kcv,
             available=has_kcv,
+            description="Copy the key domain's key check value",
+            menu=MENU_DOMAINS,
+            group="copy",
         ),
-        MenuAction("copy-details", "Copy details", ALL_KINDS, gui=copy_details),
+        MenuAction(
+            "copy-details",
+            "Copy details",
+            ALL_KINDS,
+            gui=copy_details,
+            description="Copy the selected item's public details (never a secret)",
+            menu=MENU_VIEW,
+            shortcut="Ctrl+Shift+C",
+            group="copy",
+        ),
     ]
 
 
 # --- the workflows' actions ------------------------------------------------------------
-
-
-class DialogHost(Protocol):
-    """What opens the dialogs of the actions that ask before they start a job."""
-
-    def generate_key(self, node: OutlineNode) -> None: ...
-    def restore_key(self, node: OutlineNode) -> None: ...
-    def backup_key(self, node: OutlineNode) -> None: ...
-    def delete_key(self, node: OutlineNode) -> None: ...
-    def initialise_device(self, node: OutlineNode) -> None: ...
-    def create_share(self, node: OutlineNode) -> None: ...
-    def show_audit(self, node: OutlineNode) -> None: ...
-    def rename_domain(self, node: OutlineNode) -> None: ...
 
 
 def domain_slot(node: OutlineNode) -> KeyDomainSlot | None:
@@ -204,6 +200,14 @@ def is_waiting_domain(node: OutlineNode) -> bool:
 def is_used_domain(node: OutlineNode) -> bool:
     slot = domain_slot(node)
     return slot is not None and slot.status is not None
+
+
+def is_uninitialised(node: OutlineNode) -> bool:
+    """A device node whose user PIN is not initialised: a blank or erased device."""
+    if node.kind is not NodeKind.DEVICE:
+        return False
+    pins = [child for child in node.children if child.kind is NodeKind.USER_PIN]
+    return bool(pins) and pins[0].detail("State") == PinState.NOT_INITIALISED.value
 
 
 def is_key(node: OutlineNode) -> bool:
@@ -247,229 +251,40 @@ def unrecorded_keys(node: OutlineNode) -> list[KeyInfo]:
     return [key for key in candidates if key.domain_source == "unknown"]
 
 
-def _change_pin(context: JobContext, node: OutlineNode) -> object:
-    from keymanager.workflows.pins import change_pin
-
-    return change_pin(context.hsm, context.interaction)
-
-
-def _unblock_pin(context: JobContext, node: OutlineNode) -> object:
-    from keymanager.workflows.pins import unblock_pin
-
-    return unblock_pin(context.hsm, context.interaction, set_new=False)
+PKCS12_EMPTY_SLOT_REASON = (
+    "this slot holds no key domain: create one (Key domains and shares → Create key "
+    "domain…) and import its DKEK shares first"
+)
+PKCS12_WAITING_REASON = "the key domain still waits for DKEK shares: import them first"
 
 
-def _unblock_and_set_pin(context: JobContext, node: OutlineNode) -> object:
-    from keymanager.workflows.pins import unblock_pin
-
-    return unblock_pin(context.hsm, context.interaction, set_new=True)
-
-
-def _change_so_pin(context: JobContext, node: OutlineNode) -> object:
-    from keymanager.workflows.pins import change_so_pin
-
-    return change_so_pin(context.hsm, context.interaction)
-
-
-def _import_shares(context: JobContext, node: OutlineNode) -> object:
-    from keymanager.workflows.ceremony import import_shares
-
+def pkcs12_refused(node: OutlineNode) -> str | None:
+    """Why a classic PKCS#12 import cannot go into ``node``'s key domain."""
     slot = domain_slot(node)
-    assert slot is not None
-    return import_shares(context.hsm, context.interaction, slot.number)
+    if slot is not None and slot.status is None:
+        return PKCS12_EMPTY_SLOT_REASON
+    if is_waiting_domain(node):
+        return PKCS12_WAITING_REASON
+    return None
 
 
-def _create_domain(context: JobContext, node: OutlineNode) -> object:
-    from keymanager.workflows.device import create_key_domain
-
-    slot = domain_slot(node)
-    shares = context.interaction.ask_number(
-        "How many DKEK shares will the new key domain have?", minimum=1, maximum=255, default=2
-    )
-    return create_key_domain(
-        context.hsm, context.interaction, shares, slot.number if slot is not None else None
-    )
+def uninitialised_refused(node: OutlineNode) -> str | None:
+    """Why a key import cannot start on a blank device."""
+    if is_uninitialised(node):
+        return "the device is not initialised yet: initialise it first"
+    return None
 
 
-def _clear_kek(context: JobContext, node: OutlineNode) -> object:
-    from keymanager.workflows.device import clear_kek
-
-    slot = domain_slot(node)
-    assert slot is not None
-    return clear_kek(context.hsm, context.interaction, slot.number)
-
-
-def _find_key_domains(context: JobContext, node: OutlineNode) -> object:
-    from keymanager.workflows.key_domains import find_key_domains
-
-    return find_key_domains(context.hsm, context.interaction, keys=unrecorded_keys(node))
-
-
-def _delete_domain(context: JobContext, node: OutlineNode) -> object:
-    from keymanager.workflows.device import delete_key_domain
-
-    slot = domain_slot(node)
-    assert slot is not None
-    return delete_key_domain(context.hsm, context.interaction, slot.number)
-
-
-def card_actions(host: DialogHost) -> list[MenuAction]:
-    """The workflows' actions (see the module docstring for which node offers what)."""
-    device = frozenset({NodeKind.DEVICE})
-    keys = frozenset({NodeKind.DEVICE, NodeKind.KEY_GROUP})
-    key = frozenset({NodeKind.KEY})
-    pin = frozenset({NodeKind.USER_PIN})
-    domain = frozenset({NodeKind.KEY_DOMAIN})
-
-    def dialog(
-        id_: str,
-        label: str,
-        kinds: frozenset[NodeKind],
-        run: GuiRun,
-        description: str,
-        available: Callable[[OutlineNode], bool] | None = None,
-        disabled: Callable[[OutlineNode], str | None] | None = None,
-    ) -> MenuAction:
-        return MenuAction(
-            id_,
-            label,
-            kinds,
-            gui=run,
-            needs_card=True,
-            available=available,
-            description=description,
-            disabled=disabled,
-        )
-
-    def job(
-        id_: str,
-        label: str,
-        kinds: frozenset[NodeKind],
-        run: JobRun,
-        description: str,
-        available: Callable[[OutlineNode], bool] | None = None,
-        disabled: Callable[[OutlineNode], str | None] | None = None,
-    ) -> MenuAction:
-        return MenuAction(
-            id_,
-            label,
-            kinds,
-            job=run,
-            needs_card=True,
-            changes_card=True,
-            available=available,
-            description=description,
-            disabled=disabled,
-        )
-
-    return [
-        dialog("generate-key", "Generate key…", keys, host.generate_key, "A new key on the card"),
-        dialog("restore-key", "Restore key…", keys, host.restore_key, "A key from a .wky backup"),
-        dialog(
-            "backup-key",
-            "Back up…",
-            key,
-            host.backup_key,
-            "Save the key wrapped under its key domain's DKEK (.wky)",
-            is_key,
-            backup_refused,
-        ),
-        dialog(
-            "delete-key",
-            "Delete…",
-            key,
-            host.delete_key,
-            "Delete the key with its certificate (confirm with its label)",
-            is_key,
-        ),
-        job("change-pin", "Change PIN…", pin, _change_pin, "Change the user PIN"),
-        job("unblock-pin", "Unblock PIN…", pin, _unblock_pin, "Reset the tries with the SO-PIN"),
-        job(
-            "unblock-set-pin",
-            "Unblock and set a new PIN…",
-            pin,
-            _unblock_and_set_pin,
-            "Reset the tries and set a new user PIN with the SO-PIN",
-        ),
-        job(
-            "change-so-pin",
-            "Change SO-PIN…",
-            frozenset({NodeKind.SO_PIN}),
-            _change_so_pin,
-            "Change the SO-PIN (16 hex digits)",
-        ),
-        job(
-            "import-shares",
-            "Import DKEK shares…",
-            domain,
-            _import_shares,
-            "Custodians enter their shares into this key domain",
-            is_waiting_domain,
-            share_import_refused,
-        ),
-        dialog(
-            "rename-domain",
-            "Rename key domain…",
-            domain,
-            host.rename_domain,
-            "Give the key domain a label (kept in keymanager's registry on the card)",
-            is_used_domain,
-        ),
-        job(
-            "find-key-domains",
-            "Find key domains…",
-            frozenset({NodeKind.KEY_GROUP, NodeKind.KEY}),
-            _find_key_domains,
-            "Wrap each key (user PIN), match the KCV and record its key domain on the card; "
-            "the wrapped keys are dropped at once",
-            is_unrecorded,
-        ),
-        job(
-            "create-domain",
-            "Create key domain…",
-            device | domain,
-            _create_domain,
-            "A DKEK key domain of n shares (in this slot, or the first empty one)",
-            lambda node: node.kind is NodeKind.DEVICE or is_empty_domain(node),
-        ),
-        job(
-            "clear-kek",
-            "Clear KEK…",
-            domain,
-            _clear_kek,
-            "Delete the domain's DKEK: every share is outstanding again",
-            is_used_domain,
-        ),
-        job(
-            "delete-domain",
-            "Delete key domain…",
-            domain,
-            _delete_domain,
-            "Free the slot (refused while keys belong to the domain)",
-            is_used_domain,
-        ),
-        dialog(
-            "create-share",
-            "Create DKEK share…",
-            device,
-            host.create_share,
-            "A share ceremony: a share file (password or n-of-m) and/or a PaperKey",
-        ),
-        dialog(
-            "audit",
-            "Audit…",
-            device,
-            host.show_audit,
-            "Key domains with KCV, share and key counts; export CSV or PDF, print",
-        ),
-        dialog(
-            "init-device",
-            "Initialise device…",
-            device,
-            host.initialise_device,
-            "ERASE the device and set it up again (needs the SO-PIN)",
-        ),
-    ]
+def with_pkcs12_reasons(entries: list[MenuAction]) -> list[MenuAction]:
+    """The PKCS#12 imports say why they cannot run (empty slot, blank device)."""
+    result = []
+    for entry in entries:
+        if entry.id == "plugin:pkcs12.import":
+            entry = dataclasses.replace(entry, disabled=pkcs12_refused, shortcut="Ctrl+Shift+I")
+        elif entry.id == "plugin:pkcs12.transient-import":
+            entry = dataclasses.replace(entry, disabled=uninitialised_refused)
+        result.append(entry)
+    return result
 
 
 def load_plugin_registry() -> PluginRegistry | None:
@@ -522,6 +337,8 @@ def plugin_actions(registry: PluginRegistry | None) -> list[MenuAction]:
                 needs_card=True,
                 changes_card=True,
                 description=action.description,
+                menu=MENU_KEYS,
+                group="import",
             )
         )
     return entries

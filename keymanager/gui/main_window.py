@@ -22,13 +22,12 @@ Uncaught exceptions go to :class:`~keymanager.gui.messages.ErrorDialog`
 from __future__ import annotations
 
 import logging
-import re
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
-import shiboken6
 from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
@@ -45,6 +44,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QStackedWidget,
     QStyle,
     QToolBar,
     QToolButton,
@@ -64,30 +64,30 @@ from keymanager.card.errors import (
     TransportError,
 )
 from keymanager.card.hsm import SmartCardHsm
-from keymanager.gui import APP_NAME
+from keymanager.gui import APP_NAME, settings
 from keymanager.gui.actions import (
+    MENU_CARD,
+    MENU_FILE,
+    MENU_HELP,
+    MENU_VIEW,
     MenuAction,
     builtin_actions,
-    card_actions,
-    domain_slot,
-    key_of,
+    is_uninitialised,
     load_plugin_registry,
     plugin_actions,
+    with_pkcs12_reasons,
 )
-from keymanager.gui.audit_view import AuditView
-from keymanager.gui.dialogs.ceremony import (
-    ShareCeremonyDialog,
-    SheetDialogFactory,
-    SheetInteraction,
-)
-from keymanager.gui.dialogs.delete_key import DeleteKeyDialog, LabelConfirmed
+from keymanager.gui.areas import device as device_area
+from keymanager.gui.areas import domains as domains_area
+from keymanager.gui.areas import keys as keys_area
+from keymanager.gui.areas import pins as pin_area
+from keymanager.gui.areas.keys import domain_choices
+from keymanager.gui.blank_page import BlankDevicePage
+from keymanager.gui.dialogs.ceremony import SheetDialogFactory
 from keymanager.gui.dialogs.files import file_dialog
-from keymanager.gui.dialogs.generate_key import GenerateKeyDialog
-from keymanager.gui.dialogs.init_device import InitDeviceDialog
-from keymanager.gui.dialogs.rename_domain import RenameDomainDialog
-from keymanager.gui.dialogs.restore_key import RestoreKeyDialog
 from keymanager.gui.gc_guard import install_gui_thread_gc
 from keymanager.gui.gui_interaction import GuiInteraction, PromptBroker
+from keymanager.gui.menus import Extra, MenuBar, ordered
 from keymanager.gui.messages import (
     ErrorDialog,
     ExceptHookHandle,
@@ -117,10 +117,7 @@ from keymanager.workflows.outline import (
 from keymanager.workflows.plugins import PluginRegistry
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from keymanager.workflows.audit import AuditReport
-    from keymanager.workflows.ceremony import ShareCreationResult
+    from keymanager.gui.areas.host import AreaHost
 
 logger = logging.getLogger(__name__)
 
@@ -238,11 +235,12 @@ class MainWindow(QMainWindow):
         self._closed = False
         self._recovered: dict[str, object] = {}
         self._select_next: str | None = None
-        self.audit_view: AuditView | None = None
         self.recovery_notes: list[str] = []
         registry = plugins if plugins is not None else load_plugin_registry()
         install_gui_thread_gc()
-        window_ref = weakref.ref(self)  # the window holds its actions: no reference cycle
+        # the actions hold the host weakly: the window holds its actions, no reference cycle
+        host = cast("AreaHost", weakref.proxy(self))
+        window_ref = weakref.ref(self)
 
         def refresh(_node: object) -> None:
             window = window_ref()
@@ -251,8 +249,11 @@ class MainWindow(QMainWindow):
 
         self.actions_list: list[MenuAction] = (
             builtin_actions(refresh=refresh, copy_text=self.copy_text)
-            + card_actions(self)
-            + plugin_actions(registry)
+            + pin_area.actions()
+            + device_area.actions(host)
+            + keys_area.actions(host)
+            + with_pkcs12_reasons(plugin_actions(registry))
+            + domains_area.actions(host)
         )
         from keymanager.gui.p12_wizard import install_pkcs12_wizard
 
@@ -261,9 +262,12 @@ class MainWindow(QMainWindow):
             install_excepthook(lambda: self) if error_hook else None
         )
 
+        self.preferred_reader = ""
+        self._build_menus()
         self._build_toolbars()
         self._build_centre()
         self._build_status_bar()
+        self._restore_settings()
         for source in sources:
             self.add_source(source)
         self.watcher: ReaderWatcher | None = None
@@ -271,6 +275,8 @@ class MainWindow(QMainWindow):
             self.watcher = ReaderWatcher(parent=self)
             self.watcher.changed.connect(self._readers_changed)
             self.watcher.start()
+        if initial is None and self.preferred_reader in self.sources:
+            initial = self.preferred_reader
         if self.sources:
             self.select_source(initial or next(iter(self.sources)))
         else:
@@ -298,71 +304,118 @@ class MainWindow(QMainWindow):
         bar_layout.addWidget(self.reader_status, 1)
 
         style = self.style()
-        tools = QToolBar("Actions")
-        tools.setObjectName("actionsBar")
-        tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.refresh_action = QAction(
-            style.standardIcon(QStyle.StandardPixmap.SP_BrowserReload), "Refresh", self
-        )
-        self.refresh_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Refresh))
+        icons = {
+            "refresh": QStyle.StandardPixmap.SP_BrowserReload,
+            "verify-pin": QStyle.StandardPixmap.SP_DialogApplyButton,
+            "copy-details": QStyle.StandardPixmap.SP_FileDialogContentsView,
+            "generate-key": QStyle.StandardPixmap.SP_FileDialogNewFolder,
+            "create-share": QStyle.StandardPixmap.SP_DialogSaveButton,
+            "audit": QStyle.StandardPixmap.SP_FileDialogDetailedView,
+        }
+        qactions = self.menu_bar.qactions
+        for action_id, pixmap in icons.items():
+            qactions[action_id].setIcon(style.standardIcon(pixmap))
+        self.refresh_action = qactions["refresh"]
         self.refresh_action.setShortcuts([QKeySequence("F5"), QKeySequence("Ctrl+R")])
-        self.refresh_action.setToolTip("Read the card again (F5)")
-        self.refresh_action.triggered.connect(self.refresh)
-        self.verify_action = QAction(
-            style.standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton), "Verify PIN…", self
-        )
-        self.verify_action.setShortcut(QKeySequence("Ctrl+L"))
-        self.verify_action.setToolTip("Log in with the user PIN (Ctrl+L)")
-        self.verify_action.triggered.connect(lambda: self.run_action("verify-pin"))
-        self.copy_action = QAction(
-            style.standardIcon(QStyle.StandardPixmap.SP_FileDialogContentsView),
-            "Copy details",
-            self,
-        )
-        self.copy_action.setShortcut(QKeySequence("Ctrl+Shift+C"))
-        self.copy_action.triggered.connect(lambda: self.run_action("copy-details"))
-        self.generate_action = QAction(
-            style.standardIcon(QStyle.StandardPixmap.SP_FileDialogNewFolder), "Generate key…", self
-        )
-        self.generate_action.setShortcut(QKeySequence("Ctrl+N"))
-        self.generate_action.setToolTip("Generate a key on the card (Ctrl+N)")
-        self.generate_action.triggered.connect(lambda: self.run_action("generate-key"))
-        self.audit_action = QAction(
-            style.standardIcon(QStyle.StandardPixmap.SP_FileDialogDetailedView), "Audit…", self
-        )
-        self.audit_action.setShortcut(QKeySequence("Ctrl+Shift+A"))
-        self.audit_action.setToolTip(
-            "Key domains with KCV, share and key counts; CSV, PDF, print (Ctrl+Shift+A)"
-        )
-        self.audit_action.triggered.connect(lambda: self.run_action("audit"))
-        self.share_action = QAction(
-            style.standardIcon(QStyle.StandardPixmap.SP_DialogSaveButton),
-            "Create DKEK share…",
-            self,
-        )
-        self.share_action.setToolTip("A share ceremony: share file, n-of-m or PaperKey")
-        self.share_action.triggered.connect(lambda: self.run_action("create-share"))
-        self.card_tool_actions = (
-            self.verify_action,
-            self.generate_action,
-            self.audit_action,
-            self.share_action,
-        )
+        self.verify_action = qactions["verify-pin"]
+        self.copy_action = qactions["copy-details"]
+        self.generate_action = qactions["generate-key"]
+        self.audit_action = qactions["audit"]
+        self.share_action = qactions["create-share"]
         self.cancel_action = QAction(
             style.standardIcon(QStyle.StandardPixmap.SP_BrowserStop), "Cancel", self
         )
         self.cancel_action.setShortcut(QKeySequence("Esc"))
+        self.cancel_action.setToolTip("Cancel the running card job (Esc)")
         self.cancel_action.setEnabled(False)
         self.cancel_action.triggered.connect(self.cancel_job)
+        tools = QToolBar("Actions")
+        tools.setObjectName("actionsBar")
+        tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         for action in (self.refresh_action, self.verify_action, self.copy_action):
             tools.addAction(action)
         tools.addSeparator()
         for action in (self.generate_action, self.share_action, self.audit_action):
-            action.setEnabled(False)
             tools.addAction(action)
         tools.addSeparator()
         tools.addAction(self.cancel_action)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tools)
+
+    def _build_menus(self) -> None:
+        """The menu bar from the actions' table, plus the window's own commands."""
+        extras = [
+            Extra(
+                "open-card",
+                "Open card…",
+                MENU_FILE,
+                self._choose_card,
+                "Ctrl+O",
+                "open",
+                "Choose the reader or simulated card to work on",
+            ),
+            Extra(
+                "open-simulator",
+                "Open simulator file…",
+                MENU_FILE,
+                self._open_simulator_file,
+                "",
+                "open",
+                "Work on a simulated SmartCard-HSM kept in a state file",
+            ),
+            Extra(
+                "refresh",
+                "Refresh",
+                MENU_CARD,
+                self.refresh,
+                "F5",
+                "refresh",
+                "Read the card again (F5)",
+            ),
+            Extra("quit", "Quit", MENU_FILE, self.close, "Ctrl+Q", "last", "Close keymanager"),
+            Extra("expand-all", "Expand all", MENU_VIEW, lambda: self.tree.expandAll(), "Ctrl+E"),
+            Extra(
+                "collapse-all",
+                "Collapse all",
+                MENU_VIEW,
+                lambda: self.tree.collapseAll(),
+                "Ctrl+Shift+E",
+            ),
+            Extra(
+                "context-menu",
+                "Actions of the selected item…",
+                MENU_VIEW,
+                self.open_context_menu,
+                "Shift+F10",
+                "menu",
+                "The context menu of the selected item (also the Menu key)",
+            ),
+            Extra(
+                "user-guide",
+                "User guide",
+                MENU_HELP,
+                self._open_user_guide,
+                "F1",
+                "help",
+                "Open the user guide",
+            ),
+            Extra(
+                "about",
+                "About keymanager",
+                MENU_HELP,
+                self._show_about,
+                "",
+                "last",
+                "Versions and licence",
+            ),
+        ]
+        self.menu_bar = MenuBar(
+            self,
+            self.actions_list,
+            extras,
+            target=self._menu_target,
+            busy=lambda: self.worker is None or self.worker.busy,
+            run=self.run_action,
+        )
 
     def _build_centre(self) -> None:
         self.tree = QTreeView()
@@ -375,9 +428,13 @@ class MainWindow(QMainWindow):
         self.tree.selectionModel().currentChanged.connect(self._current_changed)
         self.details = DetailsPane(self.copy_text)
         self.details.setObjectName("details")
+        self.blank_page = BlankDevicePage(self.run_action)
+        self.right_pane = QStackedWidget()
+        self.right_pane.addWidget(self.details)
+        self.right_pane.addWidget(self.blank_page)
         splitter = QSplitter()
         splitter.addWidget(self.tree)
-        splitter.addWidget(self.details)
+        splitter.addWidget(self.right_pane)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setSizes([560, 440])
@@ -467,6 +524,7 @@ class MainWindow(QMainWindow):
     def _combo_activated(self, index: int) -> None:
         key = self.reader_combo.itemData(index)
         if isinstance(key, str) and key != self.current_key:
+            self.preferred_reader = ""  # the user chose: no switching to the saved reader
             self.select_source(key)
 
     def _readers_changed(self, snapshot: ReaderSnapshot) -> None:
@@ -484,6 +542,14 @@ class MainWindow(QMainWindow):
                     self.refresh()
                 else:
                     self._clear_outline(f"No card in {reader.name}: insert one.")
+        preferred = present.get(self.preferred_reader)
+        if (
+            preferred is not None
+            and preferred.has_card
+            and self.current_key != self.preferred_reader
+        ):
+            self.select_source(self.preferred_reader)  # the reader chosen in the last run
+            self.preferred_reader = ""
         if self.current_key is None and self.sources:
             self.select_source(next(iter(self.sources)))
         self._set_reader_status(self._reader_text())
@@ -535,6 +601,8 @@ class MainWindow(QMainWindow):
 
     def refresh(self) -> None:
         """Read the current card again (F5); keeps the selection and expanded nodes."""
+        if self._closed:
+            return  # a job that ended while the window closed: nothing to show
         worker = self.worker
         key = self.current_key
         if worker is None or key is None:
@@ -599,8 +667,8 @@ class MainWindow(QMainWindow):
     def _update_card_actions(self, busy: bool | None = None) -> None:
         if busy is None:
             busy = self.worker is None or self.worker.busy
-        for action in self.card_tool_actions:
-            action.setEnabled(not busy and self.model.outline is not None)
+        del busy  # the menu bar asks the worker itself
+        self.menu_bar.update()
 
     def _job_started(self, key: str, title: str) -> None:
         if key == self.current_key:
@@ -656,13 +724,33 @@ class MainWindow(QMainWindow):
             index = self.model.find("device")
         self.tree.setCurrentIndex(index)
         self._set_reader_status(self._reader_text())
+        self._update_title()
+        self._show_right_pane(self.selected_node())
         self._update_card_actions()
         self.outline_loaded.emit(outline)
 
     def _clear_outline(self, text: str) -> None:
         self.model.set_outline(None)
         self.details.show_node(None)
+        self._show_right_pane(None)
         self._set_reader_status(text)
+        self._update_title()
+        self.menu_bar.update()
+
+    def _update_title(self) -> None:
+        """The title names the card: "keymanager — “label” (serial …) in reader"."""
+        outline = self.model.outline
+        self.setWindowTitle(APP_NAME if outline is None else f"{APP_NAME} — {self.card_name()}")
+
+    def _show_right_pane(self, node: OutlineNode | None) -> None:
+        """The blank-device page for an uninitialised device's node, else the details."""
+        outline = self.model.outline
+        blank = outline is not None and is_uninitialised(outline.device)
+        if blank and (node is None or node.kind is NodeKind.DEVICE):
+            self.blank_page.show_device(self.card_name())
+            self.right_pane.setCurrentWidget(self.blank_page)
+        else:
+            self.right_pane.setCurrentWidget(self.details)
 
     def _outline_error(self, error: BaseException) -> None:
         message = describe_error(error, "Reading the card")
@@ -693,6 +781,8 @@ class MainWindow(QMainWindow):
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         node = self.model.node(current)
         self.details.show_node(node)
+        self._show_right_pane(node)
+        self.menu_bar.update()
         if node is not None and node.pending and node.kind is NodeKind.CERTIFICATE:
             self._load_certificate(node)
 
@@ -762,11 +852,35 @@ class MainWindow(QMainWindow):
             changes_card=action.changes_card,
         )
 
+    def _menu_target(self, action: MenuAction) -> OutlineNode | None:
+        """The node a menu-bar action runs on: the selection, else the device."""
+        selected = self.selected_node()
+        if selected is not None and action.applies_to(selected):
+            return selected
+        outline = self.model.outline
+        if outline is not None and action.applies_to(outline.device):
+            return outline.device
+        return None
+
+    def open_context_menu(self) -> QMenu | None:
+        """The selected item's context menu at the item (Shift+F10, the Menu key)."""
+        index = self.tree.currentIndex()
+        node = self.model.node(index)
+        if node is None:
+            return None
+        menu = self.build_context_menu(node)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        rect = self.tree.visualRect(index)
+        menu.popup(self.tree.viewport().mapToGlobal(rect.bottomLeft()))
+        self.dialog_opened.emit(menu)
+        return menu
+
     def _context_menu(self, position: QPoint) -> None:
         node = self.model.node(self.tree.indexAt(position))
         if node is None:
             return
         menu = self.build_context_menu(node)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         menu.exec(self.tree.viewport().mapToGlobal(position))
 
     def build_context_menu(self, node: OutlineNode) -> QMenu:
@@ -774,19 +888,27 @@ class MainWindow(QMainWindow):
         menu = QMenu(self)
         menu.setToolTipsVisible(True)
         busy = self.worker is not None and self.worker.busy
-        for action in self.context_actions(node):
-            entry = menu.addAction(action.label)
-            entry.setObjectName(action.id)
-            reason = action.disabled_reason(node)
-            if reason is not None:
-                entry.setToolTip(f"Not possible: {reason}")
-            elif action.description:
-                entry.setToolTip(action.description)
-            entry.setEnabled(reason is None and not (action.needs_card and busy))
-            entry.triggered.connect(
-                lambda _checked=False, a=action.id, n=node: self.run_action(a, n)
-            )
+        for number, group in enumerate(ordered(self.context_actions(node))):
+            if number:
+                menu.addSeparator()
+            for action in group:
+                self._add_menu_entry(menu, action, node, busy)
         return menu
+
+    def _add_menu_entry(
+        self, menu: QMenu, action: MenuAction, node: OutlineNode, busy: bool
+    ) -> None:
+        # the shortcut is shown, not registered: the menu bar's action owns it
+        shown = QKeySequence(action.shortcut).toString(QKeySequence.SequenceFormat.NativeText)
+        entry = menu.addAction(f"{action.label}\t{shown}" if shown else action.label)
+        entry.setObjectName(action.id)
+        reason = action.disabled_reason(node)
+        if reason is not None:
+            entry.setToolTip(f"Not possible: {reason}")
+        elif action.description:
+            entry.setToolTip(action.description)
+        entry.setEnabled(reason is None and not (action.needs_card and busy))
+        entry.triggered.connect(lambda _checked=False, a=action.id, n=node: self.run_action(a, n))
 
     # --- messages ------------------------------------------------------------------
 
@@ -855,14 +977,31 @@ class MainWindow(QMainWindow):
         setting: str = "",
     ) -> None:
         """Ask for a file (``setting``: the remembered folder's name)."""
-        self._file_dialog(
+
+        def chosen(path: Path) -> object:
+            if setting:
+                settings.remember_folder(setting, path)
+            return on_chosen(path)
+
+        dialog = file_dialog(
+            self,
             title,
-            on_chosen,
+            chosen,
             save=save,
             name_filter=name_filter,
             default_name=default_name,
             default_suffix=default_suffix,
         )
+        folder = settings.last_folder(setting) if setting else ""
+        if folder:
+            dialog.setDirectory(folder)
+            if default_name:
+                dialog.selectFile(default_name)
+        self.dialog_opened.emit(dialog)
+
+    def announce_dialog(self, widget: QWidget) -> None:
+        """Tell listeners (tests, screenshots) that ``widget`` was opened."""
+        self.dialog_opened.emit(widget)
 
     def select_next(self, node_id: str) -> None:
         """Select ``node_id`` once the outline is read again."""
@@ -885,153 +1024,8 @@ class MainWindow(QMainWindow):
         return self
 
     def domain_choices(self) -> list[tuple[int, str]]:
-        outline = self.model.outline
-        if outline is None:
-            return []
-        choices = []
-        for node in outline.nodes(NodeKind.KEY_DOMAIN):
-            slot = domain_slot(node)
-            if slot is None or slot.status is None or slot.status.uid:
-                continue
-            state = node.detail("KCV") or ""
-            choices.append((slot.number, f"DKEK, KCV {state}" if state else "DKEK"))
-        return choices
-
-    def generate_key(self, node: OutlineNode) -> None:
-        """Ask for label, algorithm and domain; generate on the worker thread."""
-        dialog = GenerateKeyDialog(self.domain_choices(), self)
-
-        def start() -> None:
-            choices = dialog.choices()
-
-            def run(context: JobContext) -> object:
-                from keymanager.workflows.keys import KeyJournal, default_journal_dir, generate_key
-
-                return generate_key(
-                    context.hsm,
-                    context.interaction,
-                    choices.algorithm,
-                    choices.label,
-                    domain=choices.domain,
-                    allowed_algorithms=choices.allowed_algorithms,
-                    journal=KeyJournal(default_journal_dir()),
-                    seal=choices.seal,
-                )
-
-            def generated(result: object) -> None:
-                reference = getattr(result, "key_reference", None)
-                if reference is not None:
-                    self._select_next = f"key:{reference}"
-
-            self.submit("Generating a key", run, changes_card=True, on_result=generated)
-
-        self._open_dialog(dialog, start)
-
-    def delete_key(self, node: OutlineNode) -> None:
-        """Confirm by typing the key's label; delete on the worker thread."""
-        key = key_of(node)
-        what = f"{key.kind.value} {key.size}" if key.kind is not None else ""
-        dialog = DeleteKeyDialog(key.key_reference, key.label, what, self)
-        reference, label = key.key_reference, key.label
-
-        def start() -> None:
-            def run(context: JobContext) -> object:
-                from keymanager.workflows.keys import delete_key
-
-                return delete_key(
-                    context.hsm, LabelConfirmed(context.interaction, label), reference
-                )
-
-            self.submit("Deleting a key", run, changes_card=True)
-
-        self._open_dialog(dialog, start)
-
-    def backup_key(self, node: OutlineNode) -> None:
-        """Ask where to save the ``.wky``; back the key up on the worker thread."""
-        key = key_of(node)
-        reference = key.key_reference
-        name = re.sub(r"[^A-Za-z0-9._-]+", "-", key.label).strip("-") or f"key-{reference}"
-
-        def chosen(path: Path) -> None:
-            def run(context: JobContext) -> object:
-                from keymanager.workflows.keys import backup_key
-
-                # the file dialog asked before replacing an existing file
-                return backup_key(context.hsm, context.interaction, reference, path, overwrite=True)
-
-            self.submit("Backing up a key", run, changes_card=True)
-
-        self._file_dialog(
-            "Back up the key",
-            chosen,
-            save=True,
-            name_filter="Key backups (*.wky)",
-            default_name=f"{name}.wky",
-            default_suffix="wky",
-        )
-
-    def restore_key(self, node: OutlineNode) -> None:
-        """Ask for the ``.wky``, then whether to seal it; restore it on the worker thread."""
-
-        def chosen(path: Path) -> None:
-            dialog = RestoreKeyDialog(path, self)
-
-            def start() -> None:
-                seal = dialog.seal()
-
-                def run(context: JobContext) -> object:
-                    from keymanager.workflows.keys import (
-                        KeyJournal,
-                        default_journal_dir,
-                        restore_key,
-                    )
-
-                    return restore_key(
-                        context.hsm,
-                        context.interaction,
-                        path,
-                        journal=KeyJournal(default_journal_dir()),
-                        seal=seal,
-                    )
-
-                def restored(result: object) -> None:
-                    reference = getattr(result, "key_reference", None)
-                    if reference is not None:
-                        self._select_next = f"key:{reference}"
-
-                self.submit("Restoring a key", run, changes_card=True, on_result=restored)
-
-            self._open_dialog(dialog, start)
-
-        self._file_dialog(
-            "Restore a key",
-            chosen,
-            save=False,
-            name_filter="Key backups (*.wky);;All files (*)",
-        )
-
-    def rename_domain(self, node: OutlineNode) -> None:
-        """Ask for the key domain's label; record it on the worker thread."""
-        slot = domain_slot(node)
-        assert slot is not None
-        number = slot.number
-        current = node.detail("Label") or ""
-        dialog = RenameDomainDialog(
-            number, "" if current == "(none)" else current, node.detail("Purpose") or "", self
-        )
-
-        def start() -> None:
-            label = dialog.label()
-
-            def run(context: JobContext) -> object:
-                from keymanager.workflows.key_domains import rename_domain
-
-                return rename_domain(context.hsm, context.interaction, number, label)
-
-            self._select_next = f"domain:{number}"
-            self.submit("Renaming a key domain", run, changes_card=True)
-
-        self._open_dialog(dialog, start)
+        """The DKEK key domains a new key can be generated in."""
+        return domain_choices(self.model.outline)
 
     def card_name(self) -> str:
         outline = self.model.outline
@@ -1042,93 +1036,6 @@ class MainWindow(QMainWindow):
         name = f"“{label}”" if label and label != "(none)" else "the SmartCard-HSM"
         serial = device.detail("Serial") or "unknown"
         return f"{name} (serial {serial}) in {outline.reader}"
-
-    def initialise_device(self, node: OutlineNode) -> None:
-        """Ask for the plan; the workflow asks the SO-PIN and the confirmation naming the card."""
-        dialog = InitDeviceDialog(self.card_name(), self)
-
-        def start() -> None:
-            plan = dialog.plan()
-
-            def run(context: JobContext) -> object:
-                from keymanager.workflows.device import initialize_device
-
-                return initialize_device(context.hsm, context.interaction, plan)
-
-            self._select_next = "device"
-            self.submit("Initialising the device", run, changes_card=True)
-
-        self._open_dialog(dialog, start)
-
-    def create_share(self, node: OutlineNode) -> None:
-        """The share ceremony: plan, then the workflow (sheets shown with print / PDF)."""
-        dialog = ShareCeremonyDialog(self)
-
-        def start() -> None:
-            plan = dialog.plan()
-            card_random = dialog.card_random.isChecked()
-
-            def run(context: JobContext) -> object:
-                from keymanager.workflows.ceremony import create_share
-
-                interaction: Interaction = SheetInteraction(
-                    context.interaction, self.broker, context.cancel
-                )
-                return create_share(interaction, plan, hsm=context.hsm if card_random else None)
-
-            self.submit("Creating a DKEK share", run, on_result=self._share_created)
-
-        self._open_dialog(dialog, start)
-
-    def _share_created(self, result: object) -> None:
-        share: ShareCreationResult = result  # type: ignore[assignment]
-        lines = [
-            f"Share fingerprint: {share.fingerprint}",
-            f"Random bytes from the {share.random_source}.",
-        ]
-        if share.share_file is not None:
-            lines.append(f"Share file: {share.share_file}")
-        if share.prime is not None:
-            lines.append(f"Prime (public, give it to every custodian): {share.prime}")
-        if share.paperkey_pdf is not None:
-            lines.append(f"PaperKey PDF: {share.paperkey_pdf}")
-        lines.extend(f"Fragment PDF: {path}" for path in share.fragment_pdfs)
-        lines.extend(f"Checked: {check}" for check in share.checks)
-        self._show_result("DKEK share created", lines)
-
-    def show_audit(self, node: OutlineNode) -> None:
-        """Audit on the worker thread and open the auditor view with the report."""
-
-        def run(context: JobContext) -> object:
-            from keymanager.workflows.audit import audit
-
-            return audit(context.hsm)
-
-        self.submit("Auditing the card", run, on_result=self._open_audit_view)
-
-    def _open_audit_view(self, result: object) -> None:
-        report: AuditReport = result  # type: ignore[assignment]
-        if self.audit_view is not None and shiboken6.isValid(self.audit_view):
-            self.audit_view.close()
-        view = AuditView(report, self._probe_audit, self)
-        view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.audit_view = view
-        view.show()
-        self.dialog_opened.emit(view)
-
-    def _probe_audit(self) -> None:
-        view = self.audit_view
-
-        def run(context: JobContext) -> object:
-            from keymanager.workflows.audit import audit
-
-            return audit(context.hsm, context.interaction, probe_wrap=True)
-
-        def probed(result: object) -> None:
-            if view is not None and shiboken6.isValid(view):
-                view.set_report(result)  # type: ignore[arg-type]
-
-        self.submit("Finding the key domains", run, changes_card=True, on_result=probed)
 
     # --- shutdown ------------------------------------------------------------------
 
@@ -1149,8 +1056,69 @@ class MainWindow(QMainWindow):
                 logger.warning("the worker of %s did not stop in time", worker.source.label)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._save_settings()
         self.shutdown()
         super().closeEvent(event)
+
+    # --- settings and the window's own commands -----------------------------------------
+
+    def _restore_settings(self) -> None:
+        geometry = settings.saved_bytes(settings.GEOMETRY)
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = settings.saved_bytes(settings.STATE)
+        if state is not None:
+            self.restoreState(state)
+        self.preferred_reader = settings.saved_reader()
+
+    def _save_settings(self) -> None:
+        settings.save_value(settings.GEOMETRY, self.saveGeometry())
+        settings.save_value(settings.STATE, self.saveState())
+        if self.current_key is not None:
+            settings.save_value(settings.READER, self.current_key)
+
+    def _choose_card(self) -> None:
+        """Put the focus on the card chooser and open its list."""
+        self.reader_combo.setFocus()
+        self.reader_combo.showPopup()
+
+    def _open_simulator_file(self) -> None:
+        def chosen(path: Path) -> None:
+            from keymanager.gui.worker import SimulatorSource
+            from keymanager.simulator import SmartCardHsmSimulator
+
+            try:
+                simulator = SmartCardHsmSimulator(path)
+            except (OSError, ValueError) as error:
+                self.show_error(error, "Opening a simulated card")
+                return
+            source = SimulatorSource(simulator, f"Simulated card ({path.name})")
+            self.add_source(source)
+            self.select_source(source.key)
+
+        self.open_file_dialog(
+            "Open a simulated card",
+            chosen,
+            save=False,
+            name_filter="Simulated cards (*.json);;All files (*)",
+            setting="simulator",
+        )
+
+    def _open_user_guide(self) -> None:
+        from keymanager.gui.help import UserGuideDialog
+
+        dialog = UserGuideDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        self.dialog_opened.emit(dialog)
+
+    def _show_about(self) -> None:
+        from keymanager.gui.about import AboutDialog
+
+        dialog = AboutDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self.dialog_opened.emit(dialog)
 
 
 @dataclass

@@ -15,12 +15,18 @@ from typing import Protocol
 
 from PySide6.QtWidgets import QDialog, QWidget
 
+from keymanager.gui.gui_interaction import PromptBroker
 from keymanager.gui.worker import JobFunction, ResultCallback
 from keymanager.workflows.outline import Outline
 
 
 class AreaHost(Protocol):
     """The window's services for area modules."""
+
+    @property
+    def broker(self) -> PromptBroker:
+        """Where jobs' questions are shown (the sheets of a share ceremony, too)."""
+        ...
 
     def submit(
         self,
@@ -57,6 +63,10 @@ class AreaHost(Protocol):
 
     def show_result(self, title: str, lines: Sequence[str]) -> object:
         """Tell the user what a workflow did (an information box)."""
+        ...
+
+    def announce_dialog(self, widget: QWidget) -> None:
+        """Tell the window's listeners (tests, screenshots) a dialog was opened."""
         ...
 
     def show_status(self, text: str) -> None:
