@@ -172,6 +172,8 @@ class CliInteraction(Interaction):
         return text or default
 
     def ask_secret(self, request: SecretRequest) -> bytearray:
+        if request.retry_reason:
+            self.warn(request.retry_reason)
         names = self._secret_variables.get(request.kind)
         if names:
             name = names.popleft()

@@ -65,6 +65,11 @@ class PreparedInteraction(CliInteraction):
             # The variable's value was refused (a wrong PIN): say so in one line
             # instead of asking a terminal that is not there.
             reason = self._last_warning.rstrip(".") or f"the {request.kind.value} was refused"
+            if request.retry_reason and request.tries_left is not None:
+                tries = request.tries_left
+                reason = (
+                    f"wrong {request.kind.value}: {tries} {'try' if tries == 1 else 'tries'} left"
+                )
             raise CliError(
                 f"{reason} (the {request.kind.value} from {self._used[request.kind]}); "
                 "nothing was changed"

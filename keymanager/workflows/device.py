@@ -8,12 +8,19 @@ destructive confirmation names the card (serial and reader) before INITIALIZE.  
 ``sc-hsm-tool --label`` does, the label goes into EF.TokenInfo (``2F03``) after
 INITIALIZE and a VERIFY of the new PIN.
 
-Order and what an interruption leaves: everything is asked and checked before any
-APDU that changes the card; a random PIN is shown *before* INITIALIZE (so a front end
-that cannot show it fails while nothing has changed); then INITIALIZE (one APDU:
-either the card is initialised or it is not), CHANGE SO-PIN if asked, VERIFY, and the
-TokenInfo write.  A failure after INITIALIZE leaves an initialised card whose state
-the error names (SO-PIN not changed yet, label not written).
+Order and what an interruption leaves: the SO-PIN is asked **first** and checked at
+once (:func:`~keymanager.workflows.pins.ask_current_so_pin`: CHANGE SO-PIN to the same
+value, which erases nothing - the SmartCard-HSM has no SO-PIN login); a wrong one is
+asked again with the tries left, keeping every choice of the plan, so nobody types a
+new PIN (or refills a dialog) for an SO-PIN the card then refuses.  Then everything
+else is asked and checked before any APDU that changes the card; a random PIN is shown
+*before* INITIALIZE (so a front end that cannot show it fails while nothing has
+changed); then INITIALIZE (one APDU: either the card is initialised or it is not),
+CHANGE SO-PIN if asked, VERIFY, and the TokenInfo write.  A failure after INITIALIZE
+leaves an initialised card whose state the error names (SO-PIN not changed yet, label
+not written).  Where the card refuses the check for another reason than a wrong SO-PIN
+(a card that answers CHANGE SO-PIN on a blank device with ``6A88``, say), INITIALIZE
+checks it: a wrong SO-PIN then ends with ``63Cx`` and erases nothing either.
 
 **Key domains**: :func:`create_key_domain`, :func:`clear_kek` (DELETE KEK: every share
 is outstanding again) and :func:`delete_key_domain` (the card refuses while keys
@@ -51,6 +58,7 @@ from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.errors import DomainNotReady, WorkflowError
 from keymanager.workflows.interaction import Cancelled, Interaction, SecretKind, SecretRequest
 from keymanager.workflows.key_domains import record_quietly
+from keymanager.workflows.pins import ask_current_so_pin
 
 FID_TOKEN_INFO = 0x2F03
 RANDOM_PIN_LENGTH = 8
@@ -195,16 +203,14 @@ def random_pin(length: int = RANDOM_PIN_LENGTH) -> bytearray:
     return bytearray("".join(secrets.choice("0123456789") for _ in range(length)).encode())
 
 
-def _ask_so_pin(
-    interaction: Interaction, kind: SecretKind, purpose: str, tries: int | None
-) -> bytes:
+def _ask_new_so_pin(interaction: Interaction) -> bytes:
     secret = interaction.ask_secret(
-        SecretRequest(kind, purpose, tries_left=tries, confirm=kind is SecretKind.NEW_SO_PIN)
+        SecretRequest(SecretKind.NEW_SO_PIN, "the initialised device", confirm=True)
     )
     try:
         return parse_so_pin(secret.decode("utf-8", errors="replace"))
     except ValueError as error:
-        raise WorkflowError(f"{kind.value}: {error}; nothing was changed") from None
+        raise WorkflowError(f"new SO-PIN: {error}; nothing was changed") from None
     finally:
         wipe(secret)
 
@@ -212,9 +218,13 @@ def _ask_so_pin(
 def initialize_device(hsm: SmartCardHsm, interaction: Interaction, plan: InitPlan) -> InitResult:
     """Initialise (or re-initialise) the device: ERASES every key and key domain.
 
+    The SO-PIN is asked first and checked without erasing anything; a wrong one is asked
+    again (see the module docstring).
+
     :raises Cancelled: the user did not confirm (nothing changed).
     :raises WorkflowError: a value is unusable (nothing changed).
-    :raises WrongPin: the SO-PIN is wrong; the card counts down its tries.
+    :raises WrongPinEntered: the SO-PIN was wrong too many times in a row (nothing erased).
+    :raises PinNotVerified: the SO-PIN is blocked now (the device cannot be initialised).
     :raises CardError: the card refused or was removed (see the module description).
     """
     card = identify(hsm)
@@ -224,17 +234,19 @@ def initialize_device(hsm: SmartCardHsm, interaction: Interaction, plan: InitPla
     tries = so_status.tries_left
     if tries == 1:
         interaction.warn("This is the last try for the SO-PIN: a wrong entry blocks the device.")
-    current_so = _ask_so_pin(interaction, SecretKind.SO_PIN, "initialising the device", tries)
-    new_so = (
-        _ask_so_pin(interaction, SecretKind.NEW_SO_PIN, "from now on", None)
-        if plan.change_so_pin
-        else current_so
+    current_so, _confirmed = ask_current_so_pin(
+        hsm,
+        interaction,
+        "initialising the device",
+        tries,
+        blocked="the SO-PIN is blocked now: this device cannot be initialised again",
     )
+    new_so = _ask_new_so_pin(interaction) if plan.change_so_pin else current_so
     if plan.random_pin:
         pin = random_pin()
     else:
         pin = interaction.ask_secret(
-            SecretRequest(SecretKind.NEW_USER_PIN, "of the initialised device", confirm=True)
+            SecretRequest(SecretKind.NEW_USER_PIN, "the initialised device", confirm=True)
         )
     try:
         try:

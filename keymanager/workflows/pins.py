@@ -1,10 +1,32 @@
 """PINs: verify, change the user PIN, unblock or set it with the SO-PIN, change the SO-PIN.
 
 Every step tells the tries left (from the card's status before, and from the card's
-answer to a wrong entry) and warns before the last try.  A wrong PIN is not asked
-again here (except by :func:`verify_pin`, which uses the shared verification loop):
-it ends the workflow with :class:`~keymanager.workflows.errors.WrongPinEntered`,
-whose ``tries_left`` the front end shows.
+answer to a wrong entry) in the request for the secret; the front ends warn before the
+last try from it (the PIN dialog, the CLI prompt), so these workflows add no separate
+warning box, except :func:`verify_pin`.
+
+**Each secret is checked as soon as it is entered**, before the next one is asked:
+
+* *Change PIN*: the current PIN is checked with VERIFY first; a wrong one is asked again
+  (with the tries left and the reason, :attr:`SecretRequest.retry_reason`), then the new
+  PIN is asked once.  In transport-PIN mode VERIFY cannot be used (``6984``): the current
+  PIN is checked by CHANGE REFERENCE DATA itself, and a wrong one is asked again while
+  the new PIN typed already is kept.
+* *SO-PIN* (change SO-PIN, unblock, set, and initialisation in
+  :mod:`keymanager.workflows.device`): the SmartCard-HSM has no SO-PIN login (OpenSC
+  issue 1318: it only authorises INITIALIZE and RESET RETRY COUNTER), so
+  :func:`ask_current_so_pin` checks it with CHANGE SO-PIN from the entered value *to the
+  same value* (``00 24 00 88 old‖old``): a wrong SO-PIN answers ``63Cx`` and changes
+  nothing, a right one leaves it as it was (and resets its retry counter, as any right
+  entry does).  CHANGE SO-PIN exists on every SmartCard-HSM and on Pico HSM.  Where the
+  card refuses that check for another reason, the SO-PIN is left for the command that
+  uses it to check.
+
+A wrong entry is asked again at most :data:`~keymanager.workflows.common.MAX_PIN_ATTEMPTS`
+times in a row (the card's own counter decides when a PIN blocks); then the workflow
+ends with :class:`~keymanager.workflows.errors.WrongPinEntered`, whose ``tries_left`` the
+front end shows.  A format error (an SO-PIN that is not 16 hex digits) is not sent to the
+card and ends the workflow with a :class:`WorkflowError`.
 """
 
 from __future__ import annotations
@@ -13,7 +35,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from keymanager.card.errors import (
+    ApduError,
     CommandNotAllowed,
+    NotInitialised,
     PinBlocked,
     ReferenceDataNotUsable,
     WrongPin,
@@ -21,7 +45,7 @@ from keymanager.card.errors import (
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import PinState, PinStatus, parse_so_pin
 from keymanager.dkek.secret import wipe
-from keymanager.workflows.common import verify_user_pin
+from keymanager.workflows.common import MAX_PIN_ATTEMPTS, verify_user_pin
 from keymanager.workflows.errors import PinNotVerified, WorkflowError, WrongPinEntered
 from keymanager.workflows.interaction import Interaction, SecretKind, SecretRequest
 
@@ -75,10 +99,16 @@ def verify_pin(hsm: SmartCardHsm, interaction: Interaction) -> PinResult:
     return _result(hsm, "verify")
 
 
+def _wrong_entry(name: str) -> str:
+    return f"The {name} entered was wrong."
+
+
 def change_pin(hsm: SmartCardHsm, interaction: Interaction) -> PinResult:
     """Change the user PIN (also replaces a transport PIN).
 
-    :raises WrongPinEntered: the current PIN is wrong (tries left given).
+    The current PIN is checked before the new one is asked (see the module docstring).
+
+    :raises WrongPinEntered: the current PIN was wrong too many times in a row.
     :raises PinNotVerified: the PIN is blocked or the device not initialised.
     """
     status = hsm.pin_status()
@@ -86,53 +116,164 @@ def change_pin(hsm: SmartCardHsm, interaction: Interaction) -> PinResult:
         raise PinNotVerified("the user PIN is blocked: unblock it with the SO-PIN (pin unblock)")
     if status.state is PinState.NOT_INITIALISED:
         raise PinNotVerified("the device is not initialised: initialise it first")
-    _warn_last_try(interaction, status, "user PIN")
-    current = interaction.ask_secret(
-        SecretRequest(SecretKind.USER_PIN, "the current one", tries_left=status.tries_left)
-    )
+    checked_by_verify = status.state is not PinState.TRANSPORT_PIN
+    purpose = "changing the user PIN"
+    tries = status.tries_left
+    current = bytearray()
     new = bytearray()
     try:
+        for attempt in range(MAX_PIN_ATTEMPTS):
+            wipe(current)
+            current = interaction.ask_secret(
+                SecretRequest(
+                    SecretKind.USER_PIN,
+                    purpose,
+                    tries_left=tries,
+                    retry_reason=_wrong_entry("user PIN") if attempt else "",
+                )
+            )
+            if not checked_by_verify:
+                break
+            try:
+                hsm.verify_pin(bytes(current))
+                break
+            except ValueError as error:
+                raise WorkflowError(f"{error}; nothing was changed") from None
+            except ReferenceDataNotUsable:  # a transport PIN after all: CHANGE checks it
+                checked_by_verify = False
+                break
+            except WrongPin as error:
+                tries = error.tries_left
+                if tries == 0:
+                    raise PinNotVerified(
+                        "the user PIN is blocked now: unblock it with the SO-PIN"
+                    ) from None
+            except PinBlocked:
+                raise PinNotVerified(
+                    "the user PIN is blocked: unblock it with the SO-PIN"
+                ) from None
+        else:
+            raise WrongPinEntered(
+                f"wrong user PIN: {tries} {_plural(tries)} left; nothing was changed", tries
+            )
         new = interaction.ask_secret(SecretRequest(SecretKind.NEW_USER_PIN, confirm=True))
-        try:
-            hsm.change_pin(bytes(current), bytes(new))
-        except ValueError as error:
-            raise WorkflowError(f"{error}; nothing was changed") from None
-        except WrongPin as error:
-            raise _wrong(error, "user PIN") from None
-        except PinBlocked:
-            raise PinNotVerified("the user PIN is blocked: unblock it with the SO-PIN") from None
+        for attempt in range(MAX_PIN_ATTEMPTS):
+            if attempt:
+                wipe(current)
+                current = interaction.ask_secret(
+                    SecretRequest(
+                        SecretKind.USER_PIN,
+                        purpose,
+                        tries_left=tries,
+                        retry_reason=_wrong_entry("user PIN"),
+                    )
+                )
+            try:
+                hsm.change_pin(bytes(current), bytes(new))
+                break
+            except ValueError as error:
+                raise WorkflowError(f"{error}; nothing was changed") from None
+            except WrongPin as error:
+                tries = error.tries_left
+                if checked_by_verify or tries == 0:
+                    raise _wrong(error, "user PIN") from None
+            except PinBlocked:
+                raise PinNotVerified(
+                    "the user PIN is blocked: unblock it with the SO-PIN"
+                ) from None
+        else:
+            raise WrongPinEntered(
+                f"wrong user PIN: {tries} {_plural(tries)} left; nothing was changed", tries
+            )
     finally:
         wipe(current, new)
     interaction.inform("The user PIN was changed.")
     return _result(hsm, "change")
 
 
-def _ask_so_pin(hsm: SmartCardHsm, interaction: Interaction, purpose: str) -> bytes:
+def _parse_so_pin(secret: bytearray, name: str) -> bytes:
+    try:
+        return parse_so_pin(secret.decode("utf-8", errors="replace"))
+    except ValueError as error:
+        raise WorkflowError(f"{name}: {error}; nothing was changed") from None
+    finally:
+        wipe(secret)
+
+
+def so_pin_status_for_use(hsm: SmartCardHsm) -> PinStatus:
+    """The SO-PIN's status; :raises PinNotVerified: blocked or never initialised."""
     status = hsm.so_pin_status()
     if status.state is PinState.BLOCKED:
         raise PinNotVerified("the SO-PIN is blocked: it cannot be used any more")
     if status.state is PinState.NOT_INITIALISED:
         raise PinNotVerified("the device is not initialised: initialise it first")
-    _warn_last_try(interaction, status, "SO-PIN")
-    secret = interaction.ask_secret(
-        SecretRequest(SecretKind.SO_PIN, purpose, tries_left=status.tries_left)
+    return status
+
+
+def ask_current_so_pin(
+    hsm: SmartCardHsm,
+    interaction: Interaction,
+    purpose: str,
+    tries_left: int | None,
+    *,
+    blocked: str = "the SO-PIN is blocked now: it cannot be used any more",
+) -> tuple[bytes, bool]:
+    """Ask for the card's SO-PIN and check it at once, asking again while it is wrong.
+
+    The check is CHANGE SO-PIN to the same value (see the module docstring).
+
+    :returns: the SO-PIN, and whether the card confirmed it (``False``: the card refused
+        the check for another reason than a wrong SO-PIN; the command using it decides).
+    :raises WrongPinEntered: wrong :data:`MAX_PIN_ATTEMPTS` times in a row.
+    :raises PinNotVerified: the SO-PIN is blocked (``blocked`` says what that means).
+    :raises WorkflowError: not 16 hex digits (nothing was sent).
+    """
+    tries = tries_left
+    for attempt in range(MAX_PIN_ATTEMPTS):
+        so_pin = _parse_so_pin(
+            interaction.ask_secret(
+                SecretRequest(
+                    SecretKind.SO_PIN,
+                    purpose,
+                    tries_left=tries,
+                    retry_reason=_wrong_entry("SO-PIN") if attempt else "",
+                )
+            ),
+            "SO-PIN",
+        )
+        try:
+            hsm.change_so_pin(so_pin, so_pin)
+        except WrongPin as error:
+            tries = error.tries_left
+            if tries == 0:
+                raise PinNotVerified(blocked) from None
+            continue
+        except PinBlocked:
+            raise PinNotVerified(blocked) from None
+        except (ApduError, NotInitialised):
+            return so_pin, False
+        return so_pin, True
+    raise WrongPinEntered(
+        f"wrong SO-PIN: {tries} {_plural(tries)} left; nothing was changed", tries
     )
-    try:
-        return parse_so_pin(secret.decode("utf-8", errors="replace"))
-    except ValueError as error:
-        raise WorkflowError(f"SO-PIN: {error}; nothing was changed") from None
-    finally:
-        wipe(secret)
+
+
+def _checked_so_pin(hsm: SmartCardHsm, interaction: Interaction, purpose: str) -> bytes:
+    status = so_pin_status_for_use(hsm)
+    so_pin, _confirmed = ask_current_so_pin(hsm, interaction, purpose, status.tries_left)
+    return so_pin
 
 
 def unblock_pin(hsm: SmartCardHsm, interaction: Interaction, *, set_new: bool) -> PinResult:
     """RESET RETRY COUNTER with the SO-PIN: unblock only, or unblock and set a new PIN.
 
-    :raises WrongPinEntered: the SO-PIN is wrong (tries left given).
+    The SO-PIN is checked before the new PIN is asked (see the module docstring).
+
+    :raises WrongPinEntered: the SO-PIN was wrong too many times in a row.
     :raises WorkflowError: the device was initialised without RESET RETRY COUNTER, or
         (with ``set_new``) with "unblock only".
     """
-    so_pin = _ask_so_pin(hsm, interaction, "resetting the user PIN's retry counter")
+    so_pin = _checked_so_pin(hsm, interaction, "resetting the user PIN's retry counter")
     new = bytearray()
     try:
         if set_new:
@@ -145,12 +286,11 @@ def unblock_pin(hsm: SmartCardHsm, interaction: Interaction, *, set_new: bool) -
             raise _wrong(error, "SO-PIN") from None
         except PinBlocked:
             raise PinNotVerified("the SO-PIN is blocked") from None
-        except (CommandNotAllowed, ReferenceDataNotUsable) as error:
+        except (CommandNotAllowed, ReferenceDataNotUsable):
             what = "set a new PIN" if set_new else "unblock the PIN"
             raise WorkflowError(
-                f"the device does not allow the SO-PIN to {what} (SW {error.sw:04X}): it was "
-                "initialised without RESET RETRY COUNTER"
-                + (" or with 'unblock only'" if set_new else "")
+                f"the device does not allow the SO-PIN to {what}: it was initialised without "
+                "RESET RETRY COUNTER" + (" or with 'unblock only'" if set_new else "")
             ) from None
     finally:
         wipe(new)
@@ -163,16 +303,15 @@ def unblock_pin(hsm: SmartCardHsm, interaction: Interaction, *, set_new: bool) -
 def change_so_pin(hsm: SmartCardHsm, interaction: Interaction) -> PinResult:
     """Change the SO-PIN (16 hex digits).
 
-    :raises WrongPinEntered: the current SO-PIN is wrong (tries left given).
+    The current SO-PIN is checked before the new one is asked (see the module docstring).
+
+    :raises WrongPinEntered: the current SO-PIN was wrong too many times in a row.
     """
-    current = _ask_so_pin(hsm, interaction, "the current one")
-    secret = interaction.ask_secret(SecretRequest(SecretKind.NEW_SO_PIN, confirm=True))
-    try:
-        new = parse_so_pin(secret.decode("utf-8", errors="replace"))
-    except ValueError as error:
-        raise WorkflowError(f"new SO-PIN: {error}; nothing was changed") from None
-    finally:
-        wipe(secret)
+    current = _checked_so_pin(hsm, interaction, "changing the SO-PIN")
+    new = _parse_so_pin(
+        interaction.ask_secret(SecretRequest(SecretKind.NEW_SO_PIN, confirm=True)),
+        "new SO-PIN",
+    )
     try:
         hsm.change_so_pin(current, new)
     except WrongPin as error:

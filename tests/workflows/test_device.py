@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from keymanager.card.errors import CardRemoved, WrongPin
+from keymanager.card.errors import CardRemoved
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import DEFAULT_SO_PIN, EcKeySpec, InitOptions, InitParams, PinState
 from keymanager.card.keystore import KeyStore
@@ -22,7 +22,7 @@ from keymanager.workflows.device import (
     delete_key_domain,
     initialize_device,
 )
-from keymanager.workflows.errors import DomainNotReady, WorkflowError
+from keymanager.workflows.errors import DomainNotReady, WorkflowError, WrongPinEntered
 from keymanager.workflows.interaction import (
     Cancelled,
     MessageLevel,
@@ -146,10 +146,14 @@ def test_not_confirmed_or_bad_values_change_nothing() -> None:
 def test_wrong_so_pin_keeps_the_card() -> None:
     _simulator, hsm = blank()
     initialize_device(hsm, answers(), InitPlan(DkekScheme.DKEK_SHARES, shares=2))
-    with pytest.raises(WrongPin) as raised:
-        initialize_device(hsm, answers(so_pin="0011223344556677"), InitPlan(DkekScheme.NO_DKEK))
-    assert raised.value.tries_left == 14
+    wrong = ScriptedInteraction()
+    for so_pin in ("0011223344556677", "0011223344556678", "0011223344556679"):
+        wrong.answer("secret", so_pin)
+    with pytest.raises(WrongPinEntered) as raised:  # asked three times, then it stops
+        initialize_device(hsm, wrong, InitPlan(DkekScheme.NO_DKEK))
+    assert raised.value.tries_left == 12
     assert "SO-PIN" in str(raised.value)
+    assert wrong.finished  # no user PIN and no confirmation were asked
     status = hsm.key_domain_status(0)
     assert status is not None and status.shares_total == 2
 

@@ -53,9 +53,9 @@ def test_verify_reports_tries_and_warns_before_the_last() -> None:
 
 def test_change_pin_and_wrong_current_pin() -> None:
     _simulator, hsm = card()
-    with pytest.raises(WrongPinEntered) as raised:
-        change_pin(hsm, script("000000", NEW_PIN))
-    assert raised.value.tries_left == 2 and "2 tries left" in str(raised.value)
+    with pytest.raises(PinNotVerified, match="blocked now"):  # three wrong: blocked
+        change_pin(hsm, script("000000", "111111", "222222"))
+    _simulator, hsm = card()
     result = change_pin(hsm, script(PIN, NEW_PIN))
     assert result.action == "change"
     hsm.verify_pin(NEW_PIN)
@@ -77,9 +77,10 @@ def test_unblock_and_set_with_the_so_pin() -> None:
     set_result = unblock_pin(hsm, script(SO, NEW_PIN), set_new=True)
     assert set_result.action == "set"
     hsm.verify_pin(NEW_PIN)
-    with pytest.raises(WrongPinEntered) as raised:
-        unblock_pin(hsm, script("0011223344556677"), set_new=False)
-    assert raised.value.tries_left == 14
+    wrong = ("0011223344556677", "0011223344556678", "0011223344556679")
+    with pytest.raises(WrongPinEntered) as raised:  # asked three times, then it stops
+        unblock_pin(hsm, script(*wrong), set_new=False)
+    assert raised.value.tries_left == 12 and "12 tries left" in str(raised.value)
     with pytest.raises(WorkflowError, match="16 hex"):
         unblock_pin(hsm, script("xyz"), set_new=False)
 
@@ -102,7 +103,7 @@ def test_change_so_pin() -> None:
     change_so_pin(hsm, script(SO, "0011223344556677"))
     assert simulator.state.so_pin == bytes.fromhex("0011223344556677")
     with pytest.raises(WrongPinEntered):
-        change_so_pin(hsm, script(SO, "8877665544332211"))
+        change_so_pin(hsm, script(SO, SO, SO))  # the old one, three times
     assert simulator.state.so_pin == bytes.fromhex("0011223344556677")
 
 
