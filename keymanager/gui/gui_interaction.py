@@ -13,11 +13,11 @@ dialog is answered (for dialogs started outside a job).
 
 The dialog for each kind of question is made by a :class:`DialogFactory`; tests and
 later issues may put in their own.  Shares are asked through one
-:class:`~keymanager.gui.share_dialog.ShareDialog` per job that stays open across the
+:class:`~keymanager.gui.shares.ShareDialog` per job that stays open across the
 shares (the next custodian types while the previous share is decrypted): its
 progress bar gets the key derivation's progress, and :meth:`GuiInteraction.share_checked`
 shows each share's fingerprint and the running KCV, waiting for "Continue" after the
-last share.
+last share (a card import, whose shares are on the card already, does not wait).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from keymanager.gui.pin_dialog import PinDialog
-from keymanager.gui.share_dialog import ShareDialog, ShareSession
+from keymanager.gui.shares import ShareDialog, ShareSession
 from keymanager.workflows.interaction import (
     Cancelled,
     Choice,
@@ -506,7 +506,7 @@ class GuiInteraction(Interaction):
         session = self._share_session
         if session is None:
             return
-        if outcome.complete:
+        if outcome.complete and outcome.request.reports_outcome:
             self._ask(PromptKind.SHARE_DONE, session=session, outcome=outcome)
         else:
             self.broker.share_outcome.emit(session, outcome)

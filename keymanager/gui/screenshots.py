@@ -43,17 +43,19 @@ def _so_pin_dialog(window: MainWindow) -> QWidget:
 def _share_dialog(window: MainWindow) -> QWidget:
     """Share 2 of 2 for the demo card's domain 0: share 1 accepted, a PaperKey being typed
     with a mistyped group (the demo secrets are public)."""
+    from datetime import datetime
+
     from keymanager.dkek.dkek import Dkek, format_kcv, share_fingerprint
     from keymanager.dkek.paperkey import encode_paperkey
-    from keymanager.gui.share_dialog import ShareDialog, ShareSession
+    from keymanager.gui.shares import ShareDialog, ShareSession
     from keymanager.simulator.demo import DEMO_SHARES
-    from keymanager.workflows.interaction import ShareOutcome, ShareRequest
+    from keymanager.workflows.interaction import ShareOutcome, ShareRequest, ShareRoute
 
     card_kcv = Dkek.from_shares(DEMO_SHARES).kcv()
     first = ShareRequest(1, 2, domain=0, card_kcv=card_kcv, reports_outcome=True)
     dialog = ShareDialog(ShareSession(), window)
     dialog.set_request(first)
-    dialog.accepted_list.addItem("Custodian 1: share file custodian-1.pbe - waiting")
+    dialog.log.hand_over(1, ShareRoute.FILE, "share file custodian-1.pbe", datetime.now())
     dialog.report_outcome(
         ShareOutcome(
             first,

@@ -141,7 +141,20 @@ class ShareRequest:
     routes: tuple[ShareRoute, ...] = tuple(ShareRoute)
     card_kcv: bytes | None = None
     reports_outcome: bool = False
-    """The workflow calls :meth:`Interaction.share_checked` after reading each share."""
+    """The workflow calls :meth:`Interaction.share_checked` after reading each share and
+    waits, after the last one, until the user has compared the KCVs."""
+    last: int = 0
+    """The number of the last share this workflow asks for now (0: ``total``); below
+    ``total`` when only some of a domain's outstanding shares are imported."""
+    into_card: bool = False
+    """Each share goes into the card's key domain as soon as it is read: shares before
+    ``number`` are already there, and the domain shows no KCV while any is outstanding.
+    The workflow reports each outcome without waiting for the user."""
+
+    @property
+    def last_number(self) -> int:
+        """The number of the last share asked for now."""
+        return self.last or self.total
 
 
 class MessageLevel(enum.Enum):
@@ -374,5 +387,5 @@ class ShareOutcome:
 
     @property
     def complete(self) -> bool:
-        """Every share of the request's total is accepted."""
-        return self.accepted and self.shares_accepted >= self.request.total
+        """The last share asked for now (normally the request's total) is accepted."""
+        return self.accepted and self.shares_accepted >= self.request.last_number

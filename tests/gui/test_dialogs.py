@@ -29,7 +29,7 @@ from keymanager.gui.dialogs.init_device import InitDeviceDialog
 from keymanager.gui.dialogs.restore_key import RestoreKeyDialog
 from keymanager.gui.messages import ErrorDialog
 from keymanager.gui.pin_dialog import PinDialog
-from keymanager.gui.share_dialog import ShareDialog
+from keymanager.gui.shares import ShareDialog
 from keymanager.gui.worker import JobContext
 from keymanager.simulator.demo import (
     DEMO_DOMAIN1_SHARES,

@@ -22,7 +22,7 @@ from keymanager.gui.dialogs.generate_key import GenerateKeyDialog
 from keymanager.gui.dialogs.rename_domain import RenameDomainDialog
 from keymanager.gui.dialogs.restore_key import SEAL_TEXT, RestoreKeyDialog
 from keymanager.gui.pin_dialog import PinDialog
-from keymanager.gui.share_dialog import ShareDialog
+from keymanager.gui.shares import ShareDialog
 from keymanager.gui.worker import JobContext
 from keymanager.simulator.demo import DEMO_KEYS, DEMO_PIN, DEMO_SHARES
 from keymanager.workflows.key_domains import record

@@ -21,7 +21,7 @@ from keymanager.gui.p12_wizard import (
     install_pkcs12_wizard,
 )
 from keymanager.gui.pin_dialog import PinDialog
-from keymanager.gui.share_dialog import MATCH_MARK, ShareDialog
+from keymanager.gui.shares import MATCH_MARK, ShareDialog
 from keymanager.simulator.demo import DEMO_PIN, DEMO_SHARES
 from keymanager.workflows.import_p12 import Pkcs12ImportResult
 from tests.workflows.p12_support import P12_PASSWORD, host_key, write_p12

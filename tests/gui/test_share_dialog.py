@@ -29,7 +29,7 @@ from keymanager.dkek.nofm import (
 )
 from keymanager.dkek.paperkey import ALPHABET, encode_paperkey
 from keymanager.gui.gui_interaction import PromptKind, PromptRequest
-from keymanager.gui.share_dialog import (
+from keymanager.gui.shares import (
     MATCH_MARK,
     MISMATCH_MARK,
     ShareDialog,
@@ -118,9 +118,12 @@ def test_file_share_decrypts_in_the_background_while_the_next_custodian_types(
     # the first share is accepted, the queued one answers the next question at once
     qtbot.waitUntil(lambda: dialog.final is not None, timeout=30_000)
     items = [dialog.accepted_list.item(i).text() for i in range(dialog.accepted_list.count())]
-    assert items[0].endswith(f"fingerprint {format_kcv(share_fingerprint(first))}")
-    assert items[0].startswith("Share 1 of 2 accepted")
-    assert items[1].endswith(f"fingerprint {format_kcv(share_fingerprint(OTHER_SHARE))}")
+    assert items == [
+        f"Share 1 of 2 \u00b7 share file custodian-1.pbe \u00b7 fingerprint "
+        f"{format_kcv(share_fingerprint(first))} \u00b7 accepted",
+        f"Share 2 of 2 \u00b7 PaperKey \u00b7 fingerprint "
+        f"{format_kcv(share_fingerprint(OTHER_SHARE))} \u00b7 accepted",
+    ]
     assert dialog.running_kcv_label.text().startswith(format_kcv(card_kcv))
     assert dialog.kcv_mark.text() == MATCH_MARK and dialog.kcv_matches is True
     assert dialog.continue_button.text() == "Continue"

@@ -124,7 +124,7 @@ def _secret_fields(qtbot: Any, window: Any, keep: list[QWidget]) -> list[tuple[s
     from keymanager.gui.dialogs.ceremony import SecretSheetDialog
     from keymanager.gui.p12_wizard import Pkcs12Wizard
     from keymanager.gui.pin_dialog import PinDialog
-    from keymanager.gui.share_dialog import FileShareTab, NofMTab, PaperKeyTab
+    from keymanager.gui.shares import FileShareTab, NofMTab, PaperKeyTab
 
     fields: list[tuple[str, QWidget, str]] = []
     pin = PinDialog(SecretRequest(SecretKind.NEW_USER_PIN, confirm=True))
