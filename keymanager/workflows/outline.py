@@ -11,7 +11,8 @@ Shape of the tree (``docs/gui.md`` explains the choices)::
     ├── user PIN (verified, tries left)
     ├── SO-PIN (tries left)
     ├── key domain 0 … n (purpose and label from keymanager's registry, DKEK / XKEK /
-    │   │                 empty, shares, KCV or "hidden until login", keys, sealed)
+    │   │                 empty, shares, KCV - "pending" while shares are outstanding,
+    │   │                 "hidden until login" only for a complete one -, keys, sealed)
     │   └── keys the registry (or a WRAP probe it recorded) places in that domain
     ├── Domain not recorded: keys keymanager has no domain record of ("Find key domains")
     │   └── key (label, reference, type and size, exportable / sealed when known)
@@ -61,6 +62,8 @@ T = TypeVar("T")
 FID_TOKEN_INFO = 0x2F03
 DEFAULT_DEVICE_TITLE = "SmartCard-HSM"
 KCV_HIDDEN = "hidden until login"
+"""A complete domain whose KCV the card shows only after the PIN is verified (never
+used while shares are outstanding: that is :data:`KCV_PENDING`)."""
 KCV_PENDING = "pending: shares outstanding"
 NOT_REPORTED = "not reported by the card"
 UNRECORDED_GROUP_ID = "keys:unrecorded"
