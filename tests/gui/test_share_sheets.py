@@ -22,7 +22,7 @@ import shiboken6
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter
 from PySide6.QtPrintSupport import QPrinter, QPrintPreviewWidget
-from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
+from PySide6.QtWidgets import QComboBox, QDialogButtonBox, QLineEdit, QMessageBox
 
 from keymanager.dkek.nofm import split_password
 from keymanager.dkek.paperkey import encode_paperkey
@@ -182,6 +182,27 @@ def test_print_to_file_writes_mode_0600_even_over_a_readable_file(
         (b"612.000000", b"792.000000")
     ]
     assert [p.name for p in tmp_path.iterdir()] == ["print.pdf"]  # no temporary left
+
+
+def test_print_to_file_in_the_print_dialog_writes_mode_0600(qtbot: Any, tmp_path: Path) -> None:
+    dialog = SecretSheetDialog(*fragment_sheet())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    printing = dialog.ask_print()
+    qtbot.waitUntil(printing.isVisible)
+    printers = printing.findChild(QComboBox, "printers")
+    assert printers is not None  # never a real printer, even where one is installed
+    printers.setCurrentIndex(printers.findText("Print to File (PDF)"))
+    assert printers.currentText() == "Print to File (PDF)"
+    name = printing.findChild(QLineEdit, "filename")  # Qt's "Print to File (PDF)" field
+    assert name is not None
+    target = tmp_path / "printed.pdf"
+    name.setText(str(target))
+    printing.accept()
+    assert dialog.error_box is None
+    assert target.read_bytes().startswith(b"%PDF")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert str(target) in dialog.note.text()
 
 
 # --- 3. hand-over and what a fragment sheet names ------------------------------------
