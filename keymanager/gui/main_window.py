@@ -58,6 +58,7 @@ from keymanager.gui.actions import (
 )
 from keymanager.gui.areas import device as device_area
 from keymanager.gui.areas import domains as domains_area
+from keymanager.gui.areas import key_objects as key_objects_area
 from keymanager.gui.areas import keys as keys_area
 from keymanager.gui.areas import pins as pin_area
 from keymanager.gui.blank_page import BlankDevicePage
@@ -180,6 +181,7 @@ class MainWindow(CardSources, QMainWindow):
             + pin_area.actions()
             + device_area.actions(host)
             + keys_area.actions(host)
+            + key_objects_area.actions(host)
             + with_pkcs12_reasons(plugin_actions(registry))
             + domains_area.actions(host)
         )
