@@ -26,10 +26,10 @@ from keymanager.cli.workflow_support import (
     interaction_for,
     workflow_command,
 )
+from keymanager.workflows.certificates import import_certificate
 from keymanager.workflows.csr import (
     RequestContent,
     create_certificate_request,
-    import_certificate,
     parse_alternative_name,
     parse_extended_key_usage,
     parse_key_usage,

@@ -1,4 +1,4 @@
-"""Certificate requests signed by the card, and importing the certificate issued for them.
+"""Certificate requests signed by the card with one of its keys.
 
 A key generated on the card has only the card's CV request in ``CExx``; a CA wants a
 PKCS#10 request.  :func:`create_certificate_request` builds the
@@ -6,9 +6,8 @@ PKCS#10 request.  :func:`create_certificate_request` builds the
 certificate, and an extensionRequest with key usage, extended key usage and subject
 alternative names), has the card sign it with the key (the user PIN is asked), checks
 the signature on the host, and returns the request, which :mod:`cryptography` must
-read and verify.  :func:`import_certificate` stores the certificate the CA issued as
-the key's certificate (``CExx``, replacing the CV request; the PRKD gets the subject)
-after checking it is for that key's public key.
+read and verify.  The certificate the CA issues is stored with
+:func:`keymanager.workflows.certificates.import_certificate`.
 
 Signatures: RSA PKCS#1 v1.5 with SHA-256, ECDSA with SHA-256.  The card is asked to
 hash first (``33`` / ``73``, what keys with a restricted algorithm list usually
@@ -21,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
@@ -39,7 +38,7 @@ from keymanager.card.errors import (
 )
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import Algorithm
-from keymanager.card.keystore import CertificateKind, KeyInfo, KeyStore, PublicKey
+from keymanager.card.keystore import KeyInfo, KeyStore, PublicKey
 from keymanager.card.pkcs15 import KeyKind
 from keymanager.workflows import der
 from keymanager.workflows.common import verify_user_pin
@@ -86,10 +85,6 @@ SUBJECT_FIELDS: tuple[tuple[str, str, x509.ObjectIdentifier], ...] = (
     ("emailAddress", "E-mail address", NameOID.EMAIL_ADDRESS),
 )
 """The subject fields a form offers: RFC 4514 key, label, OID (in subject order)."""
-
-
-class CertificateMismatch(WorkflowError):
-    """The certificate is not for the key's public key (nothing was changed)."""
 
 
 # --- what the request says ----------------------------------------------------------------
@@ -417,89 +412,4 @@ def create_certificate_request(
     )
     return CertificateRequest(
         key_reference, key.label, encoded, content.subject.rfc4514_string() or "(empty)"
-    )
-
-
-def read_certificates(data: bytes) -> list[x509.Certificate]:
-    """The certificates in a PEM file (one or a chain) or a DER file.
-
-    :raises WorkflowError: neither holds a certificate.
-    """
-    try:
-        if b"-----BEGIN" in data:
-            certificates = x509.load_pem_x509_certificates(data)
-        else:
-            certificates = [x509.load_der_x509_certificate(data)]
-        for certificate in certificates:
-            certificate.public_key()
-    except ValueError as error:
-        raise WorkflowError(f"the file holds no readable X.509 certificate: {error}") from None
-    return certificates
-
-
-@dataclass(frozen=True)
-class ImportedCertificate:
-    """A certificate :func:`import_certificate` stored for a key."""
-
-    key_reference: int
-    label: str
-    subject: str
-    issuer: str
-    replaced: str | None
-    """What ``CExx`` held before: ``"cv-request"``, ``"certificate"`` or ``None``."""
-    ignored: tuple[str, ...] = field(default=())
-    """Subjects of other certificates in the file (a chain), not stored."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for JSON output."""
-        return {
-            "key_reference": self.key_reference,
-            "label": self.label,
-            "subject": self.subject,
-            "issuer": self.issuer,
-            "replaced": self.replaced,
-            "ignored": list(self.ignored),
-        }
-
-
-def import_certificate(
-    hsm: SmartCardHsm, interaction: Interaction, key_reference: int, data: bytes
-) -> ImportedCertificate:
-    """Store the certificate in ``data`` (PEM or DER) as key ``key_reference``'s certificate.
-
-    From a chain, the certificate for the key's public key is taken.  It replaces the
-    CV request (or an older certificate) in ``CExx``; the PRKD gets its subject.
-
-    :raises CertificateMismatch: no certificate in ``data`` is for the key's public key.
-    """
-    certificates = read_certificates(data)
-    key, public_key = key_public_key(hsm, key_reference)
-    wanted = _spki(public_key)
-    matching = [c for c in certificates if _spki(c.public_key()) == wanted]
-    if not matching:
-        subject = certificates[0].subject.rfc4514_string() or "(empty subject)"
-        raise CertificateMismatch(
-            f"the certificate ({subject}) is for another key: its public key is not that of "
-            f"key {key_reference} ({key.label}); nothing was changed"
-        )
-    certificate = matching[0]
-    replaced = {
-        CertificateKind.CV_REQUEST: "cv-request",
-        CertificateKind.X509: "certificate",
-        None: None,
-    }[key.certificate_kind]
-    verify_user_pin(hsm, interaction, f"storing the certificate of {key.label!r}")
-    try:
-        KeyStore(hsm).store_certificate(key_reference, certificate)
-    except ValueError as error:
-        raise WorkflowError(f"{error}; nothing was changed") from None
-    subject = certificate.subject.rfc4514_string()
-    interaction.inform(f"Certificate {subject} stored for key {key_reference} ({key.label}).")
-    return ImportedCertificate(
-        key_reference,
-        key.label,
-        subject,
-        certificate.issuer.rfc4514_string(),
-        replaced,
-        tuple(c.subject.rfc4514_string() for c in certificates if c is not certificate),
     )

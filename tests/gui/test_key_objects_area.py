@@ -83,6 +83,10 @@ def test_the_actions_apply_where_they_should(qtbot, area_window) -> None:
         n for n in outline.nodes(NodeKind.KEY) if "no certificate" in n.title
     )  # imported without certificate: nothing to export
     assert "export-certificate" not in ids(area_window, without)
+    csr_action = next(a for a in area_window.actions_list if a.id == "create-csr")
+    assert csr_action.disabled_reason(without) == key_objects.NO_PUBLIC_KEY_REASON
+    importing = next(a for a in area_window.actions_list if a.id == "import-certificate")
+    assert importing.disabled_reason(without) is None  # a test signature proves the match
     assert "export-certificate" in ids(area_window, outline.nodes(NodeKind.CA_CERTIFICATE)[0])
     data = outline.find("data:CF01")
     assert {"view-data-object", "export-data-object", "delete-data-object"} <= ids(

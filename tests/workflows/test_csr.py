@@ -19,12 +19,11 @@ from keymanager.card.transport import LocalTransport
 from keymanager.dkek.tlv import read_tlv
 from keymanager.simulator import SmartCardHsmSimulator
 from keymanager.workflows import der
+from keymanager.workflows.certificates import CertificateMismatch, import_certificate
 from keymanager.workflows.csr import (
-    CertificateMismatch,
     RequestContent,
     certification_request_info,
     create_certificate_request,
-    import_certificate,
     parse_alternative_name,
     parse_extended_key_usage,
     parse_key_usage,
@@ -237,3 +236,29 @@ def test_der_writer_lengths_and_the_request_info_without_extensions() -> None:
     for extension in CONTENT.extensions():
         builder = builder.add_extension(extension.value, extension.critical)
     assert with_extensions == builder.sign(key, hashes.SHA256()).tbs_certrequest_bytes
+
+
+@pytest.mark.parametrize("algorithm", ["ec:secp256r1", "rsa:2048"])
+def test_a_key_whose_public_key_the_card_does_not_tell_proves_the_match_by_signing(
+    algorithm: str,
+) -> None:
+    """A key without ``CExx`` (imported without certificate): a test signature decides."""
+    _simulator, hsm = card(b"proof " + algorithm.encode())
+    reference = generated(hsm, algorithm)
+    other = generated(hsm, algorithm)
+    own = issue(create_certificate_request(hsm, pin(), reference, CONTENT).request)
+    foreign = issue(create_certificate_request(hsm, pin(), other, CONTENT).request)
+    hsm.delete_file(0xCE00 | reference)  # now the card tells no public key for it
+    with pytest.raises(WorkflowError, match="tells no public key for key 1"):
+        create_certificate_request(hsm, pin(), reference, CONTENT)
+    before = hsm.read_file(0xC400 | reference)
+    with pytest.raises(CertificateMismatch, match="a test signature of the key does not verify"):
+        import_certificate(hsm, pin(), reference, foreign.public_bytes(serialization.Encoding.DER))
+    assert hsm.read_file(0xC400 | reference) == before
+    chain = foreign.public_bytes(serialization.Encoding.PEM) + own.public_bytes(
+        serialization.Encoding.PEM
+    )
+    imported = import_certificate(hsm, pin(), reference, chain)
+    assert imported.proven_by_signature and imported.replaced is None
+    key = next(k for k in KeyStore(hsm).list_keys(load_certificates=True) if k.key_reference == 1)
+    assert key.certificate == own

@@ -31,6 +31,10 @@ CERTIFICATE_KINDS = frozenset({NodeKind.KEY, NodeKind.CERTIFICATE, NodeKind.CA_C
 DATA_KINDS = frozenset({NodeKind.DATA_OBJECT})
 
 AES_REASON = "an AES key has no public key, so no certificate belongs to it"
+NO_PUBLIC_KEY_REASON = (
+    "the card does not tell this key's public key (it has no certificate or CV request): "
+    "import its certificate first"
+)
 NO_FILE_REASON = "the description names no data object file"
 CERTIFICATE_FILTER = "Certificates (*.pem *.crt *.cer *.der);;All files (*)"
 
@@ -59,6 +63,17 @@ def aes_refused(node: OutlineNode) -> str | None:
     """Public-key actions on an AES key say why not."""
     key = _key(node)
     return AES_REASON if key is not None and key.kind is KeyKind.AES else None
+
+
+def public_key_unknown(node: OutlineNode) -> str | None:
+    """Actions that need the public key say why not: AES, or none on the card."""
+    reason = aes_refused(node)
+    if reason is not None:
+        return reason
+    key = _key(node)
+    if key is not None and key.certificate_loaded and key.public_key is None:
+        return NO_PUBLIC_KEY_REASON
+    return None
 
 
 def has_certificate(node: OutlineNode) -> bool:
@@ -237,7 +252,7 @@ def import_certificate(host: AreaHost, node: OutlineNode) -> None:
 
     def chosen(path: Path) -> None:
         def run(context: JobContext) -> object:
-            from keymanager.workflows.csr import import_certificate as store
+            from keymanager.workflows.certificates import import_certificate as store
 
             return store(context.hsm, context.interaction, reference, path.read_bytes())
 
@@ -343,7 +358,7 @@ def actions(host: AreaHost) -> list[MenuAction]:
             KEY_KINDS,
             gui=lambda node: export_public_key(host, node),
             needs_card=True,
-            disabled=aes_refused,
+            disabled=public_key_unknown,
             description="Write the public key to a file (PEM)",
             menu=MENU_KEYS,
             group="key-objects",
@@ -354,7 +369,7 @@ def actions(host: AreaHost) -> list[MenuAction]:
             KEY_KINDS,
             gui=lambda node: create_request(host, node),
             needs_card=True,
-            disabled=aes_refused,
+            disabled=public_key_unknown,
             description="A PKCS#10 request the card signs with the key, for a CA",
             menu=MENU_KEYS,
             group="certificates",
