@@ -311,6 +311,22 @@ def test_every_line_fits_the_printable_area(
     assert bytes(data.data()).startswith(b"%PDF")
 
 
+@pytest.mark.parametrize("size", [QPageSize.PageSizeId.A4, QPageSize.PageSizeId.Letter])
+@pytest.mark.parametrize("make", [paperkey_sheet, fragment_sheet])
+def test_every_line_fits_a_printers_page(
+    qtbot: Any, size: QPageSize.PageSizeId, make: Any, tmp_path: Path
+) -> None:
+    printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+    printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+    printer.setOutputFileName(str(tmp_path / "page.pdf"))
+    printer.setPageSize(QPageSize(size))
+    area = printable_area(printer)
+    lines = paint_page(printer, *make())
+    assert {line.page for line in lines} == {0}
+    assert all(inside(area, line.rect) for line in lines)
+    assert (tmp_path / "page.pdf").read_bytes().startswith(b"%PDF")
+
+
 def outside_is_white(image: QImage, inner: QRect) -> bool:
     white = QColor(Qt.GlobalColor.white).rgb()
     strips = [
