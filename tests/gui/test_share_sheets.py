@@ -216,11 +216,11 @@ def test_a_fragment_sheet_opens_on_its_hand_over_screen(qtbot: Any) -> None:
     dialog.show()
     assert dialog.handover_label.text().startswith("Fragment 2 of 3 of share file custodian-1.pbe")
     assert "Give the screen to custodian 2, then press Show" in dialog.handover_label.text()
-    assert not dialog.revealed and dialog.sheet.text() == ""
-    assert not dialog.buttons.isEnabled()
+    assert dialog.sheet.text() == "" and not dialog.buttons.isEnabled()
+    assert dialog.pages.currentWidget() is dialog.handover_page
     dialog.show_button.click()
-    assert dialog.revealed and dialog.sheet.text() == text
-    assert dialog.buttons.isEnabled()
+    assert dialog.sheet.text() == text and dialog.buttons.isEnabled()
+    assert dialog.pages.currentWidget() is dialog.sheet_page
     assert "/x/f-2.pdf" in dialog.note.text() and "never saved" not in dialog.note.text()
     for fact in (
         "custodian-1.pbe",
