@@ -22,6 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any, cast
 
+import shiboken6
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtPrintSupport import QPrinter
@@ -288,8 +289,6 @@ class SecretSheetDialog(QDialog):
 
 
 def _alive(widget: QWidget) -> bool:
-    import shiboken6
-
     return bool(shiboken6.isValid(widget))
 
 
