@@ -10,6 +10,8 @@
 * ``export-cert (--key REF | --ca N) [--out FILE] [--der]`` and
   ``export-pubkey --key REF [--out FILE]``: the file-writing forms of ``export``
   (which they share their output with), plus CA certificates.
+* ``data list``, ``data show FID``, ``data export FID --out FILE``, ``data delete FID
+  --yes``: the card's data objects (``FID``: the object's file in hex, e.g. ``CF01``).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from keymanager.card.keystore import DCOD_PREFIX, KeyStore, fid
 from keymanager.cli.device import add_device_arguments, open_card
 from keymanager.cli.keys_cli import write_output
 from keymanager.cli.prompts import CliError
 from keymanager.cli.workflow_support import (
     add_json_argument,
+    add_yes_argument,
     emit,
     interaction_for,
     workflow_command,
@@ -36,7 +40,15 @@ from keymanager.workflows.csr import (
     parse_subject,
 )
 from keymanager.workflows.interaction import SecretKind
-from keymanager.workflows.key_objects import export_ca_certificate, rename_key, write_export
+from keymanager.workflows.key_objects import (
+    delete_data_object,
+    describe_bytes,
+    export_ca_certificate,
+    export_data_object,
+    read_data_object,
+    rename_key,
+    write_export,
+)
 from keymanager.workflows.keys import export_certificate, export_public_key
 
 
@@ -120,6 +132,39 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
     export_pubkey.add_argument("--out", type=Path, metavar="FILE", help="default: stdout")
     _card(export_pubkey, pin=False)
     export_pubkey.set_defaults(handler=_export_pubkey)
+    _add_data_parsers(subcommands)
+
+
+def _file_id(text: str) -> int:
+    try:
+        value = int(text, 16)
+    except ValueError:
+        value = -1
+    if not 0 < value <= 0xFFFF:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a file identifier (hex, e.g. CF01)")
+    return value
+
+
+def _add_data_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    data = subcommands.add_parser("data", help="list, show, export or delete data objects")
+    actions = data.add_subparsers(dest="data_action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="the data objects and their descriptions")
+    _card(listing)
+    listing.set_defaults(handler=_data_list)
+    show = actions.add_parser("show", help="a data object's content as hex and text")
+    show.add_argument("file", type=_file_id, metavar="FID", help="e.g. CF01")
+    _card(show)
+    show.set_defaults(handler=_data_show)
+    export = actions.add_parser("export", help="write a data object's content to a file")
+    export.add_argument("file", type=_file_id, metavar="FID")
+    export.add_argument("--out", type=Path, required=True, metavar="FILE")
+    _card(export)
+    export.set_defaults(handler=_data_export)
+    delete = actions.add_parser("delete", help="delete a data object and its description")
+    delete.add_argument("file", type=_file_id, metavar="FID")
+    add_yes_argument(delete)
+    _card(delete)
+    delete.set_defaults(handler=_data_delete)
 
 
 @workflow_command
@@ -193,3 +238,64 @@ def _export_pubkey(arguments: argparse.Namespace) -> int:
     with open_card(arguments) as hsm:
         data = export_public_key(hsm, arguments.key)
     return write_output(arguments.out, data, binary=False)
+
+
+@workflow_command
+def _data_list(arguments: argparse.Namespace) -> int:
+    with open_card(arguments) as hsm:
+        objects = KeyStore(hsm).list_data_objects()
+    records = [
+        {
+            "file": f"{info.fid:04X}" if info.fid is not None else None,
+            "description": f"{fid(DCOD_PREFIX, info.number):04X}" if info.description else None,
+            "label": info.label,
+            "application": info.application,
+            "private": info.private,
+            "problems": list(info.problems),
+        }
+        for info in objects
+    ]
+    lines = [
+        f"{r['file'] or '----'}  {r['label']}"
+        + (f"  ({r['application']})" if r["application"] else "")
+        + ("  PIN-protected" if r["private"] else "")
+        for r in records
+    ] or ["No data objects on the card."]
+    return emit(arguments, {"data_objects": records}, lines)
+
+
+@workflow_command
+def _data_show(arguments: argparse.Namespace) -> int:
+    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
+    with open_card(arguments) as hsm:
+        content = read_data_object(hsm, interaction, arguments.file)
+    dump, text = describe_bytes(content)
+    return emit(
+        arguments,
+        {"file": f"{arguments.file:04X}", "hex": content.hex().upper(), "text": text},
+        [dump] if text is None else [dump, "", text],
+    )
+
+
+@workflow_command
+def _data_export(arguments: argparse.Namespace) -> int:
+    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
+    with open_card(arguments) as hsm:
+        result = export_data_object(hsm, interaction, arguments.file, arguments.out)
+    return emit(
+        arguments,
+        result.to_dict(),
+        [f"Data object {result.label!r} ({result.size} bytes) written to {result.path}"],
+    )
+
+
+@workflow_command
+def _data_delete(arguments: argparse.Namespace) -> int:
+    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
+    with open_card(arguments) as hsm:
+        result = delete_data_object(hsm, interaction, arguments.file)
+    return emit(
+        arguments,
+        result.to_dict(),
+        [f"Data object {result.label!r} deleted (removed {', '.join(result.removed)})"],
+    )

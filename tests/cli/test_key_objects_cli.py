@@ -15,6 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.keystore import KeyStore
+from keymanager.card.pkcs15 import DataObjectDescription, encode_dcod
 from keymanager.card.transport import LocalTransport
 from keymanager.cli import main as main_module
 from keymanager.simulator import SmartCardHsmSimulator
@@ -22,7 +23,7 @@ from tests.cli.test_keys_cli import PIN, Cli, _subcommands, cli, make_card, run_
 
 __all__ = ["cli"]
 
-NEW_COMMANDS = ("csr", "import-cert", "rename-key", "export-cert", "export-pubkey")
+NEW_COMMANDS = ("csr", "import-cert", "rename-key", "export-cert", "export-pubkey", "data")
 
 
 def issue(request: x509.CertificateSigningRequest, serial: int = 1) -> x509.Certificate:
@@ -177,3 +178,40 @@ def test_rename_and_export_a_ca_certificate(
     assert "there is no CA certificate 7" in capsys.readouterr().err
     assert cli(["csr", "--key", "1", "--subject", "CN", "--out", str(tmp_path / "x.pem")]) == 1
     assert "not an RFC 4514 name" in capsys.readouterr().err
+
+
+def test_data_objects_list_show_export_delete(
+    cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "card.json"
+    make_card(state)
+    hsm = SmartCardHsm.open(LocalTransport(SmartCardHsmSimulator(state)))
+    hsm.verify_pin(PIN)
+    hsm.write_file(0xCF07, b"hello\n")
+    hsm.write_file(
+        0xC907, encode_dcod(DataObjectDescription("greeting", b"\xcf\x07", application="tests"))
+    )
+    hsm.write_file(0xCD08, b"\x01\x02")
+    hsm.write_file(
+        0xC908, encode_dcod(DataObjectDescription("pin data", b"\xcd\x08", private=True))
+    )
+    card = ["--simulator", str(state), "--pin-env", "TEST_PIN"]
+    listed = run_json(cli, capsys, "data", "list", *card)["data_objects"]
+    assert {(o["file"], o["label"], o["private"]) for o in listed} >= {
+        ("CF07", "greeting", False),
+        ("CD08", "pin data", True),
+    }
+    shown = run_json(cli, capsys, "data", "show", "cf07", *card)
+    assert shown == {"file": "CF07", "hex": "68656C6C6F0A", "text": "hello\n"}
+    assert run_json(cli, capsys, "data", "show", "CD08", *card)["hex"] == "0102"
+    out = tmp_path / "greeting.bin"
+    run_json(cli, capsys, "data", "export", "CF07", "--out", str(out), *card)
+    assert out.read_bytes() == b"hello\n"
+    assert cli(["data", "delete", "CF07", *card]) == 1
+    assert "--yes" in capsys.readouterr().err
+    deleted = run_json(cli, capsys, "data", "delete", "CF07", "--yes", *card)
+    assert deleted["removed"] == ["C907", "CF07"]
+    assert cli(["data", "show", "CF07", *card]) == 1
+    assert "no data object in file CF07" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli(["data", "show", "xyz", *card])
