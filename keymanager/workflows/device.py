@@ -223,8 +223,8 @@ def initialize_device(hsm: SmartCardHsm, interaction: Interaction, plan: InitPla
 
     :raises Cancelled: the user did not confirm (nothing changed).
     :raises WorkflowError: a value is unusable (nothing changed).
-    :raises WrongPinEntered: the SO-PIN was wrong too many times in a row (nothing erased).
-    :raises PinNotVerified: the SO-PIN is blocked now (the device cannot be initialised).
+    :raises WrongPinEntered: the SO-PIN was wrong too many times in a row, or is blocked
+        now (``tries_left`` 0: the device cannot be initialised again); nothing erased.
     :raises CardError: the card refused or was removed (see the module description).
     """
     card = identify(hsm)
@@ -239,7 +239,7 @@ def initialize_device(hsm: SmartCardHsm, interaction: Interaction, plan: InitPla
         interaction,
         "initialising the device",
         tries,
-        blocked="the SO-PIN is blocked now: this device cannot be initialised again",
+        blocked="it is blocked now: this device cannot be initialised again",
     )
     new_so = _ask_new_so_pin(interaction) if plan.change_so_pin else current_so
     if plan.random_pin:

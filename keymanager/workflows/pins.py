@@ -145,8 +145,10 @@ def change_pin(hsm: SmartCardHsm, interaction: Interaction) -> PinResult:
             except WrongPin as error:
                 tries = error.tries_left
                 if tries == 0:
-                    raise PinNotVerified(
-                        "the user PIN is blocked now: unblock it with the SO-PIN"
+                    raise WrongPinEntered(
+                        "wrong user PIN: it is blocked now (unblock it with the SO-PIN); "
+                        "nothing was changed",
+                        0,
                     ) from None
             except PinBlocked:
                 raise PinNotVerified(
@@ -216,7 +218,7 @@ def ask_current_so_pin(
     purpose: str,
     tries_left: int | None,
     *,
-    blocked: str = "the SO-PIN is blocked now: it cannot be used any more",
+    blocked: str = "it is blocked now and cannot be used any more",
 ) -> tuple[bytes, bool]:
     """Ask for the card's SO-PIN and check it at once, asking again while it is wrong.
 
@@ -224,8 +226,9 @@ def ask_current_so_pin(
 
     :returns: the SO-PIN, and whether the card confirmed it (``False``: the card refused
         the check for another reason than a wrong SO-PIN; the command using it decides).
-    :raises WrongPinEntered: wrong :data:`MAX_PIN_ATTEMPTS` times in a row.
-    :raises PinNotVerified: the SO-PIN is blocked (``blocked`` says what that means).
+    :raises WrongPinEntered: wrong :data:`MAX_PIN_ATTEMPTS` times in a row, or the last
+        try was used (``tries_left`` 0; ``blocked`` says what that means).
+    :raises PinNotVerified: the SO-PIN was blocked already.
     :raises WorkflowError: not 16 hex digits (nothing was sent).
     """
     tries = tries_left
@@ -246,10 +249,10 @@ def ask_current_so_pin(
         except WrongPin as error:
             tries = error.tries_left
             if tries == 0:
-                raise PinNotVerified(blocked) from None
+                raise WrongPinEntered(f"wrong SO-PIN: {blocked}; nothing was changed", 0) from None
             continue
         except PinBlocked:
-            raise PinNotVerified(blocked) from None
+            raise PinNotVerified("the SO-PIN is blocked: it cannot be used any more") from None
         except (ApduError, NotInitialised):
             return so_pin, False
         return so_pin, True

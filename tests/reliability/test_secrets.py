@@ -780,13 +780,21 @@ def test_wrong_passwords_and_pins_leave_no_secret_in_errors(
         with pytest.raises(WrongPinEntered, match="wrong user PIN") as wrong_pin:
             change_pin(
                 run.session()[1],
-                ScriptedInteraction().answer("secret", WRONG_PIN).answer("secret", PIN_2),
+                # a wrong current PIN is asked again: wrong until it blocks
+                ScriptedInteraction()
+                .answer("secret", WRONG_PIN)
+                .answer("secret", WRONG_PIN)
+                .answer("secret", WRONG_PIN),
             )
         run.scan_exception(wrong_pin.value, workflow)
         with pytest.raises(WrongPinEntered, match="wrong SO-PIN") as wrong_so_pin:
             unblock_pin(
                 run.session()[1],
-                ScriptedInteraction().answer("secret", WRONG_SO_PIN),
+                # a wrong SO-PIN is asked again: three times, then it stops
+                ScriptedInteraction()
+                .answer("secret", WRONG_SO_PIN)
+                .answer("secret", WRONG_SO_PIN)
+                .answer("secret", WRONG_SO_PIN),
                 set_new=False,
             )
         run.scan_exception(wrong_so_pin.value, workflow)

@@ -10,7 +10,7 @@ from keymanager.card.hsm_types import DEFAULT_SO_PIN, InitOptions, InitParams
 from keymanager.card.transport import LocalTransport
 from keymanager.simulator import SmartCardHsmSimulator
 from keymanager.workflows.device import DkekScheme, InitPlan, initialize_device
-from keymanager.workflows.errors import PinNotVerified
+from keymanager.workflows.errors import WrongPinEntered
 from keymanager.workflows.interaction import Cancelled, SecretKind
 from tests.support.recording import RecordingInteraction
 
@@ -91,8 +91,9 @@ def test_running_out_of_tries_says_the_device_cannot_be_initialised() -> None:
     hsm = SmartCardHsm.open(LocalTransport(simulator))
     interaction = RecordingInteraction()
     interaction.answer("secret", WRONG_SO_PIN).answer("secret", "0011223344556678")
-    with pytest.raises(PinNotVerified, match="cannot be initialised again"):
+    with pytest.raises(WrongPinEntered, match="cannot be initialised again") as raised:
         initialize_device(hsm, interaction, PLAN)
+    assert raised.value.tries_left == 0
     assert interaction.shown_tries(SecretKind.SO_PIN) == [2, 1]
     assert simulator.state.so_pin_tries == 0
     status = hsm.key_domain_status(0)

@@ -53,8 +53,9 @@ def test_verify_reports_tries_and_warns_before_the_last() -> None:
 
 def test_change_pin_and_wrong_current_pin() -> None:
     _simulator, hsm = card()
-    with pytest.raises(PinNotVerified, match="blocked now"):  # three wrong: blocked
+    with pytest.raises(WrongPinEntered, match="blocked now") as raised:  # three wrong
         change_pin(hsm, script("000000", "111111", "222222"))
+    assert raised.value.tries_left == 0
     _simulator, hsm = card()
     result = change_pin(hsm, script(PIN, NEW_PIN))
     assert result.action == "change"

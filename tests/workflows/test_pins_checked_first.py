@@ -9,7 +9,7 @@ from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import DEFAULT_SO_PIN, InitOptions, InitParams, PinState
 from keymanager.card.transport import LocalTransport
 from keymanager.simulator import SmartCardHsmSimulator
-from keymanager.workflows.errors import PinNotVerified, WrongPinEntered
+from keymanager.workflows.errors import WrongPinEntered
 from keymanager.workflows.interaction import SecretKind
 from keymanager.workflows.pins import change_pin, change_so_pin, unblock_pin
 from tests.support.recording import recording
@@ -62,8 +62,9 @@ def test_three_wrong_current_pins_stop_without_asking_the_new_one() -> None:
 def test_the_last_wrong_entry_blocks_and_says_so() -> None:
     _simulator, hsm = card(retry_counter=2)
     interaction = recording("000000", "111111")
-    with pytest.raises(PinNotVerified, match="blocked"):
+    with pytest.raises(WrongPinEntered, match="blocked now") as raised:
         change_pin(hsm, interaction)
+    assert raised.value.tries_left == 0
     assert interaction.shown_tries(SecretKind.USER_PIN) == [2, 1]
     assert hsm.pin_status().state is PinState.BLOCKED
 
