@@ -269,7 +269,10 @@ def delete_data_object(hsm: SmartCardHsm, interaction: Interaction, file: int) -
     :raises Cancelled: not confirmed (nothing was changed).
     """
     info = find_data_object(hsm, file)
-    description_fid = fid(DCOD_PREFIX, info.number) if info.description is not None else None
+    # a readable description, or an unreadable one (no file known): C9xx goes; an
+    # undescribed file's number is not a description's
+    described = info.description is not None or info.fid is None
+    description_fid = fid(DCOD_PREFIX, info.number) if described else None
     if info.fid == REGISTRY_FID or description_fid == REGISTRY_DESCRIPTION_FID:
         raise WorkflowError(
             "this data object is keymanager's key-domain registry: deleting it would lose "

@@ -163,3 +163,22 @@ def test_a_protected_data_object_asks_for_the_pin() -> None:
     interaction = pin()
     assert read_data_object(fresh, interaction, 0xCD05) == b"\x00\x01secret"
     assert interaction.finished
+
+
+def test_an_unreadable_description_and_an_undescribed_file_can_be_deleted() -> None:
+    hsm = card(b"odd data")
+    hsm.verify_pin(PIN)
+    hsm.write_file(0xC903, b"\x30\x03\x01\x01")  # not a data object description
+    hsm.write_file(0xCF04, b"no description")
+    hsm.write_file(0xC904, encode_dcod(DataObjectDescription("kept", b"\xcf\x09")))
+    listed = {(info.number, info.fid) for info in KeyStore(hsm).list_data_objects()}
+    assert (3, None) in listed and (4, 0xCF09) in listed
+    yes = ScriptedInteraction().answer("confirm", True)
+    assert delete_data_object(hsm, yes, 0xC903).removed == ("C903",)
+    if KeyStore(hsm).files().lists_content_files:  # genuine: ENUMERATE shows CF04
+        assert (4, 0xCF04) in listed
+        yes = ScriptedInteraction().answer("confirm", True)
+        assert delete_data_object(hsm, yes, 0xCF04).removed == ("CF04",)
+    else:  # Pico HSM's ENUMERATE hides data files: an undescribed one cannot be found
+        assert (4, 0xCF04) not in listed
+    assert hsm.read_file(0xC904)  # the other object's description C904 stays
