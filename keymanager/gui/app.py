@@ -8,6 +8,12 @@
 ``keymanager --screenshot FILE.png [--dialog NAME]``
                                     render the window with the outline loaded (or one
                                     dialog over it) to a PNG and exit; offscreen
+``keymanager --list-dialogs``       the names ``--dialog`` takes (the dialog catalog)
+``keymanager --all-dialogs DIR``    render every dialog of the catalog to DIR/NAME.png
+
+At exit the window is shut down (workers joined) and deleted, and the last garbage is
+collected on the GUI thread while the ``QApplication`` still lives, before the
+interpreter tears down: no Qt object is left for the interpreter's final collection.
 """
 
 from __future__ import annotations
@@ -67,6 +73,15 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--dialog", metavar="NAME", help="with --screenshot: show this dialog")
     parser.add_argument(
+        "--list-dialogs", action="store_true", help="print the names --dialog takes and exit"
+    )
+    parser.add_argument(
+        "--all-dialogs",
+        metavar="DIR",
+        type=Path,
+        help="render every dialog of --list-dialogs to DIR/NAME.png and exit",
+    )
+    parser.add_argument(
         "--no-readers", action="store_true", help="do not watch PC/SC readers (simulator only)"
     )
     return parser.parse_args(argv)
@@ -95,10 +110,16 @@ def _sources(arguments: argparse.Namespace) -> list[object]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Start the desktop application; returns the exit status."""
     arguments = parse_arguments(argv)
+    if arguments.list_dialogs:
+        from keymanager.gui.dialog_catalog import CATALOG
+
+        for name in CATALOG.names():
+            print(name)
+        return 0
     if arguments.dialog and not arguments.screenshot:
         print("keymanager: --dialog needs --screenshot", file=sys.stderr)
         return 2
-    if arguments.screenshot:
+    if arguments.screenshot or arguments.all_dialogs:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from PySide6.QtGui import QGuiApplication
@@ -128,25 +149,68 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"keymanager: {error}", file=sys.stderr)
         return 2
-    watch = not (arguments.screenshot or arguments.no_readers)
+    offscreen = arguments.screenshot or arguments.all_dialogs
+    watch = not (offscreen or arguments.no_readers)
     window = MainWindow(sources, watch_readers=watch)
-    if arguments.screenshot:
-        from keymanager.gui.screenshots import render
+    event_loop_ended = False
+    try:
+        if arguments.all_dialogs:
+            return _render_all_dialogs(window, arguments.all_dialogs)
+        if arguments.screenshot:
+            from keymanager.gui.screenshots import render
 
-        try:
-            render(window, arguments.screenshot, arguments.dialog)
-        except KeyError as error:
-            print(f"keymanager: {error.args[0]}", file=sys.stderr)
-            return 2
-        finally:
-            window.shutdown()
-            window.deleteLater()
-        print(arguments.screenshot)
-        return 0
-    window.show()
-    status = app.exec()
-    window.shutdown()
-    return int(status)
+            try:
+                render(window, arguments.screenshot, arguments.dialog)
+            except KeyError as error:
+                print(f"keymanager: {error.args[0]}", file=sys.stderr)
+                return 2
+            print(arguments.screenshot)
+            return 0
+        window.show()
+        event_loop_ended = True  # the user closed the window: the process ends next
+        return int(app.exec())
+    finally:
+        close_window(window, final=event_loop_ended or existing is not app)
+
+
+def _render_all_dialogs(window: object, directory: Path) -> int:
+    from keymanager.gui.dialog_catalog import CATALOG
+    from keymanager.gui.main_window import MainWindow
+    from keymanager.gui.screenshots import render_dialogs
+
+    assert isinstance(window, MainWindow)
+    names = CATALOG.names()
+    failures = render_dialogs(window, directory, names)
+    for name in names:
+        if name not in failures:
+            print(directory / f"{name}.png")
+    for name, error in failures.items():
+        print(f"keymanager: dialog {name!r} could not be rendered: {error}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def close_window(window: object, *, final: bool = True) -> None:
+    """Shut the window down (workers joined), delete it and collect on the GUI thread.
+
+    When ``final`` (the event loop ended, or ``main`` made the ``QApplication``: the
+    process ends next) the deletion happens now and Python wrappers that still point at Qt objects
+    are freed here, on the GUI thread and while the ``QApplication`` lives, not by the
+    interpreter's last collection at exit.  Otherwise (``main`` called inside a program
+    or a test with its own application) the window is deleted by that event loop.
+    """
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from keymanager.gui.gc_guard import uninstall_gui_thread_gc
+    from keymanager.gui.main_window import MainWindow
+
+    if isinstance(window, MainWindow):
+        window.shutdown()
+        window.deleteLater()
+    if not final:
+        return
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QCoreApplication.processEvents()
+    uninstall_gui_thread_gc()
 
 
 if __name__ == "__main__":

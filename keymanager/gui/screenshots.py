@@ -1,9 +1,10 @@
 """Screenshots of the main window and of single dialogs, for tests and documentation.
 
-:data:`DIALOGS` maps a name (``keymanager --screenshot FILE --dialog NAME``) to a
-function that builds that dialog on top of a main window with its outline loaded.
-Registered: ``pin``, ``so-pin``, ``share`` (the share input dialog) and ``pkcs12`` (the
-PKCS#12 import wizard); later dialogs register with :func:`register_dialog`.
+:data:`DIALOGS` is the dialog catalog (:data:`keymanager.gui.dialog_catalog.CATALOG`):
+a name (``keymanager --screenshot FILE --dialog NAME``) maps to a function that builds
+that dialog on top of a main window with its outline loaded.  The builders of the PIN
+dialogs, the share input dialog and the PKCS#12 wizard live here; the catalog lists
+them with the others.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
+from keymanager.gui.dialog_catalog import CATALOG
 from keymanager.gui.main_window import MainWindow
 from keymanager.gui.pin_dialog import PinDialog
 from keymanager.workflows.interaction import SecretKind, SecretRequest
 
 DialogBuilder = Callable[[MainWindow], QWidget]
-DIALOGS: dict[str, DialogBuilder] = {}
+DIALOGS = CATALOG
 
 LOAD_TIMEOUT_MS = 60_000
 SCREENSHOT_NODE = "domain:0"
@@ -29,7 +31,7 @@ PNG_QUALITY = 0
 
 def register_dialog(name: str, builder: DialogBuilder) -> None:
     """Make a dialog available to ``--dialog NAME``."""
-    DIALOGS[name] = builder
+    DIALOGS.register(name, builder)
 
 
 def _pin_dialog(window: MainWindow) -> QWidget:
@@ -128,22 +130,6 @@ def _pkcs12_wizard(window: MainWindow) -> QWidget:
     return wizard
 
 
-register_dialog("pin", _pin_dialog)
-register_dialog("so-pin", _so_pin_dialog)
-register_dialog("share", _share_dialog)
-register_dialog("pkcs12", _pkcs12_wizard)
-
-
-def _register_dialog_screens() -> None:
-    from keymanager.gui.dialogs.screens import BUILDERS
-
-    for name, build in BUILDERS.items():
-        register_dialog(name, build)
-
-
-_register_dialog_screens()
-
-
 def wait_for_outline(window: MainWindow, timeout_ms: int = LOAD_TIMEOUT_MS) -> bool:
     """Run the event loop until the window's first read of the card ends; ``True`` if it loaded."""
     if window.model.outline is not None and not (window.worker and window.worker.busy):
@@ -182,7 +168,7 @@ def render(window: MainWindow, path: Path, dialog: str | None = None) -> Path:
     target: QWidget = window
     if dialog is not None:
         if dialog not in DIALOGS:
-            raise KeyError(f"no dialog called {dialog!r}; known: {', '.join(sorted(DIALOGS))}")
+            raise KeyError(f"no dialog called {dialog!r}; known: {', '.join(DIALOGS)}")
         target = DIALOGS[dialog](window)
         target.show()
         settle(target)
@@ -192,3 +178,33 @@ def render(window: MainWindow, path: Path, dialog: str | None = None) -> Path:
     if target is not window:
         target.close()
     return path
+
+
+def render_dialogs(window: MainWindow, directory: Path, names: list[str]) -> dict[str, str]:
+    """Save each of ``names`` (shown on the window) as ``directory/NAME.png``.
+
+    Returns the dialogs that could not be rendered, each with the error; the others are
+    written.  One window and one card read for all of them.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    window.show()
+    if wait_for_outline(window):
+        window.tree.expandAll()
+        window.select_node(SCREENSHOT_NODE)
+    settle(window)
+    failures: dict[str, str] = {}
+    for name in names:
+        try:
+            target = DIALOGS[name](window)
+            target.show()
+            settle(target)
+            path = directory / f"{name}.png"
+            if not target.grab().save(str(path), "PNG", PNG_QUALITY):
+                raise OSError(f"could not write {path}")
+        except Exception as error:  # one broken dialog must not hide the others
+            failures[name] = f"{type(error).__name__}: {error}"
+            continue
+        target.close()
+        target.deleteLater()
+        settle(window)
+    return failures
