@@ -148,7 +148,7 @@ class ChoiceDialog(QDialog):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Choose")
+        self.setWindowTitle("KeyManager — choose")
         self.setObjectName("choiceDialog")
         self.choices = list(choices)
         self.multiple = multiple
@@ -258,7 +258,7 @@ class DialogFactory:
         box = _message_box(
             parent,
             QMessageBox.Icon.Warning if destructive else QMessageBox.Icon.Question,
-            "Confirm",
+            "KeyManager — confirm",
             str(request.payload["message"]),
         )
         yes = box.addButton(
@@ -277,7 +277,7 @@ class DialogFactory:
             QMessageBox.Icon.Warning
             if level is MessageLevel.WARNING
             else QMessageBox.Icon.Information,
-            "Warning" if level is MessageLevel.WARNING else "Information",
+            "KeyManager — warning" if level is MessageLevel.WARNING else "KeyManager — information",
             str(request.payload["text"]),
         )
         box.addButton(QMessageBox.StandardButton.Ok)
@@ -310,7 +310,7 @@ class DialogFactory:
 
     def _input(self, request: PromptRequest, parent: QWidget | None) -> QInputDialog:
         dialog = QInputDialog(parent)
-        dialog.setWindowTitle("keymanager")
+        dialog.setWindowTitle("KeyManager — question")
         dialog.setLabelText(str(request.payload["prompt"]))
         return dialog
 

@@ -10,6 +10,21 @@ behind "Show Details…", and "Save log…" (the message, the details and the re
 lines kept by :class:`LogBuffer`).  :func:`install_excepthook` routes uncaught
 exceptions (``sys.excepthook`` and ``threading.excepthook``) to that dialog on the
 GUI thread, after handing them to the previous hook.
+
+**How a message reads.**  The *headline* (:attr:`UserMessage.title`, the dialog's bold
+first line) names the problem in words: "Wrong PIN", "The card was removed".  The *main
+text* says what happened and what to do, in words.  Card status words (``6982``,
+``SW 6A88``) and command names (``VERIFY:``) appear only under *Details*, never in the
+headline or the main text (:func:`plain_text` takes them out).  A message says at most
+once that nothing was changed.
+
+**Window titles**, one scheme for every message box of the GUI:
+
+* an error of an action: ``<Action> failed`` ("Initialising the device failed");
+* an action the user cancelled: ``<Action> cancelled``;
+* an error without a known action (an uncaught exception): ``KeyManager — error``;
+* a note or question of a running workflow: ``KeyManager — <kind>`` ("KeyManager —
+  warning", "KeyManager — confirm"), made by :func:`note_title`.
 """
 
 from __future__ import annotations
@@ -17,11 +32,12 @@ from __future__ import annotations
 import collections
 import datetime
 import logging
+import re
 import sys
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -43,12 +59,14 @@ from keymanager.card.errors import (
     NotInitialised,
     PcscUnavailable,
     PinBlocked,
+    ReferenceDataNotUsable,
     SecurityStatusNotSatisfied,
     TransportError,
     WrongPin,
 )
 from keymanager.dkek.errors import DkekError
-from keymanager.workflows.errors import WorkflowError
+from keymanager.gui import APP_NAME
+from keymanager.workflows.errors import WorkflowError, WrongPinEntered
 from keymanager.workflows.interaction import Cancelled
 
 PCSC_HINT = (
@@ -65,15 +83,35 @@ INTERRUPTED_ADVICE = (
 """What to do after the card went away or was reset in the middle of a job."""
 
 
+def window_title(action: str = "", *, cancelled: bool = False) -> str:
+    """The window title of a message about ``action`` (see the module docstring)."""
+    if action:
+        return f"{action} {'cancelled' if cancelled else 'failed'}"
+    return note_title("cancelled" if cancelled else "error")
+
+
+def note_title(kind: str) -> str:
+    """The window title of a workflow's note or question of ``kind`` ("warning")."""
+    return f"{APP_NAME} — {kind}"
+
+
 @dataclass(frozen=True)
 class UserMessage:
-    """A message for the user: a headline, what to do, and technical details."""
+    """A message for the user: a headline, what to do, and technical details.
+
+    :param title: the headline, in words (no status word).
+    :param text: what happened, in words (no status word, no command name).
+    :param details: the technical account (the class, the full text with its status
+        word, and for unexpected errors the traceback), shown behind "Show Details…".
+    :param window_title: see the module docstring.
+    """
 
     title: str
     text: str
     what_to_do: str
     details: str
     warning_only: bool = False
+    window_title: str = field(default_factory=window_title)
 
     @property
     def full_text(self) -> str:
@@ -87,16 +125,54 @@ def _details(error: BaseException, with_traceback: bool) -> str:
     return head + "\n\n" + "".join(traceback.format_exception(error)).rstrip()
 
 
+_STATUS_WORD = re.compile(r"\b(?:SW|SELECT answered|status word)\s*[0-9A-Fa-f]{4}\b")
+_COMMAND_PREFIX = re.compile(r"^[A-Z][A-Z0-9#-]*(?: [A-Z0-9#-]+)*: ")
+_NOTHING_CHANGED = re.compile(r"nothing (?:else )?(?:was|has been) changed", re.IGNORECASE)
+
+
+def plain_text(text: str) -> str:
+    """``text`` without card status words (``SW 6A88``) and the brackets they leave."""
+    text = _STATUS_WORD.sub("", text)
+    text = re.sub(r"\(\s*[:;,]?\s*", "(", text)
+    text = re.sub(r"\s*[:;,]?\s*\)", ")", text)
+    text = re.sub(r"\s*\(\)", "", text)
+    text = re.sub(r"\s*[;,:]\s*$", "", text.strip())
+    return re.sub(r"\s{2,}", " ", text).strip()
+
+
+def says_nothing_changed(text: str) -> bool:
+    """Whether ``text`` already says that nothing was changed."""
+    return _NOTHING_CHANGED.search(text) is not None
+
+
+def _sentence(error: BaseException) -> str:
+    """The error's own text for the main text: no command name, no status word."""
+    text = str(error)
+    if isinstance(error, CardError):
+        text = _COMMAND_PREFIX.sub("", text, count=1)
+    text = plain_text(text) or type(error).__name__
+    return text if text[-1] in ".!?" else text + "."
+
+
 def describe_error(error: BaseException, action: str = "") -> UserMessage:
     """The message for ``error`` raised while doing ``action`` ("Reading the card")."""
     doing = f"{action} failed" if action else "The operation failed"
-    text = str(error) or type(error).__name__
+    text = _sentence(error)
+    cancelled = isinstance(error, Cancelled)
 
     def message(title: str, what: str, *, trace: bool = False, warn: bool = False) -> UserMessage:
-        return UserMessage(title, f"{doing}: {text}", what, _details(error, trace), warn)
+        return UserMessage(
+            title,
+            f"{doing}: {text}",
+            what,
+            _details(error, trace),
+            warn,
+            window_title(action, cancelled=cancelled),
+        )
 
     if isinstance(error, Cancelled):
-        return message("Cancelled", "Nothing else was done.", warn=True)
+        nothing = "" if says_nothing_changed(text) else "Nothing else was done."
+        return message("Cancelled", nothing, warn=True)
     if isinstance(error, PcscUnavailable):
         return message("The smart-card service is not running", PCSC_HINT)
     if isinstance(error, NoReader):
@@ -141,17 +217,35 @@ def describe_error(error: BaseException, action: str = "") -> UserMessage:
             "Check the reader and the card, then press Refresh (F5).",
             trace=True,
         )
-    if isinstance(error, WrongPin):
-        tries = error.tries_left
+    if isinstance(error, WrongPinEntered | WrongPin):
+        # the main text already gives the tries left (the card's own count)
+        name = "SO-PIN" if "SO-PIN" in str(error) else "PIN"
+        if error.tries_left == 0 and name == "SO-PIN":
+            return message(
+                "The SO-PIN is blocked",
+                "It cannot be used any more: the device cannot be initialised again and "
+                "its user PIN cannot be unblocked.",
+            )
+        if error.tries_left == 0:
+            return message(
+                "The PIN is blocked",
+                "Unblock it with the SO-PIN (PIN ▸ Unblock), or re-initialise the device.",
+            )
+        last = error.tries_left == 1
         return message(
-            "Wrong PIN",
-            f"{tries} {'try' if tries == 1 else 'tries'} left.  Check the PIN and try again"
-            + (" - the next wrong entry blocks it." if tries == 1 else "."),
+            f"Wrong {name}",
+            f"Check the {name} and try again"
+            + (": the next wrong entry blocks it." if last else "."),
         )
     if isinstance(error, PinBlocked):
         return message(
             "The PIN is blocked",
             "Unblock it with the SO-PIN (PIN ▸ Unblock), or re-initialise the device.",
+        )
+    if isinstance(error, ReferenceDataNotUsable):
+        return message(
+            "The PIN cannot be used yet",
+            "Change the transport PIN first (PIN ▸ Change PIN…), or initialise the device.",
         )
     if isinstance(error, SecurityStatusNotSatisfied):
         return message("Not logged in", "Verify the user PIN first (Verify PIN…), then repeat.")
@@ -175,7 +269,10 @@ def describe_error(error: BaseException, action: str = "") -> UserMessage:
             "Import the DKEK shares the key was wrapped under into a key domain first.",
         )
     if isinstance(error, WorkflowError | DkekError):
-        return message("Could not complete the step", "Nothing else was changed.")
+        return message(
+            "Could not complete the step",
+            "Put right what the message names, then try again.",
+        )
     if isinstance(error, MalformedResponse):
         return message(
             "The card gave an unreadable answer",
@@ -273,7 +370,7 @@ class ErrorDialog(QMessageBox):
         self.setIcon(
             QMessageBox.Icon.Information if message.warning_only else QMessageBox.Icon.Warning
         )
-        self.setWindowTitle(message.title)
+        self.setWindowTitle(message.window_title)
         self.setTextFormat(Qt.TextFormat.PlainText)
         self.setText(message.title)
         self.setInformativeText(message.full_text)

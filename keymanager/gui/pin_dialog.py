@@ -1,10 +1,14 @@
 """The PIN dialog: user PIN, SO-PIN (16 hex digits) or a password, with tries left.
 
 Shows the card's remaining tries and, before the last one, a warning that a wrong
-entry blocks the PIN.  OK is enabled only for a well-formed entry (6 to 16 bytes for a
-PIN, 16 hex digits for an SO-PIN, the same twice when a new secret is confirmed).
-The entry fields are cleared when the dialog closes; :meth:`PinDialog.take_secret`
-hands the secret over once as a ``bytearray`` the caller wipes.
+entry blocks the PIN.  A secret asked again because the card refused the previous entry
+says so at the top (:attr:`~keymanager.workflows.interaction.SecretRequest.retry_reason`),
+in this same dialog: there is no separate warning box to click away first.
+
+OK is enabled only for a well-formed entry (6 to 16 bytes for a PIN, 16 hex digits for
+an SO-PIN, the same twice when a new secret is confirmed).  The entry fields
+are cleared when the dialog closes; :meth:`PinDialog.take_secret` hands the secret over
+once as a ``bytearray`` the caller wipes.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from keymanager.workflows.interaction import SecretKind, SecretRequest
 PIN_KINDS = (SecretKind.USER_PIN, SecretKind.NEW_USER_PIN)
 SO_PIN_KINDS = (SecretKind.SO_PIN, SecretKind.NEW_SO_PIN)
 LAST_TRY_WARNING = "This is the last try: a wrong entry blocks the {name}."
+ALERT_STYLE = "color: #b00020; font-weight: bold;"
 
 
 def validate_secret(kind: SecretKind, text: str) -> str | None:
@@ -59,6 +64,12 @@ class PinDialog(QDialog):
             heading += f" for {request.purpose}"
         self.heading = QLabel(heading + ".")
         self.heading.setWordWrap(True)
+        self.retry_label = QLabel(request.retry_reason)
+        self.retry_label.setObjectName("retryReason")
+        self.retry_label.setWordWrap(True)
+        self.retry_label.setStyleSheet(ALERT_STYLE)
+        self.retry_label.setVisible(bool(request.retry_reason))
+        layout.addWidget(self.retry_label)
         layout.addWidget(self.heading)
 
         form = QFormLayout()
@@ -85,7 +96,7 @@ class PinDialog(QDialog):
         self.warning_label = QLabel()
         self.warning_label.setObjectName("lastTryWarning")
         self.warning_label.setWordWrap(True)
-        self.warning_label.setStyleSheet("color: #b00020; font-weight: bold;")
+        self.warning_label.setStyleSheet(ALERT_STYLE)
         tries = request.tries_left
         if tries is not None:
             self.tries_label.setText(f"{tries} {'try' if tries == 1 else 'tries'} left.")

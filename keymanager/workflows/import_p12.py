@@ -750,7 +750,7 @@ def import_pkcs12(
     )
     dkek = collect_dkek(interaction, count, domain=domain, card_kcv=status.kcv)
     try:
-        verify_user_pin(hsm, interaction, "to import keys")
+        verify_user_pin(hsm, interaction, "importing keys")
         check_dkek_matches(hsm, dkek, domain)
         kcv = format_kcv(dkek.kcv())
         interaction.inform(f"The shares give key domain {domain}'s DKEK (KCV {kcv}).")
@@ -826,7 +826,7 @@ def recover_leftovers(
         result.declined = True
         interaction.warn("The leftovers stay; you are asked again on the next connection.")
         return result
-    verify_user_pin(hsm, interaction, "to clean up an interrupted import")
+    verify_user_pin(hsm, interaction, "cleaning up an interrupted import")
     files = CardFiles.enumerate(hsm)  # deletes are tried where ENUMERATE may hide files
     for reference in list(entry.pending_keys):
         for prefix in (EE_CERTIFICATE_PREFIX, PRKD_PREFIX, KEY_PREFIX):

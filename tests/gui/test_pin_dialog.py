@@ -69,3 +69,59 @@ def test_cancel_gives_no_secret(qtbot) -> None:
     dialog.reject()
     assert dialog.take_secret() is None
     assert dialog.entry.text() == ""
+
+
+def test_a_secret_asked_again_says_why_in_the_same_dialog(qtbot) -> None:
+    first = PinDialog(SecretRequest(SecretKind.SO_PIN, "initialising the device", tries_left=15))
+    qtbot.addWidget(first)
+    assert not first.retry_label.isVisibleTo(first)
+    assert first.heading.text() == "Enter the SO-PIN for initialising the device."
+    again = PinDialog(
+        SecretRequest(
+            SecretKind.SO_PIN,
+            "initialising the device",
+            tries_left=14,
+            retry_reason="The SO-PIN entered was wrong.",
+        )
+    )
+    qtbot.addWidget(again)
+    assert again.retry_label.isVisibleTo(again)
+    assert again.retry_label.text() == "The SO-PIN entered was wrong."
+    assert again.tries_label.text() == "14 tries left."
+    assert again.entry.text() == ""  # typed afresh; nothing else of the plan is asked
+
+
+def test_the_prompts_of_the_pin_workflows_read_as_sentences(qtbot) -> None:
+    """What the workflows ask is read after "for": no "for from now on" or "for of"."""
+    from keymanager.card.hsm import SmartCardHsm
+    from keymanager.card.hsm_types import DEFAULT_SO_PIN
+    from keymanager.card.transport import LocalTransport
+    from keymanager.simulator import SmartCardHsmSimulator
+    from keymanager.workflows.device import DkekScheme, InitPlan, initialize_device
+    from keymanager.workflows.pins import change_pin, change_so_pin
+    from tests.support.recording import RecordingInteraction
+
+    simulator = SmartCardHsmSimulator(seed=b"prompts")
+    hsm = SmartCardHsm.open(LocalTransport(simulator))
+    script = RecordingInteraction()
+    script.answer("secret", DEFAULT_SO_PIN.hex()).answer("secret", "0011223344556677")
+    script.answer("secret", "648219").answer("confirm", True)
+    initialize_device(hsm, script, InitPlan(DkekScheme.NO_DKEK, change_so_pin=True))
+    change_pin(hsm, script.answer("secret", "648219").answer("secret", "1234567"))
+    change_so_pin(
+        hsm, script.answer("secret", "0011223344556677").answer("secret", DEFAULT_SO_PIN.hex())
+    )
+    headings = []
+    for request in script.requests:
+        dialog = PinDialog(request)
+        qtbot.addWidget(dialog)
+        headings.append(dialog.heading.text())
+    assert headings == [
+        "Enter the SO-PIN for initialising the device.",
+        "Enter the new SO-PIN for the initialised device.",
+        "Enter the new user PIN for the initialised device.",
+        "Enter the user PIN for changing the user PIN.",
+        "Enter the new user PIN.",
+        "Enter the SO-PIN for changing the SO-PIN.",
+        "Enter the new SO-PIN.",
+    ]

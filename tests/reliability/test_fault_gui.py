@@ -71,7 +71,7 @@ def test_card_pulled_or_reset_during_key_generation(
     box = window.findChild(ErrorDialog, "errorDialog")
     assert box is not None and box.isVisible()
     assert ("CardRemoved" if kind == "remove" else "CardReset") in box.detailedText()
-    assert box.windowTitle() == message.title
+    assert box.windowTitle() == message.window_title
     box.close()
 
     # the card holds a half-made key, and the journal remembers it

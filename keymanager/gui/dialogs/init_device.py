@@ -4,6 +4,10 @@ It collects an :class:`~keymanager.workflows.device.InitPlan` (scheme, shares or
 domains, retry counter, PIN options, label).  The secrets (SO-PIN, new user PIN) and
 the destructive confirmation - which names the card's serial and reader - are asked
 by :func:`~keymanager.workflows.device.initialize_device` itself, on the worker thread.
+The plan is taken once: the workflow checks the SO-PIN first and asks a wrong one
+again in the PIN dialog (with the tries left), so this dialog is never filled in twice.
+
+Standalone: ``InitDeviceDialog("the SmartCard-HSM (serial UTSIM0001) in Reader 0")``.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ class InitDeviceDialog(QDialog):
         layout = QVBoxLayout(self)
         self.warning = QLabel(
             f"Initialising ERASES every key, certificate and key domain on {card}. "
-            "You will be asked for the SO-PIN, then to confirm once more."
+            "The SO-PIN is asked first and checked at once (a wrong one is asked again, "
+            "these choices kept); nothing is erased until you confirm once more."
         )
         self.warning.setObjectName("eraseWarning")
         self.warning.setWordWrap(True)

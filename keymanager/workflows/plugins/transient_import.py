@@ -131,7 +131,7 @@ def transient_import(
     contents = ask_and_open(interaction, path)
     try:
         contents.check_importable()
-        verify_user_pin(hsm, interaction, "to import keys")
+        verify_user_pin(hsm, interaction, "importing keys")
         domain = find_empty_key_domain(hsm)
     except BaseException:
         contents.forget()
