@@ -340,18 +340,14 @@ class MainWindow(CardSources, QMainWindow):
 
     def run_action(self, action_id: str, node: OutlineNode | None = None) -> bool:
         """Run the action ``action_id`` on ``node`` (default: the selected node)."""
-        target = node or self.selected_node()
-        if target is None and self.model.outline is not None:
-            target = self.model.outline.device
-        if target is None:
-            return False
         action = next((a for a in self.actions_list if a.id == action_id), None)
         if action is None:
             return False
-        outline = self.model.outline
-        if not action.applies_to(target) and outline is not None:
-            target = outline.device  # toolbar actions act on the device
-        if not action.applies_to(target):
+        target = node if node is not None and action.applies_to(node) else None
+        if target is None:
+            # menus and the toolbar act on the selection, its domain, or the device
+            target = self._menu_target(action, node)
+        if target is None:
             return False
         reason = action.disabled_reason(target)
         if reason is not None:
@@ -372,11 +368,16 @@ class MainWindow(CardSources, QMainWindow):
             changes_card=action.changes_card,
         )
 
-    def _menu_target(self, action: MenuAction) -> OutlineNode | None:
-        """The node a menu-bar action runs on: the selection, else the device."""
-        selected = self.selected_node()
-        if selected is not None and action.applies_to(selected):
-            return selected
+    def _menu_target(
+        self, action: MenuAction, start: OutlineNode | None = None
+    ) -> OutlineNode | None:
+        """The node a menu-bar action runs on: the selection or the nearest item above
+        it the action applies to (a key's domain), else the device."""
+        node = start if start is not None else self.selected_node()
+        while node is not None:
+            if action.applies_to(node):
+                return node
+            node = node.parent
         outline = self.model.outline
         if outline is not None and action.applies_to(outline.device):
             return outline.device

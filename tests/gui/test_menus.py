@@ -76,6 +76,10 @@ def test_menu_entries_follow_the_selection_and_say_why_not(qtbot, window) -> Non
     window.select_node(key_node.node_id)
     window.menu_bar.update()
     assert window.menu_bar.qactions["delete-key"].isEnabled()
+    # a key-domain action acts on the selected key's domain
+    assert window.menu_bar.qactions["plugin:pkcs12.import"].isEnabled()
+    classic = next(a for a in window.actions_list if a.id == "plugin:pkcs12.import")
+    assert window._menu_target(classic).node_id == "domain:0"
     # a sealed demo key: Back up… greyed with the card's reason
     sealed = next(
         n
