@@ -9,6 +9,10 @@ when a card is given, else the host's ``os.urandom``), saved by one or two route
   fragment shown one at a time, and optionally printed to its own PDF);
 * a PaperKey: four lines to write down or print (optionally as a one-page PDF).
 
+Each sheet (:mod:`keymanager.workflows.share_sheets`) names the share file, the card,
+the date and the share fingerprint and has a signature line; a front end with its own
+sheet view shows a hand-over screen before each custodian's fragment.
+
 Every route reads the share back before it is called done: the file is decrypted
 again (for n-of-m with the password rebuilt from the fragments *as printed*), the
 PaperKey is decoded from its lines (and from the PDF, when one is written).  A file
@@ -461,7 +465,11 @@ def _save_paperkey(
     share: bytearray, plan: ShareCreationPlan, interaction: Interaction, facts: SheetFacts
 ) -> list[str]:
     """Show the PaperKey (first), then write its PDF; a PDF that fails is reported and
-    the PaperKey shown (again) to be written down, printed or saved from the screen."""
+    the PaperKey shown again, to be written down, printed or saved from the screen.
+
+    A PaperKey meant for the PDF only (``show_paperkey`` off) is not put on screen when
+    its PDF fails: the error is raised (a share file, if any, stays as written).
+    """
     paperkey = encode_paperkey(share)
     checks = []
     if decode_paperkey(list(paperkey.lines)) != bytes(share):
@@ -483,6 +491,8 @@ def _save_paperkey(
                 _write_paperkey_pdf(share, plan.paperkey_pdf, title, text, plan.overwrite)
             )
         except PRINT_ERRORS as error:
+            if not plan.show_paperkey:
+                raise  # a PDF-only PaperKey is not put on screen unasked; nothing holds it
             problem = f"{plan.paperkey_pdf} could not be written: {error}"
             interaction.warn(
                 f"PaperKey: {problem}.  The PaperKey is shown on screen instead: write it "
@@ -524,8 +534,10 @@ def create_share(
     removed again.  The share never leaves this function except in the saved forms.
 
     The share file and the fingerprint are reported before any sheet is printed, and
-    every sheet is shown on screen before its PDF is written; a PDF that cannot be
-    written is reported and its sheet shown on screen instead (nothing is lost).
+    every sheet that is shown is shown before its PDF is written; a PDF that cannot be
+    written is reported and its sheet shown on screen (again), so nothing is lost.  An
+    n-of-m fragment is shown even when only its PDF was asked for (the share file needs
+    it); a PaperKey meant for its PDF only is not, and the error is raised.
 
     :param device: the serial of the card the ceremony is held at, printed on the
         sheets (default: ``hsm``'s serial, when a card is given).

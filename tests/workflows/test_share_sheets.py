@@ -11,6 +11,8 @@ import datetime
 import re
 from pathlib import Path
 
+import pytest
+
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import DEFAULT_SO_PIN, InitParams
 from keymanager.card.transport import LocalTransport
@@ -130,3 +132,14 @@ def test_a_paperkey_pdf_that_fails_is_shown_again_after_the_screen(tmp_path: Pat
         assert "Signature" in sheet and f"Date        : {TODAY}" in sheet
     assert not (tmp_path / "missing").exists()
     assert not any("printed to" in check for check in result.checks)
+
+
+def test_a_pdf_only_paperkey_that_fails_is_not_put_on_screen(tmp_path: Path) -> None:
+    interaction = ScriptedInteraction()
+    plan = ShareCreationPlan(
+        paperkey=True, paperkey_pdf=tmp_path / "missing" / "pk.pdf", show_paperkey=False
+    )
+    with pytest.raises(OSError):
+        create_share(interaction, plan)
+    assert interaction.shown_secrets == []
+    assert list(tmp_path.iterdir()) == []
