@@ -379,8 +379,15 @@ class MainWindow(CardSources, QMainWindow):
                 return node
             node = node.parent
         outline = self.model.outline
-        if outline is not None and action.applies_to(outline.device):
+        if outline is None:
+            return None
+        if action.applies_to(outline.device):
             return outline.device
+        # an item the card has once (the user PIN, the SO-PIN): the menus reach it anywhere
+        candidates = [item for item in outline.nodes() if action.applies_to(item)]
+        single_kinds = {NodeKind.USER_PIN, NodeKind.SO_PIN}
+        if len(candidates) == 1 and candidates[0].kind in single_kinds:
+            return candidates[0]
         return None
 
     def open_context_menu(self) -> QMenu | None:

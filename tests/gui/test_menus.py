@@ -78,6 +78,9 @@ def test_menu_entries_follow_the_selection_and_say_why_not(qtbot, window) -> Non
     assert window.menu_bar.qactions["delete-key"].isEnabled()
     # a key-domain action acts on the selected key's domain
     assert window.menu_bar.qactions["plugin:pkcs12.import"].isEnabled()
+    # PIN commands reach the card's one user PIN / SO-PIN from anywhere
+    assert window.menu_bar.qactions["change-pin"].isEnabled()
+    assert window.menu_bar.qactions["change-so-pin"].isEnabled()
     classic = next(a for a in window.actions_list if a.id == "plugin:pkcs12.import")
     assert window._menu_target(classic).node_id == "domain:0"
     # a sealed demo key: Back up… greyed with the card's reason
