@@ -23,6 +23,8 @@ apt_packages=(
     libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0
     libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
     libxcb-shape0 libxcb-xkb1 libxcb-randr0 libxcb-xinerama0
+    # a real X server for the tests that open dialogs in xcb windows (tests/gui_xcb)
+    xvfb
 )
 
 install_system_packages() {

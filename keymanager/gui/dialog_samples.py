@@ -132,6 +132,7 @@ def file_dialog(window: MainWindow) -> QWidget:
         default_name="TLS-server-2026.wky",
         default_suffix="wky",
     )
+    dialog.setDirectory(str(Path.home()))
     dialog.resize(760, 480)
     return dialog
 

@@ -11,54 +11,12 @@ window's close.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+from tests.support.session_driver import run_session
+
 REFRESHES = 150
 """Enough calls to drain the references a fresh process holds several times over."""
-
-
-def run_session(
-    home: Path, *extra: str, platform: str = "offscreen"
-) -> subprocess.CompletedProcess[str]:
-    """Run the scripted session in a fresh process with ``home`` as HOME and XDG dirs."""
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("XDG_", "QT_", "KEYMANAGER_"))
-    }
-    environment.update(
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / "config"),
-        XDG_STATE_HOME=str(home / "state"),
-        XDG_DATA_HOME=str(home / "data"),
-        XDG_CACHE_HOME=str(home / "cache"),
-        XDG_RUNTIME_DIR=str(home / "runtime"),
-        QT_QPA_PLATFORM=platform,
-        PYTHONFAULTHANDLER="1",
-    )
-    (home / "runtime").mkdir(mode=0o700, parents=True, exist_ok=True)
-    return subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "dev",
-            "-m",
-            "tests.support.session_driver",
-            "--state",
-            str(home / "demo-card.json"),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPOSITORY,
-        env=environment,
-        check=False,
-    )
 
 
 def test_long_session_quits_cleanly(tmp_path: Path) -> None:

@@ -9,17 +9,22 @@ selects every node and builds its context menu, generates a key, runs the audit 
 finally closes the window, which ends ``main``.  Exit status: ``main``'s, or 3 with the
 failed step on stderr when a step did not happen in time.
 
-The test (``tests/gui/test_long_session.py``) checks the exit status and that stderr
-holds no ``Fatal Python error``: the crash at exit after a long session.
+The tests (``tests/gui/test_long_session.py``, and on xcb ``tests/gui_xcb``) start it
+with :func:`run_session` and check the exit status and that stderr holds no ``Fatal
+Python error``: the crash at exit after a long session.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 STEP_TIMEOUT_MS = 20_000
 TICK_MS = 5
@@ -182,6 +187,52 @@ def long_session(refreshes: int) -> Callable[[SessionDriver], Script]:
         window.close()
 
     return script
+
+
+def run_session(
+    home: Path, *extra: str, platform: str = "offscreen", display: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the scripted session in a fresh process with ``home`` as HOME and XDG dirs.
+
+    ``platform`` is Qt's (``offscreen``, or ``xcb`` with ``display`` an X server).
+    """
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("XDG_", "QT_", "KEYMANAGER_", "WAYLAND_"))
+        and key not in ("DISPLAY", "XAUTHORITY")
+    }
+    environment.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / "config"),
+        XDG_STATE_HOME=str(home / "state"),
+        XDG_DATA_HOME=str(home / "data"),
+        XDG_CACHE_HOME=str(home / "cache"),
+        XDG_RUNTIME_DIR=str(home / "runtime"),
+        QT_QPA_PLATFORM=platform,
+        PYTHONFAULTHANDLER="1",
+    )
+    if display is not None:
+        environment["DISPLAY"] = display
+    (home / "runtime").mkdir(mode=0o700, parents=True, exist_ok=True)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "dev",
+            "-m",
+            "tests.support.session_driver",
+            "--state",
+            str(home / "demo-card.json"),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPOSITORY,
+        env=environment,
+        check=False,
+    )
 
 
 def run(arguments: list[str] | None = None) -> int:
