@@ -1,4 +1,8 @@
-"""Package resources, desktop file, AppStream metainfo, the wheel and the Flatpak manifest."""
+"""Package resources, the desktop file, the AppStream metainfo and the PyInstaller spec.
+
+The wheel and sdist are built and installed by ``test_install.py``; the Flatpak manifest is
+checked by ``test_flatpak_manifest.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -153,76 +156,6 @@ def _environment() -> dict[str, str]:
     import os
 
     return dict(os.environ)
-
-
-def _source_copy(destination: Path) -> Path:
-    """The files ``pip install .`` needs from a clean checkout (no build leftovers)."""
-    source = destination / "src"
-    source.mkdir()
-    for name in ("pyproject.toml", "setup.py", "README.md"):
-        shutil.copy2(REPOSITORY / name, source / name)
-    shutil.copytree(
-        REPOSITORY / "keymanager",
-        source / "keymanager",
-        ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyc"),
-    )
-    return source
-
-
-def test_wheel_carries_the_resources(tmp_path: Path) -> None:
-    source = _source_copy(tmp_path)
-    out = tmp_path / "wheels"
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "-q", "-w", str(out)],
-        cwd=source,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stderr
-    (wheel,) = out.glob("keymanager-*.whl")
-    with zipfile.ZipFile(wheel) as archive:
-        names = set(archive.namelist())
-        entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-        scripts = archive.read(entry_points).decode()
-    base = "keymanager/resources/"
-    expected = {
-        f"{base}{resources.DESKTOP_FILE}",
-        f"{base}{resources.METAINFO_FILE}",
-        f"{base}icons/hicolor/scalable/apps/{APP_ID}.svg",
-        *(f"{base}icons/hicolor/{s}x{s}/apps/{APP_ID}.png" for s in resources.APP_ICON_SIZES),
-        *(f"{base}icons/outline/{name}.svg" for name in resources.OUTLINE_ICONS),
-    }
-    assert expected <= names, sorted(expected - names)
-    assert "keymanager/py.typed" in names
-    # Both commands come with the wheel.
-    assert "keymanager-cli = keymanager.cli.main:main" in scripts
-    assert "keymanager = keymanager.gui.app:main" in scripts
-
-
-def _finish_args(manifest: str) -> list[str]:
-    """The ``finish-args`` list of the YAML manifest (block style, one item a line)."""
-    lines = manifest.splitlines()
-    start = lines.index("finish-args:")
-    items = []
-    for line in lines[start + 1 :]:
-        if not line.startswith("  - "):
-            break
-        items.append(line[4:].strip())
-    return items
-
-
-def test_flatpak_manifest_asks_only_for_the_pcsc_socket_and_a_window() -> None:
-    manifest = (PACKAGING / f"{APP_ID}.yml").read_text()
-    arguments = _finish_args(manifest)
-    assert "--socket=pcsc" in arguments
-    window = {"--socket=wayland", "--socket=fallback-x11", "--share=ipc"}
-    assert set(arguments) - window == {"--socket=pcsc"}, arguments
-    assert "--device" not in manifest
-    assert "--share=network" not in manifest
-    assert "--filesystem" not in manifest
-    assert "command: keymanager\n" in manifest
 
 
 def test_pyinstaller_spec_names_both_programs() -> None:
