@@ -64,6 +64,34 @@ def delete_key(window: MainWindow) -> QWidget:
     return DeleteKeyDialog(key.key_reference, key.label, what, window)
 
 
+def rename_key(window: MainWindow) -> QWidget:
+    from keymanager.gui.dialogs.rename_key import RenameKeyDialog
+
+    key = _first_node(window, "KEY").data
+    return RenameKeyDialog(key.key_reference, key.label, window)
+
+
+def certificate_request(window: MainWindow) -> QWidget:
+    from keymanager.gui.dialogs.csr import CsrDialog
+
+    key = _first_node(window, "KEY").data
+    return CsrDialog(key.key_reference, key.label, key.kind, window)
+
+
+def export_certificate(window: MainWindow) -> QWidget:
+    from keymanager.gui.dialogs.export import ExportDialog
+
+    key = _first_node(window, "KEY").data
+    return ExportDialog(f"the certificate of key {key.key_reference}", parent=window)
+
+
+def data_object(window: MainWindow) -> QWidget:
+    from keymanager.gui.dialogs.data_object import DataObjectDialog
+
+    content = b"KeyManager demo data object\n" + bytes(range(32))
+    return DataObjectDialog("Demo data", 0xCF01, content, window)
+
+
 def restore_key(window: MainWindow) -> QWidget:
     from keymanager.gui.dialogs.restore_key import RestoreKeyDialog
 
