@@ -300,6 +300,7 @@ class SharePasswordDialog(PinDialog):
         super().__init__(request, parent)
         self.reason_label.setObjectName("passwordReason")
         self.reason_label.setWordWrap(True)
+        self.setMinimumWidth(480)
         form = self.findChild(QFormLayout)
         assert form is not None
         row, _role = cast(tuple[int, object], form.getWidgetPosition(self.entry))
@@ -326,6 +327,7 @@ class SharePasswordDialog(PinDialog):
         except WeakPassword as error:
             self.reason_label.setStyleSheet(PROBLEM_STYLE)
             self.reason_label.setText(f"Too short: {error}.")
+            self.problem_label.setText("")  # said beside the field already
         else:
             self.reason_label.setStyleSheet("")
             self.reason_label.setText(f"Strength: {password_strength_hint(text.encode('utf-8'))}.")
