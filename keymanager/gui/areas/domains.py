@@ -126,6 +126,9 @@ def create_share(host: AreaHost, node: OutlineNode) -> None:
     """The share ceremony: plan, then the workflow (sheets shown with print / PDF)."""
     dialog = ShareCeremonyDialog(host.dialog_parent())
     broker = host.broker
+    outline = host.current_outline()
+    serial = outline.device.detail("Serial") if outline is not None else None
+    device = serial if serial and serial != "unknown" else None  # named on every sheet
 
     def start() -> None:
         plan = dialog.plan()
@@ -135,7 +138,9 @@ def create_share(host: AreaHost, node: OutlineNode) -> None:
             from keymanager.workflows.ceremony import create_share as create
 
             interaction: Interaction = SheetInteraction(context.interaction, broker, context.cancel)
-            return create(interaction, plan, hsm=context.hsm if card_random else None)
+            return create(
+                interaction, plan, hsm=context.hsm if card_random else None, device=device
+            )
 
         def created(result: object) -> None:
             host.show_result("DKEK share created", share_result_lines(result))
