@@ -1,13 +1,15 @@
 """Help → User guide (F1): the user guide, shown in the app.
 
 The guide is ``docs/user-guide.md``: beside the package in a source checkout, or
-installed with it (``keymanager/docs/user-guide.md`` in a wheel, see
-``pyproject.toml``).  It is shown as Markdown in a :class:`QTextBrowser` (its
-screenshots load from the same folder), so F1 works without a browser or network.
+installed with it as a data file (``<prefix>/share/doc/keymanager/user-guide.md`` from
+the wheel or sdist, see ``pyproject.toml``).  It is shown as Markdown in a
+:class:`QTextBrowser` (its screenshots load from the same folder), so F1 works without
+a browser or network.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QUrl
@@ -19,7 +21,8 @@ GUIDE_NAME = "user-guide.md"
 def user_guide_path() -> Path | None:
     """Where the user guide is (``None`` if this installation has none)."""
     package = Path(__file__).resolve().parents[1]
-    for folder in (package / "docs", package.parent / "docs"):
+    installed = Path(sys.prefix) / "share" / "doc" / "keymanager"
+    for folder in (package.parent / "docs", installed):
         if (folder / GUIDE_NAME).is_file():
             return folder / GUIDE_NAME
     return None

@@ -247,6 +247,7 @@ from pathlib import Path
 
 import keymanager
 from keymanager import resources
+from keymanager.gui.help import user_guide_path
 
 package = Path(keymanager.__file__).parent
 data = sorted(
@@ -266,6 +267,7 @@ print(json.dumps({
     "data": data,
     "api": [path.is_file() and path.stat().st_size > 0 for path in through_the_api],
     "plugins": sorted(entry.name for entry in metadata.entry_points(group="keymanager.plugins")),
+    "guide": str(user_guide_path()),
 }))
 """
 
@@ -277,6 +279,10 @@ def test_installed_package_has_every_data_file(installation: Installation) -> No
     assert set(report["data"]) == _package_data_files()
     assert report["api"] and all(report["api"])
     assert report["plugins"] == ["pkcs12-import"]
+    # Help → User guide finds the installed guide and its pictures, not the source tree's
+    guide = Path(report["guide"])
+    assert guide.is_relative_to(installation.venv) and guide.name == "user-guide.md"
+    assert (guide.parent / "images" / "main-window.png").is_file()
 
 
 def test_gui_command_starts_and_renders_the_main_window(
