@@ -51,6 +51,7 @@ ENTRIES: tuple[tuple[str, str, str], ...] = (
     ("sheet-print", f"{SAMPLES}:sheet_print", "print dialog of a sheet"),
     ("share-password", f"{SAMPLES}:share_password", "new share-file password"),
     ("share", f"{SCREENSHOTS}:_share_dialog", "share input: share 2 of 2 as PaperKey"),
+    ("share-summary", f"{SAMPLES}:share_summary", "share input: the summary and KCVs"),
     ("pkcs12", f"{SCREENSHOTS}:_pkcs12_wizard", "PKCS#12 import wizard, entries page"),
     ("audit", f"{SCREENS}:audit_view", "auditor view of the card"),
     ("error", f"{SAMPLES}:error_dialog", "an error: the card was removed"),

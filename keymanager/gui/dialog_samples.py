@@ -239,3 +239,38 @@ def choice(window: MainWindow) -> QWidget:
         Choice(2, "Key domain 2", "empty"),
     ]
     return _prompt(window, "CHOICE", prompt="Under which key domain?", choices=choices)
+
+
+def share_summary(window: MainWindow) -> QWidget:
+    """The share input dialog after both demo shares of domain 0: the summary and KCVs."""
+    from datetime import datetime
+
+    from keymanager.dkek.dkek import Dkek, format_kcv, share_fingerprint
+    from keymanager.gui.gui_interaction import PromptKind, PromptRequest
+    from keymanager.gui.shares import ShareDialog, ShareSession
+    from keymanager.simulator.demo import DEMO_SHARES
+    from keymanager.workflows.interaction import ShareOutcome, ShareRequest, ShareRoute
+
+    card_kcv = Dkek.from_shares(DEMO_SHARES).kcv()
+    dialog = ShareDialog(ShareSession(), window)
+    routes = [
+        (ShareRoute.FILE, "share file custodian-1.pbe"),
+        (ShareRoute.PAPERKEY, "PaperKey typed in"),
+    ]
+    outcome: ShareOutcome | None = None
+    for number, (route, description) in enumerate(routes, start=1):
+        request = ShareRequest(number, 2, domain=0, card_kcv=card_kcv, reports_outcome=True)
+        dialog.set_request(request)
+        dialog.log.hand_over(number, route, description, datetime.now())
+        outcome = ShareOutcome(
+            request,
+            True,
+            format_kcv(share_fingerprint(DEMO_SHARES[number - 1])),
+            Dkek.from_shares(DEMO_SHARES[:number]).kcv(),
+            shares_accepted=number,
+        )
+        if number < len(routes):
+            dialog.report_outcome(outcome)
+    assert outcome is not None
+    dialog.show_final(PromptRequest(PromptKind.SHARE_DONE, {}), outcome)
+    return dialog

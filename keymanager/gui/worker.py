@@ -11,7 +11,9 @@ Cancel: every job gets a :class:`threading.Event`; :meth:`CardWorker.cancel` set
 running job's, and a job checks it between units of work
 (:meth:`JobContext.check_cancelled`).  Progress goes through
 :meth:`JobContext.progress`, throttled to the GUI.  :meth:`CardWorker.stop` cancels
-everything and joins the thread.
+everything and joins the thread; a result or error that was still on its way to the
+GUI thread then no longer calls the job's callbacks (their window is closing), and
+the worker's signals are not emitted any more.
 """
 
 from __future__ import annotations
@@ -322,6 +324,8 @@ class CardWorker(QObject):
 
         def report(step: str, done: int, total: int) -> None:
             now = time.monotonic()
+            if self._stopped:  # the window is closing: nobody to show it to
+                return
             if done >= total or now - last[0] >= PROGRESS_INTERVAL:
                 last[0] = now
                 self.job_progress.emit(job.id, step, done, total)
@@ -368,6 +372,8 @@ class CardWorker(QObject):
 
     @Slot(int, str)
     def _on_started(self, job_id: int, title: str) -> None:
+        if self._stopped:
+            return
         self.current_title = title
         self.job_started.emit(job_id, title)
 
@@ -379,6 +385,8 @@ class CardWorker(QObject):
     @Slot(int, object)
     def _on_finished(self, job_id: int, result: object) -> None:
         job = self._jobs.pop(job_id, None)
+        if self._stopped:
+            return
         try:
             if job is not None and job.on_result is not None:
                 job.on_result(result)
@@ -389,6 +397,8 @@ class CardWorker(QObject):
     @Slot(int, object)
     def _on_failed(self, job_id: int, error: object) -> None:
         job = self._jobs.pop(job_id, None)
+        if self._stopped:
+            return
         try:
             if job is not None and job.on_error is not None and isinstance(error, BaseException):
                 job.on_error(error)

@@ -128,3 +128,35 @@ def test_stop_joins_the_thread_even_with_a_job_waiting(qtbot, demo_card) -> None
     assert not card_worker.alive
     with pytest.raises(RuntimeError):
         card_worker.submit("late", lambda context: None)
+
+
+def test_results_on_their_way_after_stop_call_no_callbacks(qtbot, demo_card) -> None:
+    """A job that ends while its window closes delivers to nobody: the window is gone."""
+    from PySide6.QtCore import QCoreApplication
+
+    card_worker = CardWorker(SimulatorSource(demo_card))
+    started = threading.Event()
+    delivered: list[object] = []
+    signalled: list[object] = []
+    card_worker.job_finished.connect(lambda _id, result: signalled.append(result))
+    card_worker.job_progress.connect(lambda *progress: signalled.append(progress))
+
+    def finishes_when_cancelled(context: JobContext) -> str:
+        started.set()
+        while not context.cancelled():
+            context.cancel.wait(0.01)
+        context.progress("after the window closed", 1, 1)
+        return "a result nobody waits for"
+
+    card_worker.submit(
+        "ends late",
+        finishes_when_cancelled,
+        on_result=delivered.append,
+        on_error=delivered.append,
+    )
+    assert started.wait(10)
+    assert card_worker.stop(timeout=5)
+    QCoreApplication.sendPostedEvents()  # the queued delivery of the result
+    QCoreApplication.processEvents()
+    assert delivered == [] and signalled == []
+    assert not card_worker.busy
