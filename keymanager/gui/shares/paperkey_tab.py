@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontMetrics, QKeyEvent, QShowEvent
+from PySide6.QtGui import QFocusEvent, QFontMetrics, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from keymanager.dkek.errors import DkekError
@@ -64,6 +64,13 @@ class PaperKeyLineEdit(SecretLineEdit):
         # the text, the frame and Qt's text margins (about two characters)
         self.setMinimumWidth(metrics.horizontalAdvance(SAMPLE_LINE + "00"))
         self.textChanged.connect(self._show_as_read)
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        """Coming in by Tab (or as the window opens), the cursor goes to the end of the
+        line instead of selecting it all: a key typed next must not wipe the line."""
+        super().focusInEvent(event)
+        if event.reason() != Qt.FocusReason.MouseFocusReason and self.hasSelectedText():
+            self.end(False)
 
     def _show_as_read(self, text: str) -> None:
         read = read_as_typed(text)
