@@ -101,7 +101,7 @@ def test_a_wrong_then_a_right_share_and_the_summary_as_pdf(
     text = dialog.summary.view.toPlainText()
     assert "DKEK share ceremony for key domain 0" in text
     assert text.count(format_kcv(card_kcv)) == 2  # the shares' and the card's
-    assert "matches the card" in text and "2 accepted of 2, 1 refused" in text
+    assert "matches the card" in text and "2 accepted, 1 refused; 2 of 2 in" in text
     assert all(fingerprint in text for fingerprint in fingerprints)
     assert "refused: " in text and log.started.strftime("%Y-%m-%d %H:%M:%S") in text
     assert vector["password_ascii"] not in text
@@ -187,6 +187,8 @@ def test_a_card_import_into_a_domain_of_three_with_one_imported(qtbot, window) -
     shown = [dialog.card_kcv_label.text(), dialog.kcv_mark.text(), *texts]
     everything = " ".join([*shown, dialog.summary.view.toPlainText()])
     assert "hidden" not in everything
+    assert "2 accepted, 0 refused; 1 on the card before; 3 of 3 in" in everything
+    assert "the key domain is complete on the card" in everything
     qtbot.waitUntil(lambda: bool(results), timeout=10_000)
     assert results[0].kcv == kcv and results[0].complete
     dialog.continue_button.click()

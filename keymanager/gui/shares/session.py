@@ -79,8 +79,12 @@ class CeremonyLog:
     shares_accepted: int = 0
     started: datetime | None = None
     finished: datetime | None = None
+    already_on_card: int = 0
+    """Shares a card import found on the card before it began."""
 
     def note_request(self, request: ShareRequest) -> None:
+        if self.total == 0 and request.into_card:  # the first request of the job
+            self.already_on_card = request.number - 1
         self.domain = request.domain
         self.total = request.total
         self.into_card = request.into_card

@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from keymanager.dkek.dkek import format_kcv
 from keymanager.dkek.fileio import write_private_file
 from keymanager.gui.shares.common import ROUTE_NAMES
+from keymanager.gui.shares.progress import card_kcv_text
 from keymanager.gui.shares.session import CeremonyLog, EntryState
 
 
@@ -48,7 +48,7 @@ def kcv_verdict(log: CeremonyLog) -> str:
     if outstanding > 0:
         return f"{outstanding} share(s) still outstanding"
     if log.into_card:
-        return "the card's KCV of the key domain" if log.running_kcv else "not shown by the card"
+        return "the key domain is complete on the card"
     return "compared on the card after the PIN is verified"
 
 
@@ -72,9 +72,12 @@ def summary_html(log: CeremonyLog) -> str:
             f"<td>{_time(entry.handed_over_at)}</td>"
             "</tr>"
         )
-    card_kcv = format_kcv(log.card_kcv) if log.card_kcv is not None else "not shown"
+    card_kcv = card_kcv_text(log)
     domain = str(log.domain) if log.domain is not None else "-"
-    accepted = len(log.accepted)
+    shares = f"{len(log.accepted)} accepted, {len(log.refused)} refused"
+    if log.already_on_card:
+        shares += f"; {log.already_on_card} on the card before"
+    shares += f"; {log.shares_accepted} of {log.total} in"
     return (
         f"<h2>{escape(summary_title(log))}</h2>"
         '<table cellspacing="0" cellpadding="3">'
@@ -82,8 +85,7 @@ def summary_html(log: CeremonyLog) -> str:
         f"<tr><td><b>KCV of the shares</b></td><td><tt>{escape(log.kcv_text())}</tt></td></tr>"
         f"<tr><td><b>KCV on the card</b></td><td><tt>{escape(card_kcv)}</tt></td></tr>"
         f"<tr><td><b>Result</b></td><td>{escape(kcv_verdict(log))}</td></tr>"
-        f"<tr><td><b>Shares</b></td><td>{accepted} accepted of {log.total}, "
-        f"{len(log.refused)} refused</td></tr>"
+        f"<tr><td><b>Shares</b></td><td>{escape(shares)}</td></tr>"
         f"<tr><td><b>Began</b></td><td>{_time(log.started)}</td></tr>"
         f"<tr><td><b>Ended</b></td><td>{_time(log.finished)}</td></tr>"
         "</table>"
