@@ -28,6 +28,7 @@ DialogFactory = Callable[["MainWindow"], QWidget]
 SAMPLES = "keymanager.gui.dialog_samples"
 SCREENS = "keymanager.gui.dialogs.screens"
 SCREENSHOTS = "keymanager.gui.screenshots"
+SHARES = "keymanager.gui.shares.samples"
 
 ENTRIES: tuple[tuple[str, str, str], ...] = (
     # name, factory, what it shows
@@ -52,6 +53,9 @@ ENTRIES: tuple[tuple[str, str, str], ...] = (
     ("share-password", f"{SAMPLES}:share_password", "new share-file password"),
     ("share", f"{SCREENSHOTS}:_share_dialog", "share input: share 2 of 2 as PaperKey"),
     ("share-summary", f"{SAMPLES}:share_summary", "share input: the summary and KCVs"),
+    ("share-refused", f"{SHARES}:refused_then_accepted", "share input: a refused share"),
+    ("share-import-waiting", f"{SHARES}:card_import_waiting", "card import: share 2 of 2"),
+    ("share-import-done", f"{SHARES}:card_import_done", "card import: the summary"),
     ("pkcs12", f"{SCREENSHOTS}:_pkcs12_wizard", "PKCS#12 import wizard, entries page"),
     ("audit", f"{SCREENS}:audit_view", "auditor view of the card"),
     ("error", f"{SAMPLES}:error_dialog", "an error: the card was removed"),

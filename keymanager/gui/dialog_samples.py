@@ -196,7 +196,7 @@ def user_guide(window: MainWindow) -> QWidget:
 
 
 def _prompt(window: MainWindow, kind_name: str, **payload: object) -> QWidget:
-    from keymanager.gui.gui_interaction import DialogFactory, PromptKind, PromptRequest
+    from keymanager.gui.prompt_broker import DialogFactory, PromptKind, PromptRequest
 
     return DialogFactory().open(PromptRequest(PromptKind[kind_name], dict(payload)), window)
 
@@ -246,7 +246,7 @@ def share_summary(window: MainWindow) -> QWidget:
     from datetime import datetime
 
     from keymanager.dkek.dkek import Dkek, format_kcv, share_fingerprint
-    from keymanager.gui.gui_interaction import PromptKind, PromptRequest
+    from keymanager.gui.prompt_broker import PromptKind, PromptRequest
     from keymanager.gui.shares import ShareDialog, ShareSession
     from keymanager.simulator.demo import DEMO_SHARES
     from keymanager.workflows.interaction import ShareOutcome, ShareRequest, ShareRoute
