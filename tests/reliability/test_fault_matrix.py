@@ -765,10 +765,10 @@ def state_home(point: Point) -> Iterator[Path]:
 
 
 def app_repair_scenario(directory: Path) -> Scenario:
-    """The hooks the GUI runs when it reads a card (``main_window.run_recovery``)."""
+    """The hooks the GUI runs when it reads a card (``keymanager.gui.recovery.run_recovery``)."""
 
     def run(point: Point, card: SmartCardHsmSimulator, hsm: SmartCardHsm) -> object:
-        from keymanager.gui.main_window import run_recovery
+        from keymanager.gui.recovery import run_recovery
 
         with state_home(point) as home:
             source = interrupted_generation(directory)[1] / "keys"
@@ -776,7 +776,7 @@ def app_repair_scenario(directory: Path) -> Scenario:
             return run_recovery(hsm, script(("secret", PIN)))
 
     def check(point: Point, card: SmartCardHsmSimulator, outcome: Outcome) -> None:
-        from keymanager.gui.main_window import run_recovery
+        from keymanager.gui.recovery import run_recovery
 
         with state_home(point) as home:
             hsm = reconnect(card)
