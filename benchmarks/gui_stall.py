@@ -131,7 +131,7 @@ def run_once(state: Path, share_file: Path, p12: Path, share_password: str) -> d
     from keymanager.gui.main_window import MainWindow
     from keymanager.gui.p12_wizard import Pkcs12Wizard, install_pkcs12_wizard, open_pkcs12_wizard
     from keymanager.gui.pin_dialog import PinDialog
-    from keymanager.gui.share_dialog import ShareDialog
+    from keymanager.gui.shares import ShareDialog
     from keymanager.gui.worker import SimulatorSource
     from keymanager.simulator import SmartCardHsmSimulator
     from keymanager.workflows.import_p12 import Pkcs12ImportResult
