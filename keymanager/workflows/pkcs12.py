@@ -28,8 +28,10 @@ contents of such a file are never used.
 
 Two things the file may hold are not errors but warnings on the key entry (shown in
 its :meth:`KeyEntry.detail`): no certificate of the file matches the key (it is
-imported without one), and more than one private key (:mod:`cryptography` reads only
-the first).
+imported without one), and private keys that cannot be read (:mod:`cryptography`
+reads only the first key of a file; the others are read from copies of the file that
+hold one key each, :func:`single_key_variants`, when their key bags sit in plain
+SafeContents, as with every common tool).
 
 Private keys live in :mod:`cryptography` objects that cannot be overwritten; the
 contents object drops its references when :meth:`Pkcs12Contents.forget` is called
@@ -423,22 +425,10 @@ def count_key_bags(data: bytes) -> int | None:
     return None if bags is None else len(bags)
 
 
-def key_bag_friendly_name(data: bytes) -> str | None:
-    """The friendlyName attribute of the file's first private-key bag, if it has one.
-
-    :mod:`cryptography` tells the friendly names of certificates only; a key's own name
-    sits in the attributes of its key bag (``SafeBag ::= SEQUENCE { bagId, [0] bagValue,
-    bagAttributes SET OF Attribute OPTIONAL }``), a BMPString.  This is where
-    ``openssl pkcs12 -name`` and ``pkcs12.serialize_key_and_certificates(name=...)`` put
-    the name of a key exported without a certificate.  The first bag is the key
-    :mod:`cryptography` (OpenSSL) reads.  ``None``: no name, the key bag is inside
-    encrypted SafeContents, or the structure is not DER.
-    """
-    bags = _plain_key_bags(data)
-    if not bags:
-        return None
+def _bag_friendly_name(bag: Tlv) -> str | None:
+    """The friendlyName attribute of one SafeBag (``None``: none, or not DER)."""
     try:
-        fields = list(iter_tlvs(bags[0].value, der=True))
+        fields = list(iter_tlvs(bag.value, der=True))
         attributes = [field for field in fields[2:] if field.tag == b"\x31"]
         for attribute_set in attributes:
             for attribute in iter_tlvs(attribute_set.value, der=True):
@@ -453,6 +443,80 @@ def key_bag_friendly_name(data: bytes) -> str | None:
     except (TlvError, ValueError):
         return None
     return None
+
+
+def key_bag_friendly_name(data: bytes) -> str | None:
+    """The friendlyName attribute of the file's first private-key bag, if it has one.
+
+    :mod:`cryptography` tells the friendly names of certificates only; a key's own name
+    sits in the attributes of its key bag (``SafeBag ::= SEQUENCE { bagId, [0] bagValue,
+    bagAttributes SET OF Attribute OPTIONAL }``), a BMPString.  This is where
+    ``openssl pkcs12 -name`` and ``pkcs12.serialize_key_and_certificates(name=...)`` put
+    the name of a key exported without a certificate.  The first bag is the key
+    :mod:`cryptography` (OpenSSL) reads.  ``None``: no name, the key bag is inside
+    encrypted SafeContents, or the structure is not DER.
+    """
+    bags = _plain_key_bags(data)
+    if not bags:
+        return None
+    return _bag_friendly_name(bags[0])
+
+
+def key_bag_friendly_names(data: bytes) -> list[str | None]:
+    """The friendlyName of every private-key bag of the plain SafeContents, in file order."""
+    return [_bag_friendly_name(bag) for bag in _plain_key_bags(data) or []]
+
+
+def single_key_variants(data: bytes) -> list[bytes] | None:
+    """One PFX per private-key bag of the plain SafeContents, in which it is the only key.
+
+    :mod:`cryptography` (OpenSSL's ``PKCS12_parse``) reads only the first private key of
+    a file.  Each variant keeps everything else (the certificates, encrypted
+    SafeContents) and drops the other key bags, so that reading it gives the next key.
+    The variants carry no MAC: the caller checks the whole file's MAC first.  ``None``
+    when the file is not DER or holds fewer than two visible key bags.
+    """
+    elements = _pfx_elements(data)
+    if elements is None:
+        return None
+    try:
+        authenticated_safe = _data_content(encode_tlv(elements[1].tag, elements[1].value))
+        if authenticated_safe is None:
+            return None
+        content_infos = [encode_tlv(info.tag, info.value) for info in _children(authenticated_safe)]
+        plain = [_data_content(info) for info in content_infos]
+        bags_of = [None if safe is None else _children(safe) for safe in plain]
+        key_bags = [
+            (info_index, bag_index)
+            for info_index, bags in enumerate(bags_of)
+            for bag_index, bag in enumerate(bags or [])
+            if (kind := next(iter_tlvs(bag.value, der=True), None)) is not None
+            and kind.value in _KEY_BAG_OIDS
+        ]
+    except (TlvError, ValueError, StopIteration):
+        return None
+    if len(key_bags) < 2:
+        return None
+    variants: list[bytes] = []
+    for kept in key_bags:
+        infos: list[bytes] = []
+        for info_index, info in enumerate(content_infos):
+            bags = bags_of[info_index]
+            if bags is None:
+                infos.append(info)  # encrypted SafeContents: kept as they are
+                continue
+            safe = b"".join(
+                encode_tlv(bag.tag, bag.value)
+                for bag_index, bag in enumerate(bags)
+                if (info_index, bag_index) == kept or (info_index, bag_index) not in key_bags
+            )
+            content = encode_tlv(0x04, encode_tlv(0x30, safe))
+            infos.append(encode_tlv(0x30, encode_tlv(0x06, _DATA_OID) + encode_tlv(0xA0, content)))
+        safe_octets = encode_tlv(0x04, encode_tlv(0x30, b"".join(infos)))
+        auth_safe = encode_tlv(0x30, encode_tlv(0x06, _DATA_OID) + encode_tlv(0xA0, safe_octets))
+        version = encode_tlv(elements[0].tag, elements[0].value)
+        variants.append(encode_tlv(0x30, version + auth_safe))
+    return variants
 
 
 def _curve_name(oid: str) -> str:
@@ -624,8 +688,20 @@ def parse_pkcs12(
         for item in ([loaded.cert] if loaded.cert is not None else []) + loaded.additional_certs
     ]
     keys: list[KeyEntry] = []
-    key = loaded.key
-    if key is not None:
+    private_keys: list[PrivateKeyTypes] = [] if loaded.key is None else [loaded.key]
+    key_names: list[str | None] = [key_bag_friendly_name(bytes(data))]
+    variants = single_key_variants(bytes(data)) if loaded.key is not None else None
+    if variants is not None:
+        # every key of the file (cryptography reads the first only); the whole file's
+        # MAC was checked above, the variants carry none
+        private_keys = []
+        for variant in variants:
+            key = _load(variant, password, source).key
+            if key is not None:
+                private_keys.append(key)
+        key_names = key_bag_friendly_names(bytes(data))
+    hidden_keys = count_key_bags(bytes(data)) or 0
+    for number, key in enumerate(private_keys, start=1):
         matched = next(
             (index for index, (cert, _n) in enumerate(certificates) if _matches(key, cert)),
             None,
@@ -633,10 +709,22 @@ def parse_pkcs12(
         certificate, name = (None, None) if matched is None else certificates.pop(matched)
         # a key without certificate has its name only in its key bag (cryptography does
         # not tell it); with a certificate, the certificate bag's name as before
-        name = name or key_bag_friendly_name(bytes(data))
+        bag_name = key_names[number - 1] if number <= len(key_names) else None
+        name = name or bag_name
+        keys.append(
+            KeyEntry(
+                number=number,
+                private_key=key,
+                certificate=certificate,
+                friendly_name=name,
+                unsupported=key_support(key),
+                description=describe_key(key),
+            )
+        )
+    strangers = [cert for cert, _n in certificates if not _is_ca(cert)]
+    for entry in keys:
         warnings: list[str] = []
-        strangers = [cert for cert, _n in certificates if not _is_ca(cert)]
-        if certificate is None and strangers:
+        if entry.certificate is None and strangers:
             subjects = ", ".join(
                 cert.subject.rfc4514_string() or "(empty subject)" for cert in strangers
             )
@@ -644,23 +732,12 @@ def parse_pkcs12(
                 f"the file's certificate ({subjects}) does not match this key: the key is "
                 "imported without a certificate"
             )
-        bags = count_key_bags(bytes(data))
-        if bags is not None and bags > 1:
+        if hidden_keys > len(keys):
             warnings.append(
-                f"the file holds {bags} private keys; only the first can be read (export "
-                "each key to a file of its own)"
+                f"the file holds {hidden_keys} private keys; only {len(keys)} can be read "
+                "(export each key to a file of its own)"
             )
-        keys.append(
-            KeyEntry(
-                number=1,
-                private_key=key,
-                certificate=certificate,
-                friendly_name=name,
-                unsupported=key_support(key),
-                description=describe_key(key),
-                warning="; ".join(warnings) or None,
-            )
-        )
+        entry.warning = "; ".join(warnings) or None
     entries = [
         CertificateEntry(number, certificate, name)
         for number, (certificate, name) in enumerate(certificates, start=1)
