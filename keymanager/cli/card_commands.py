@@ -8,13 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keymanager.card.cvc import DeviceCertificate, unreadable_identity_text
-from keymanager.card.domain_registry import annotate_keys, read_registry
-from keymanager.card.errors import CardError, NoKeyDomainSupport
-from keymanager.card.hsm import KeyDomainSlot, PinStatus, SmartCardHsm
-from keymanager.card.keystore import CertificateKind, KeyInfo, KeyStore
 from keymanager.cli.device import add_device_arguments, open_card
 from keymanager.cli.prompts import CliError, read_pin
 from keymanager.cli.workflow_support import (
@@ -24,21 +19,11 @@ from keymanager.cli.workflow_support import (
     interaction_for,
     workflow_command,
 )
-from keymanager.dkek.dkek import format_kcv
-from keymanager.workflows.audit import audit
-from keymanager.workflows.common import verify_user_pin
-from keymanager.workflows.device import (
-    DkekScheme,
-    InitPlan,
-    KeyDomainResult,
-    clear_kek,
-    create_key_domain,
-    delete_key_domain,
-    initialize_device,
-)
-from keymanager.workflows.interaction import SecretKind
-from keymanager.workflows.key_domains import rename_domain
-from keymanager.workflows.outline import DOMAIN_SOURCE_TEXT
+
+if TYPE_CHECKING:
+    from keymanager.card.hsm import KeyDomainSlot, PinStatus, SmartCardHsm
+    from keymanager.card.keystore import KeyInfo
+    from keymanager.workflows.device import InitPlan, KeyDomainResult
 
 
 def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -107,6 +92,8 @@ def _pin_text(status: PinStatus) -> str:
 
 
 def _domain_record(slot: KeyDomainSlot) -> dict[str, Any]:
+    from keymanager.dkek.dkek import format_kcv
+
     status = slot.status
     if status is None:
         return {"domain": slot.number, "type": "empty"}
@@ -128,6 +115,9 @@ def _domain_record(slot: KeyDomainSlot) -> dict[str, Any]:
 
 def collect_status(hsm: SmartCardHsm, transport_name: str) -> dict[str, Any]:
     """Everything ``status`` shows, as plain data."""
+    from keymanager.card.cvc import DeviceCertificate, unreadable_identity_text
+    from keymanager.card.errors import CardError, NoKeyDomainSupport
+
     record: dict[str, Any] = {
         "reader": transport_name,
         "version": f"{hsm.info.version[0]}.{hsm.info.version[1]}",
@@ -204,6 +194,8 @@ def _status(arguments: argparse.Namespace) -> int:
 def key_record(key: KeyInfo) -> dict[str, Any]:
     """One listed key as plain data (``certificate``: the X.509 subject, only if
     ``CExx`` was read and holds one; ``cv_request``: it holds the card's CV request)."""
+    from keymanager.card.keystore import CertificateKind
+
     kind = key.certificate_kind
     subject = key.certificate_subject if kind is CertificateKind.X509 else None
     return {
@@ -224,6 +216,9 @@ def key_record(key: KeyInfo) -> dict[str, Any]:
 
 
 def _keys(arguments: argparse.Namespace) -> int:
+    from keymanager.card.domain_registry import annotate_keys, read_registry
+    from keymanager.card.keystore import KeyStore
+
     with open_card(arguments) as hsm:
         _verify_from_env(hsm, arguments.pin_env)
         # CExx is read for every key: only its content tells a certificate from a CV request
@@ -249,6 +244,8 @@ def _keys(arguments: argparse.Namespace) -> int:
 
 def _domain_text(key: dict[str, Any]) -> str:
     """``2 (recorded by keymanager)``, ``none (probed)``, ``- (not recorded)``."""
+    from keymanager.workflows.outline import DOMAIN_SOURCE_TEXT
+
     source = key["domain_source"]
     if source == "unknown":
         return "- (not recorded)" if key["key_domain"] is None else str(key["key_domain"])
@@ -319,6 +316,8 @@ def _add_init_parser(subcommands: argparse._SubParsersAction[argparse.ArgumentPa
 
 
 def _init_plan(arguments: argparse.Namespace) -> InitPlan:
+    from keymanager.workflows.device import DkekScheme, InitPlan
+
     if arguments.dkek_shares is not None:
         scheme, extra = DkekScheme.DKEK_SHARES, {"shares": arguments.dkek_shares}
     elif arguments.key_domains is not None:
@@ -345,6 +344,9 @@ def _init_plan(arguments: argparse.Namespace) -> InitPlan:
 
 @workflow_command
 def _init(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.device import initialize_device
+    from keymanager.workflows.interaction import SecretKind
+
     plan = _init_plan(arguments)
     if arguments.random_pin and arguments.pin_env:
         raise CliError("use either --pin-env or --random-pin")
@@ -426,6 +428,9 @@ def _domain_lines(result: KeyDomainResult) -> list[str]:
 
 @workflow_command
 def _domain_create(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.device import create_key_domain
+    from keymanager.workflows.interaction import SecretKind
+
     interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
     with open_card(arguments) as hsm:
         result = create_key_domain(hsm, interaction, arguments.shares, arguments.domain)
@@ -434,6 +439,9 @@ def _domain_create(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _domain_clear(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.device import clear_kek
+    from keymanager.workflows.interaction import SecretKind
+
     interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
     with open_card(arguments) as hsm:
         result = clear_kek(hsm, interaction, arguments.domain)
@@ -442,6 +450,9 @@ def _domain_clear(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _domain_delete(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.device import delete_key_domain
+    from keymanager.workflows.interaction import SecretKind
+
     interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
     with open_card(arguments) as hsm:
         result = delete_key_domain(hsm, interaction, arguments.domain)
@@ -450,6 +461,9 @@ def _domain_delete(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _domain_rename(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.interaction import SecretKind
+    from keymanager.workflows.key_domains import rename_domain
+
     interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
     with open_card(arguments) as hsm:
         try:
@@ -493,6 +507,10 @@ def _add_audit_parser(subcommands: argparse._SubParsersAction[argparse.ArgumentP
 
 @workflow_command
 def _audit(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.audit import audit
+    from keymanager.workflows.common import verify_user_pin
+    from keymanager.workflows.interaction import SecretKind
+
     interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
     with open_card(arguments) as hsm:
         if arguments.pin_env and not arguments.probe_domains:
