@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keymanager.cli.device import add_device_arguments, open_card
 from keymanager.cli.prompts import CliError
@@ -32,20 +33,9 @@ from keymanager.cli.workflow_support import (
     interaction_for,
     workflow_command,
 )
-from keymanager.dkek.fileio import write_private_file
-from keymanager.workflows.interaction import SecretKind
-from keymanager.workflows.keys import (
-    KeyAlgorithm,
-    KeyJournal,
-    backup_key,
-    default_journal_dir,
-    delete_key,
-    export_certificate,
-    export_public_key,
-    generate_key,
-    recover_interrupted,
-    restore_key,
-)
+
+if TYPE_CHECKING:
+    from keymanager.workflows.keys import KeyJournal
 
 
 def _common(parser: argparse.ArgumentParser, *, pin: bool = True) -> None:
@@ -118,11 +108,16 @@ def _add_no_export(parser: argparse.ArgumentParser) -> None:
 
 
 def _journal() -> KeyJournal:
+    from keymanager.workflows.keys import KeyJournal, default_journal_dir
+
     return KeyJournal(default_journal_dir())
 
 
 @workflow_command
 def _backup(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.interaction import SecretKind
+    from keymanager.workflows.keys import backup_key
+
     interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
     with open_card(arguments) as hsm:
         result = backup_key(
@@ -141,6 +136,9 @@ def _backup(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _restore(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.interaction import SecretKind
+    from keymanager.workflows.keys import recover_interrupted, restore_key
+
     interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
     journal = _journal()
     with open_card(arguments) as hsm:
@@ -163,6 +161,9 @@ def _restore(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _generate(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.interaction import SecretKind
+    from keymanager.workflows.keys import KeyAlgorithm, generate_key, recover_interrupted
+
     try:
         algorithm = KeyAlgorithm.parse(arguments.algorithm)
         allowed = bytes.fromhex(arguments.algorithms) if arguments.algorithms else None
@@ -195,6 +196,9 @@ def _generate(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _delete(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.interaction import SecretKind
+    from keymanager.workflows.keys import delete_key
+
     interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
     with open_card(arguments) as hsm:
         result = delete_key(hsm, interaction, arguments.key)
@@ -205,6 +209,8 @@ def _delete(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _export(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.keys import export_certificate, export_public_key
+
     with open_card(arguments) as hsm:
         if arguments.certificate:
             data = export_certificate(hsm, arguments.key, pem=not arguments.der)
@@ -215,6 +221,8 @@ def _export(arguments: argparse.Namespace) -> int:
 
 def write_output(out: Path | None, data: bytes, *, binary: bool) -> int:
     """Write an export to ``out`` (atomically) or to stdout (``binary``: DER); return 0."""
+    from keymanager.dkek.fileio import write_private_file
+
     if out is not None:
         write_private_file(out, data)
         print(f"Written to {out}", file=sys.stderr)
