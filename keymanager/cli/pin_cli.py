@@ -13,6 +13,7 @@ tries left.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from keymanager.cli.device import add_device_arguments, open_card
 from keymanager.cli.workflow_support import (
@@ -21,14 +22,10 @@ from keymanager.cli.workflow_support import (
     interaction_for,
     workflow_command,
 )
-from keymanager.workflows.interaction import SecretKind
-from keymanager.workflows.pins import (
-    PinResult,
-    change_pin,
-    change_so_pin,
-    unblock_pin,
-    verify_pin,
-)
+
+if TYPE_CHECKING:
+    from keymanager.workflows.interaction import SecretKind
+    from keymanager.workflows.pins import PinResult
 
 
 def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,6 +64,8 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _secrets(arguments: argparse.Namespace) -> dict[SecretKind, str | None]:
+    from keymanager.workflows.interaction import SecretKind
+
     return {
         SecretKind.USER_PIN: getattr(arguments, "pin_env", None),
         SecretKind.NEW_USER_PIN: getattr(arguments, "new_pin_env", None),
@@ -85,6 +84,8 @@ def _report(arguments: argparse.Namespace, result: PinResult) -> int:
 
 @workflow_command
 def _verify(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.pins import verify_pin
+
     with open_card(arguments) as hsm:
         result = verify_pin(hsm, interaction_for(arguments, _secrets(arguments)))
     return _report(arguments, result)
@@ -92,6 +93,8 @@ def _verify(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _change(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.pins import change_pin
+
     with open_card(arguments) as hsm:
         result = change_pin(hsm, interaction_for(arguments, _secrets(arguments)))
     return _report(arguments, result)
@@ -99,6 +102,8 @@ def _change(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _unblock(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.pins import unblock_pin
+
     with open_card(arguments) as hsm:
         result = unblock_pin(hsm, interaction_for(arguments, _secrets(arguments)), set_new=False)
     return _report(arguments, result)
@@ -106,6 +111,8 @@ def _unblock(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _set(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.pins import unblock_pin
+
     with open_card(arguments) as hsm:
         result = unblock_pin(hsm, interaction_for(arguments, _secrets(arguments)), set_new=True)
     return _report(arguments, result)
@@ -113,6 +120,8 @@ def _set(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _change_so(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.pins import change_so_pin
+
     with open_card(arguments) as hsm:
         result = change_so_pin(hsm, interaction_for(arguments, _secrets(arguments)))
     return _report(arguments, result)
