@@ -30,16 +30,6 @@ from keymanager.cli.workflow_support import (
     interaction_for,
     workflow_command,
 )
-from keymanager.dkek.dkek import format_kcv, share_fingerprint
-from keymanager.dkek.secret import wipe
-from keymanager.dkek.sharefile import decrypt_share, read_share_file
-from keymanager.workflows.ceremony import (
-    FileProtection,
-    ShareCreationPlan,
-    create_share,
-    import_shares,
-)
-from keymanager.workflows.interaction import SecretKind
 
 
 def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -142,6 +132,10 @@ def _parse_n_of_m(text: str) -> tuple[int, int]:
 
 @workflow_command
 def _create(arguments: argparse.Namespace) -> int:
+    from keymanager.dkek.secret import wipe
+    from keymanager.workflows.ceremony import FileProtection, ShareCreationPlan, create_share
+    from keymanager.workflows.interaction import SecretKind
+
     output = Path(arguments.output)
     n_of_m = arguments.n_of_m is not None
     if n_of_m and arguments.password_env:
@@ -202,6 +196,10 @@ def _create(arguments: argparse.Namespace) -> int:
 
 
 def _inspect(arguments: argparse.Namespace) -> int:
+    from keymanager.dkek.dkek import format_kcv, share_fingerprint
+    from keymanager.dkek.secret import wipe
+    from keymanager.dkek.sharefile import decrypt_share, read_share_file
+
     try:
         data = read_share_file(arguments.file)
     except OSError as error:
@@ -235,6 +233,10 @@ def _inspect(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _import(arguments: argparse.Namespace) -> int:
+    from keymanager.dkek.sharefile import read_share_file
+    from keymanager.workflows.ceremony import import_shares
+    from keymanager.workflows.interaction import SecretKind
+
     try:
         read_share_file(arguments.file)
     except OSError as error:
