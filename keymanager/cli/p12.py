@@ -29,23 +29,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keymanager.card.errors import CardError, WrongPin
-from keymanager.card.hsm import SmartCardHsm
 from keymanager.cli.device import add_device_arguments, open_card
-from keymanager.cli.interaction import CliInteraction
 from keymanager.cli.prompts import CliError
-from keymanager.dkek.errors import DkekError
-from keymanager.workflows.errors import WorkflowError
-from keymanager.workflows.import_p12 import (
-    ImportJournal,
-    Pkcs12ImportResult,
-    RecoveryResult,
-    import_pkcs12,
-)
-from keymanager.workflows.interaction import Cancelled, FileShareInput, SecretKind
-from keymanager.workflows.plugins.transient_import import recover_leftovers, transient_import
+
+if TYPE_CHECKING:
+    from keymanager.card.hsm import SmartCardHsm
+    from keymanager.workflows.import_p12 import Pkcs12ImportResult, RecoveryResult
+    from keymanager.workflows.interaction import FileShareInput, SecretKind
 
 
 def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -101,6 +93,8 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _prepared_shares(arguments: argparse.Namespace) -> list[FileShareInput]:
+    from keymanager.workflows.interaction import FileShareInput
+
     files: list[Path] = arguments.share
     variables: list[str] = arguments.share_password_env
     if len(variables) != len(files):
@@ -119,6 +113,8 @@ def _prepared_shares(arguments: argparse.Namespace) -> list[FileShareInput]:
 
 def _verify_pin_from_environment(hsm: SmartCardHsm, variable: str | None) -> None:
     """Verify the PIN once from VAR so a wrong PIN gives one clear line (no retry loop)."""
+    from keymanager.card.errors import WrongPin
+
     if variable is None:
         return
     value = os.environ.get(variable)
@@ -169,6 +165,11 @@ def _failure_reason(result: Pkcs12ImportResult) -> str:
 
 def run_import_p12(arguments: argparse.Namespace) -> int:
     """The ``import-p12`` handler: 0 on success, 1 with a one-line reason on stderr."""
+    from keymanager.card.errors import CardError
+    from keymanager.dkek.errors import DkekError
+    from keymanager.workflows.errors import WorkflowError
+    from keymanager.workflows.interaction import Cancelled
+
     try:
         return _run(arguments)
     except (CliError, WorkflowError, CardError, DkekError) as error:
@@ -180,6 +181,11 @@ def run_import_p12(arguments: argparse.Namespace) -> int:
 
 
 def _run(arguments: argparse.Namespace) -> int:
+    from keymanager.cli.interaction import CliInteraction
+    from keymanager.workflows.import_p12 import ImportJournal, import_pkcs12
+    from keymanager.workflows.interaction import SecretKind
+    from keymanager.workflows.plugins.transient_import import recover_leftovers, transient_import
+
     if not arguments.transient and not arguments.share:
         raise CliError("give --transient, or the key domain's shares with --share FILE.pbe")
     if arguments.transient and arguments.share_password_env:
