@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from keymanager.card.keystore import DCOD_PREFIX, KeyStore, fid
 from keymanager.cli.device import add_device_arguments, open_card
 from keymanager.cli.keys_cli import write_output
 from keymanager.cli.prompts import CliError
@@ -30,26 +29,6 @@ from keymanager.cli.workflow_support import (
     interaction_for,
     workflow_command,
 )
-from keymanager.workflows.certificates import import_certificate
-from keymanager.workflows.csr import (
-    RequestContent,
-    create_certificate_request,
-    parse_alternative_name,
-    parse_extended_key_usage,
-    parse_key_usage,
-    parse_subject,
-)
-from keymanager.workflows.interaction import SecretKind
-from keymanager.workflows.key_objects import (
-    delete_data_object,
-    describe_bytes,
-    export_ca_certificate,
-    export_data_object,
-    read_data_object,
-    rename_key,
-    write_export,
-)
-from keymanager.workflows.keys import export_certificate, export_public_key
 
 
 def _card(parser: argparse.ArgumentParser, *, pin: bool = True) -> None:
@@ -169,6 +148,17 @@ def _add_data_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentP
 
 @workflow_command
 def _csr(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.csr import (
+        RequestContent,
+        create_certificate_request,
+        parse_alternative_name,
+        parse_extended_key_usage,
+        parse_key_usage,
+        parse_subject,
+    )
+    from keymanager.workflows.interaction import SecretKind
+    from keymanager.workflows.key_objects import write_export
+
     try:
         content = RequestContent(
             subject=parse_subject(arguments.subject),
@@ -196,6 +186,9 @@ def _csr(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _import_cert(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.certificates import import_certificate
+    from keymanager.workflows.interaction import SecretKind
+
     data = arguments.certificate.read_bytes()
     interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
     with open_card(arguments) as hsm:
@@ -213,6 +206,9 @@ def _import_cert(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _rename(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.interaction import SecretKind
+    from keymanager.workflows.key_objects import rename_key
+
     interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
     with open_card(arguments) as hsm:
         result = rename_key(hsm, interaction, arguments.key, arguments.label)
@@ -225,6 +221,9 @@ def _rename(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _export_cert(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.key_objects import export_ca_certificate
+    from keymanager.workflows.keys import export_certificate
+
     with open_card(arguments) as hsm:
         if arguments.ca is not None:
             data = export_ca_certificate(hsm, arguments.ca, pem=not arguments.der)
@@ -235,6 +234,8 @@ def _export_cert(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _export_pubkey(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.keys import export_public_key
+
     with open_card(arguments) as hsm:
         data = export_public_key(hsm, arguments.key)
     return write_output(arguments.out, data, binary=False)
@@ -242,6 +243,8 @@ def _export_pubkey(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _data_list(arguments: argparse.Namespace) -> int:
+    from keymanager.card.keystore import DCOD_PREFIX, KeyStore, fid
+
     with open_card(arguments) as hsm:
         objects = KeyStore(hsm).list_data_objects()
     records = [
@@ -266,6 +269,9 @@ def _data_list(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _data_show(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.interaction import SecretKind
+    from keymanager.workflows.key_objects import describe_bytes, read_data_object
+
     interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
     with open_card(arguments) as hsm:
         content = read_data_object(hsm, interaction, arguments.file)
@@ -279,6 +285,9 @@ def _data_show(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _data_export(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.interaction import SecretKind
+    from keymanager.workflows.key_objects import export_data_object
+
     interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
     with open_card(arguments) as hsm:
         result = export_data_object(hsm, interaction, arguments.file, arguments.out)
@@ -291,6 +300,9 @@ def _data_export(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _data_delete(arguments: argparse.Namespace) -> int:
+    from keymanager.workflows.interaction import SecretKind
+    from keymanager.workflows.key_objects import delete_data_object
+
     interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
     with open_card(arguments) as hsm:
         result = delete_data_object(hsm, interaction, arguments.file)
