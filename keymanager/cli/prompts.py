@@ -11,8 +11,6 @@ import getpass
 import os
 import sys
 
-from keymanager.dkek.sharefile import check_new_password, encode_password
-
 
 class CliError(Exception):
     """An error the CLI reports as one line and exit status 1."""
@@ -32,6 +30,8 @@ def _require_terminal(option: str, what: str) -> None:
 
 def read_password(variable: str | None, *, what: str = "share-file password") -> bytes:
     """The password of an existing file, from ``variable`` or a prompt."""
+    from keymanager.dkek.sharefile import encode_password
+
     if variable is not None:
         return encode_password(_from_environment(variable, what))
     _require_terminal("--password-env", what)
@@ -40,6 +40,8 @@ def read_password(variable: str | None, *, what: str = "share-file password") ->
 
 def read_new_password(variable: str | None, *, what: str = "share-file password") -> bytes:
     """A new password, from ``variable`` or asked twice on the terminal, checked for length."""
+    from keymanager.dkek.sharefile import check_new_password, encode_password
+
     if variable is not None:
         password = encode_password(_from_environment(variable, what))
     else:
