@@ -14,20 +14,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keymanager.card.transport import LocalTransport
-from keymanager.diagnostics import (
-    CardReport,
-    Diagnosis,
-    Finding,
-    Severity,
-    diagnose,
-    environment_summary,
-    likely_card_holders,
-    log_file_path,
-    probe_card,
-)
+if TYPE_CHECKING:
+    from keymanager.diagnostics import CardReport, Diagnosis, Finding
 
 
 def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,6 +46,13 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _simulated(state: Path) -> Diagnosis:
+    from keymanager.card.transport import LocalTransport
+    from keymanager.diagnostics import (
+        Diagnosis,
+        environment_summary,
+        likely_card_holders,
+        probe_card,
+    )
     from keymanager.simulator import SmartCardHsmSimulator
 
     if not state.exists():
@@ -71,6 +68,8 @@ def _simulated(state: Path) -> Diagnosis:
 
 
 def _diagnose(arguments: argparse.Namespace) -> int:
+    from keymanager.diagnostics import diagnose, log_file_path
+
     if arguments.simulator is not None:
         try:
             diagnosis = _simulated(arguments.simulator)
@@ -140,16 +139,12 @@ def _card_lines(card: CardReport) -> list[str]:
     return lines
 
 
-_MARKS = {
-    Severity.OK: "ok",
-    Severity.INFO: "info",
-    Severity.WARNING: "WARNING",
-    Severity.ERROR: "ERROR",
-}
+_MARKS = {"ok": "ok", "info": "info", "warning": "WARNING", "error": "ERROR"}
+"""What each :class:`~keymanager.diagnostics.Severity` (by value) is shown as."""
 
 
 def _finding_lines(finding: Finding) -> list[str]:
-    lines = [f"  [{_MARKS[finding.severity]}] {finding.check}: {finding.message}"]
+    lines = [f"  [{_MARKS[finding.severity.value]}] {finding.check}: {finding.message}"]
     if finding.advice:
         lines.append(f"      -> {finding.advice}")
     return lines
@@ -157,6 +152,8 @@ def _finding_lines(finding: Finding) -> list[str]:
 
 def render(diagnosis: Diagnosis) -> str:
     """The diagnosis as the text ``keymanager-cli diagnose`` prints."""
+    from keymanager.diagnostics import Severity, log_file_path
+
     env = diagnosis.environment
     lines = [
         f"keymanager {env['keymanager']} on {env['os']}",
