@@ -725,6 +725,7 @@ def import_pkcs12(
     journal: ImportJournal | None = None,
     offer_more: bool = True,
     seal: bool = False,
+    opened: Pkcs12Contents | None = None,
 ) -> Pkcs12ImportResult:
     """Import keys and certificates from PKCS#12 files with DKEK shares entered on the host.
 
@@ -734,6 +735,9 @@ def import_pkcs12(
     :param path: the first file (``None``: asked with :meth:`Interaction.ask_text`).
     :param journal: where unfinished work is recorded (default: the user's state dir).
     :param offer_more: offer "more entries" / "another file" (the GUI; the CLI says no).
+    :param opened: the first file, already opened and checked by the caller (the CLI
+        does so before any share is decrypted: a share file's key derivation takes
+        seconds); ``path`` is then not opened again.  It is forgotten here.
     :raises DomainNotReady: the domain holds no complete DKEK.
     :raises DkekKcvMismatch: the shares give another DKEK: nothing was imported.
     :raises PinNotVerified: the user PIN could not be verified.
@@ -741,25 +745,31 @@ def import_pkcs12(
     :raises Cancelled: the user cancelled.
     """
     journal = ImportJournal() if journal is None else journal
-    status = complete_domain_status(hsm, domain)
-    count = interaction.ask_number(
-        f"How many DKEK shares make up the DKEK of key domain {domain}?",
-        minimum=1,
-        maximum=255,
-        default=status.shares_total or 1,
-    )
-    dkek = collect_dkek(interaction, count, domain=domain, card_kcv=status.kcv)
     try:
-        verify_user_pin(hsm, interaction, "importing keys")
-        check_dkek_matches(hsm, dkek, domain)
-        kcv = format_kcv(dkek.kcv())
-        interaction.inform(f"The shares give key domain {domain}'s DKEK (KCV {kcv}).")
-        serial = hsm.serial()
-        session = ImportSession(hsm, interaction, dkek, journal, serial, domain=domain, seal=seal)
-        files = session.run_files(None, path, offer_more=offer_more)
+        status = complete_domain_status(hsm, domain)
+        count = interaction.ask_number(
+            f"How many DKEK shares make up the DKEK of key domain {domain}?",
+            minimum=1,
+            maximum=255,
+            default=status.shares_total or 1,
+        )
+        dkek = collect_dkek(interaction, count, domain=domain, card_kcv=status.kcv)
+        try:
+            verify_user_pin(hsm, interaction, "importing keys")
+            check_dkek_matches(hsm, dkek, domain)
+            kcv = format_kcv(dkek.kcv())
+            interaction.inform(f"The shares give key domain {domain}'s DKEK (KCV {kcv}).")
+            serial = hsm.serial()
+            session = ImportSession(
+                hsm, interaction, dkek, journal, serial, domain=domain, seal=seal
+            )
+            files = session.run_files(opened, None if opened else path, offer_more=offer_more)
+        finally:
+            dkek.clear()
+        return Pkcs12ImportResult(domain=domain, kcv=kcv, files=files)
     finally:
-        dkek.clear()
-    return Pkcs12ImportResult(domain=domain, kcv=kcv, files=files)
+        if opened is not None:
+            opened.forget()
 
 
 # --- recovery ------------------------------------------------------------------------
