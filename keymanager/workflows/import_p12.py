@@ -72,6 +72,7 @@ from keymanager.workflows.common import (
 )
 from keymanager.workflows.errors import WorkflowError
 from keymanager.workflows.interaction import Interaction, SecretKind, SecretRequest
+from keymanager.workflows.key_checks import key_already_on_card
 from keymanager.workflows.key_domains import record_quietly
 from keymanager.workflows.pkcs12 import (
     CERTIFICATE_PREFIX,
@@ -589,6 +590,16 @@ class ImportSession:
             result.error = entry.unsupported or "the key is no longer available"
             return result
         self.interaction.check_cancelled()
+        existing = key_already_on_card(self.hsm, public_key)
+        if existing is not None and not self.interaction.confirm(
+            f"{entry.label}: this key is already on the card as key {existing.key_reference} "
+            f"({existing.label}), with the same public key. Import it again anyway?"
+        ):
+            result.error = (
+                f"the key is already on the card as key {existing.key_reference} "
+                f"({existing.label}); not imported again"
+            )
+            return result
         kind, _size = key_kind_and_size(public_key)
         allowed = sealed_algorithms(kind) if self.seal else None
         try:
