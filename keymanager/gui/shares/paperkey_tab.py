@@ -1,7 +1,7 @@
 """Route 3 of the share dialog: the four lines of a PaperKey, checked as they are typed.
 
 * every group of six characters is checked as soon as it is complete
-  (:func:`~keymanager.gui.shares.paperkey_check.check_line_as_typed`) and a mistyped
+  (:func:`~keymanager.dkek.paperkey_check.check_line_as_typed`) and a mistyped
   group is marked in red at once;
 * the line shows what the checker reads: upper case, ``O`` as ``0``, ``I`` and ``L``
   as ``1`` (the alphabet has none of these letters);
@@ -29,19 +29,19 @@ from keymanager.dkek.paperkey import (
     decode_paperkey,
     format_share_fingerprint,
 )
+from keymanager.dkek.paperkey_check import (
+    PAPERKEY_CHARACTERS,
+    LineCheck,
+    body_start,
+    check_line_as_typed,
+    read_as_typed,
+)
 from keymanager.gui.shares.common import (
     BAD_COLOUR,
     OK_COLOUR,
     PENDING_COLOUR,
     SecretLineEdit,
     monospace_font,
-)
-from keymanager.gui.shares.paperkey_check import (
-    PAPERKEY_CHARACTERS,
-    LineCheck,
-    body_start,
-    check_line_as_typed,
-    read_as_typed,
 )
 from keymanager.workflows.interaction import PaperKeyShareInput
 

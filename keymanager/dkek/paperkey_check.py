@@ -1,4 +1,4 @@
-"""The live check of a PaperKey line while it is typed (no Qt here).
+"""The live check of a PaperKey line while it is typed (the share dialog and the CLI).
 
 Every complete group of six characters is checked at once
 (:func:`keymanager.dkek.paperkey.check_paperkey_line` on the groups typed so far, the
