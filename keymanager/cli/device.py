@@ -4,7 +4,11 @@
 insensitive); ``--simulator STATE`` picks the built-in simulated card kept in the
 file STATE.  With neither, the built-in simulated card with its default state file is
 used, and a note on stderr says so: a command never talks to a real card the user did
-not name.
+not name.  An empty ``--reader`` (``--reader "$READER"`` with the variable unset) is a
+usage error, never a quiet fall-back to the simulated card.
+
+Nothing of the card stack is imported until a card is opened: registering the
+options costs nothing at start-up.
 """
 
 from __future__ import annotations
@@ -14,16 +18,31 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from keymanager.card.apdu import ApduConnection
-from keymanager.card.hsm import SmartCardHsm
-from keymanager.card.transport import LocalTransport, Transport
 from keymanager.cli.prompts import CliError
-from keymanager.paths import state_directory
+
+if TYPE_CHECKING:
+    from keymanager.card.hsm import SmartCardHsm
+    from keymanager.card.transport import Transport
+
+EMPTY_READER = (
+    "the reader name is empty (an unset variable?): name the reader, "
+    "`keymanager-cli readers` lists them"
+)
+
+
+def reader_name(text: str) -> str:
+    """``--reader``'s value: any non-empty text (argparse turns a refusal into a usage error)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(EMPTY_READER)
+    return text
 
 
 def default_simulator_state() -> Path:
     """Where the built-in simulated card keeps its state between runs."""
+    from keymanager.paths import state_directory
+
     return state_directory() / "simulated-card.json"
 
 
@@ -33,6 +52,7 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--reader",
         metavar="NAME",
+        type=reader_name,
         help="use the card in the PC/SC reader whose name contains NAME",
     )
     group.add_argument(
@@ -55,6 +75,7 @@ def _pcsc_transport(wanted: str) -> Transport:
 
 
 def _simulator_transport(state: Path | None) -> Transport:
+    from keymanager.card.transport import LocalTransport
     from keymanager.simulator import SmartCardHsmSimulator
 
     if state is None:
@@ -71,7 +92,9 @@ def _simulator_transport(state: Path | None) -> Transport:
 def open_transport(arguments: argparse.Namespace) -> Transport:
     """The transport the arguments name."""
     reader: str | None = getattr(arguments, "reader", None)
-    if reader:
+    if reader is not None:
+        if not reader.strip():  # callers that build the namespace themselves
+            raise CliError(EMPTY_READER)
         return _pcsc_transport(reader)
     return _simulator_transport(getattr(arguments, "simulator", None))
 
@@ -79,6 +102,8 @@ def open_transport(arguments: argparse.Namespace) -> Transport:
 @contextmanager
 def open_card(arguments: argparse.Namespace) -> Iterator[SmartCardHsm]:
     """Open the SmartCard-HSM the arguments name, exclusively, for one command."""
+    from keymanager.card.hsm import SmartCardHsm
+
     transport = open_transport(arguments)
     try:
         with transport.exclusive():
@@ -89,5 +114,4 @@ def open_card(arguments: argparse.Namespace) -> Iterator[SmartCardHsm]:
 
 def apdu_count(hsm: SmartCardHsm) -> int:
     """How many APDUs the session exchanged so far."""
-    connection: ApduConnection = hsm.connection
-    return connection.apdu_count
+    return hsm.connection.apdu_count
