@@ -20,6 +20,7 @@ the blob is re-encoded on the host).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,12 +31,23 @@ from keymanager.cli.workflow_support import (
     add_json_argument,
     add_yes_argument,
     emit,
-    interaction_for,
     workflow_command,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from keymanager.cli.result_once import ResultOnceInteraction
     from keymanager.workflows.keys import KeyJournal
+
+ALGORITHMS_HELP = (
+    "allowed algorithm ids in hex, e.g. 707392 (70 ECDSA, 73 ECDSA-SHA256, 92 wrap); "
+    "ids: 20 RSA raw, 21-23 RSA decrypt (raw, PKCS#1, OAEP), 30-35 RSA PKCS#1 (31-35 "
+    "with SHA-1/224/256/384/512), 40-45 RSA-PSS (41-45 with a hash), 70 ECDSA, 71-75 "
+    "ECDSA-SHA1/224/256/384/512, 80 ECDH, 92 wrap (needed for backup), 10/11 AES-CBC "
+    "encrypt/decrypt, 18 AES-CMAC, 99 AES derive; PKCS#11 applications use 20-23, 40 "
+    "and 70, 80, not the hash-specific ids; default: any"
+)
 
 
 def _common(parser: argparse.ArgumentParser, *, pin: bool = True) -> None:
@@ -63,6 +75,7 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
     restore.add_argument("--key", type=int, metavar="REF", help="key reference (default: free)")
     restore.add_argument("--label", help="label, when the backup carries no description")
     _add_no_export(restore)
+    add_yes_argument(restore)
     _common(restore)
     restore.set_defaults(handler=_restore)
 
@@ -75,7 +88,7 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
     generate.add_argument(
         "--algorithms",
         metavar="HEX",
-        help="allowed algorithm ids, e.g. 7391 (ECDSA-SHA256, wrap); default: any",
+        help=ALGORITHMS_HELP,
     )
     generate.add_argument("--key", type=int, metavar="REF", help="key reference (default: free)")
     _add_no_export(generate)
@@ -107,6 +120,39 @@ def _add_no_export(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _result_interaction(arguments: argparse.Namespace) -> ResultOnceInteraction:
+    """The interaction of a key command whose result is printed once (by :func:`_emit`)."""
+    from keymanager.cli.result_once import ResultOnceInteraction
+    from keymanager.workflows.interaction import SecretKind
+
+    pin = arguments.pin_env
+    return ResultOnceInteraction(
+        secret_variables={SecretKind.USER_PIN: [pin]} if pin else {},
+        assume_yes=bool(getattr(arguments, "yes", False)),
+    )
+
+
+@contextlib.contextmanager
+def _flushed_on_error(interaction: ResultOnceInteraction) -> Iterator[None]:
+    """A message held back when the workflow fails is written after all."""
+    try:
+        yield
+    except BaseException:
+        interaction.flush()
+        raise
+
+
+def _emit(
+    arguments: argparse.Namespace,
+    interaction: ResultOnceInteraction,
+    data: dict[str, object],
+    fallback: str,
+) -> int:
+    """Print the result once: JSON, or the workflow's own result line on stdout."""
+    said = interaction.take_result()
+    return emit(arguments, data, [said or fallback])
+
+
 def _journal() -> KeyJournal:
     from keymanager.workflows.keys import KeyJournal, default_journal_dir
 
@@ -115,33 +161,29 @@ def _journal() -> KeyJournal:
 
 @workflow_command
 def _backup(arguments: argparse.Namespace) -> int:
-    from keymanager.workflows.interaction import SecretKind
     from keymanager.workflows.keys import backup_key
 
-    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
-    with open_card(arguments) as hsm:
+    interaction = _result_interaction(arguments)
+    with _flushed_on_error(interaction), open_card(arguments) as hsm:
         result = backup_key(
             hsm, interaction, arguments.key, arguments.out, overwrite=arguments.force
         )
-    domain = f", key domain {result.domain}" if result.domain is not None else ""
-    return emit(
+    return _emit(
         arguments,
+        interaction,
         result.to_dict(),
-        [
-            f"Key {result.key_reference} ({result.label}) backed up to {result.file}",
-            f"DKEK KCV {result.blob_kcv}{domain}",
-        ],
+        f"Key {result.key_reference} ({result.label}) backed up to {result.file}; "
+        f"DKEK KCV {result.blob_kcv}",
     )
 
 
 @workflow_command
 def _restore(arguments: argparse.Namespace) -> int:
-    from keymanager.workflows.interaction import SecretKind
     from keymanager.workflows.keys import recover_interrupted, restore_key
 
-    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
+    interaction = _result_interaction(arguments)
     journal = _journal()
-    with open_card(arguments) as hsm:
+    with _flushed_on_error(interaction), open_card(arguments) as hsm:
         recover_interrupted(hsm, interaction, journal)
         result = restore_key(
             hsm,
@@ -152,16 +194,16 @@ def _restore(arguments: argparse.Namespace) -> int:
             journal=journal,
             seal=arguments.no_export,
         )
-    return emit(
+    return _emit(
         arguments,
+        interaction,
         result.to_dict(),
-        [f"Key restored into reference {result.key_reference}: {result.label} ({result.kind})"],
+        f"Key restored into reference {result.key_reference}: {result.label} ({result.kind})",
     )
 
 
 @workflow_command
 def _generate(arguments: argparse.Namespace) -> int:
-    from keymanager.workflows.interaction import SecretKind
     from keymanager.workflows.keys import KeyAlgorithm, generate_key, recover_interrupted
 
     try:
@@ -169,9 +211,9 @@ def _generate(arguments: argparse.Namespace) -> int:
         allowed = bytes.fromhex(arguments.algorithms) if arguments.algorithms else None
     except ValueError as error:
         raise CliError(str(error)) from None
-    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
+    interaction = _result_interaction(arguments)
     journal = _journal()
-    with open_card(arguments) as hsm:
+    with _flushed_on_error(interaction), open_card(arguments) as hsm:
         recover_interrupted(hsm, interaction, journal)
         result = generate_key(
             hsm,
@@ -184,26 +226,27 @@ def _generate(arguments: argparse.Namespace) -> int:
             journal=journal,
             seal=arguments.no_export,
         )
-    return emit(
+    return _emit(
         arguments,
+        interaction,
         result.to_dict(),
-        [
-            f"Generated {result.algorithm} key {result.label!r} in reference "
-            f"{result.key_reference} (ID {result.key_id})"
-        ],
+        f"Generated {result.algorithm} key {result.label!r} in reference "
+        f"{result.key_reference} (ID {result.key_id})",
     )
 
 
 @workflow_command
 def _delete(arguments: argparse.Namespace) -> int:
-    from keymanager.workflows.interaction import SecretKind
     from keymanager.workflows.keys import delete_key
 
-    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
-    with open_card(arguments) as hsm:
+    interaction = _result_interaction(arguments)
+    with _flushed_on_error(interaction), open_card(arguments) as hsm:
         result = delete_key(hsm, interaction, arguments.key)
-    return emit(
-        arguments, result.to_dict(), [f"Deleted key {result.key_reference} ({result.label})"]
+    return _emit(
+        arguments,
+        interaction,
+        result.to_dict(),
+        f"Deleted key {result.key_reference} ({result.label})",
     )
 
 
