@@ -2,9 +2,17 @@
 
 Answers come first from what the command line prepared (secrets named by
 ``--…-env VAR`` options, share files given with ``--share``, ``--yes``), then from the
-terminal.  Without a terminal, a question nothing answers is an error that names the
-option to use, so scripts fail fast instead of hanging.  Messages and progress go to
-stderr, so ``--json`` output on stdout stays clean.
+terminal.  A share can also be typed on the terminal by the route the command line
+names (:class:`TypedShare`: a PaperKey, n-of-m fragments of a share file's password, a
+share file's password), with the share dialog's checks as each line is entered: a
+mistyped PaperKey group is named as soon as its line is typed, the n-of-m prime is
+entered once and checked to be prime, each fragment is checked at once.  A share given
+on the command line that is not accepted stops the command and names the file; a share
+typed on the terminal is asked again.
+
+Without a terminal, a question nothing answers is an error that names the option to
+use, so scripts fail fast instead of hanging.  Messages and progress go to stderr, so
+``--json`` output on stdout stays clean.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import os
 import sys
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO, TypeVar
 
@@ -30,6 +39,7 @@ from keymanager.workflows.interaction import (
     SecretKind,
     SecretRequest,
     ShareInput,
+    ShareOutcome,
     ShareRequest,
     ShareRoute,
 )
@@ -48,6 +58,33 @@ SECRET_OPTIONS = {
 """The option that supplies each kind of secret, for error messages."""
 
 
+@dataclass(frozen=True)
+class TypedShare:
+    """A share the command line names by its route, read when the workflow asks for it.
+
+    :param route: how the custodian hands it over.
+    :param path: the share file (file and n-of-m routes; ``None``: asked).
+    :param password_variable: file route: the environment variable holding the
+        password (``None``: typed on the terminal).
+    """
+
+    route: ShareRoute
+    path: Path | None = None
+    password_variable: str | None = None
+
+    @property
+    def typed(self) -> bool:
+        """Whether anything of it is typed on the terminal (then a refusal asks again)."""
+        return self.route is not ShareRoute.FILE or self.password_variable is None
+
+    def describe(self) -> str:
+        """How the share is named in messages."""
+        if self.route is ShareRoute.PAPERKEY:
+            return "the PaperKey typed"
+        assert self.path is not None
+        return str(self.path)
+
+
 class CliInteraction(Interaction):
     """Environment variables and prepared answers first, then the terminal."""
 
@@ -55,7 +92,7 @@ class CliInteraction(Interaction):
         self,
         *,
         secret_variables: dict[SecretKind, Sequence[str]] | None = None,
-        shares: Sequence[ShareInput] = (),
+        shares: Sequence[ShareInput | TypedShare] = (),
         assume_yes: bool = False,
         numbers: Sequence[int] = (),
         choices: Sequence[str] = (),
@@ -65,7 +102,9 @@ class CliInteraction(Interaction):
         self._secret_variables = {
             kind: deque(names) for kind, names in (secret_variables or {}).items()
         }
-        self._shares: deque[ShareInput] = deque(shares)
+        self._shares: deque[ShareInput | TypedShare] = deque(shares)
+        self._handed: ShareInput | TypedShare | None = None
+        """The command line's share handed over last (refused: named, or asked again)."""
         self._assume_yes = assume_yes
         self._numbers = deque(numbers)
         self._choices = deque(choices)
@@ -197,7 +236,27 @@ class CliInteraction(Interaction):
 
     def ask_share(self, request: ShareRequest) -> ShareInput:
         if self._shares:
-            return self._shares.popleft()
+            given = self._handed = self._shares.popleft()
+            if not isinstance(given, TypedShare):
+                return given
+            if given.route is ShareRoute.FILE and given.password_variable is not None:
+                assert given.path is not None
+                value = os.environ.get(given.password_variable)
+                if value is None:
+                    raise CliError(
+                        f"the environment variable {given.password_variable} (for the "
+                        f"share-file password of {given.path.name}) is not set"
+                    )
+                return FileShareInput(given.path, bytearray(value.encode()))
+            self._require_terminal(
+                f"share {request.number} of {request.total} ({given.route.value})",
+                "a share file with its password variable",
+            )
+            self._stderr.write(
+                f"DKEK share {request.number} of {request.total} ({given.route.value})\n"
+            )
+            return self._read_share(given.route, given.path)
+        self._handed = None
         self._require_terminal(
             f"share {request.number} of {request.total}", "--share FILE --share-password-env VAR"
         )
@@ -206,21 +265,111 @@ class CliInteraction(Interaction):
             "How does this custodian hand over the share?",
             [Choice(route, route.value) for route in request.routes],
         )
+        return self._read_share(route, None)
+
+    def share_checked(self, outcome: ShareOutcome) -> None:
+        """A refused share from the command line stops with its name; a typed one is
+        asked again (the workflow asks for the same share once more)."""
+        handed, self._handed = self._handed, None
+        if outcome.accepted or handed is None:
+            return
+        request = outcome.request
+        if isinstance(handed, TypedShare) and handed.typed:
+            self._shares.appendleft(handed)
+            return
+        name = handed.describe() if isinstance(handed, TypedShare) else _describe(handed)
+        raise CliError(
+            f"share {request.number} of {request.total} ({name}) was not accepted: "
+            f"{outcome.problem}; nothing was imported"
+        )
+
+    # -- shares typed on the terminal ----------------------------------------------------
+
+    def _secret_input(self, prompt: str) -> str:
+        """A line typed without echo (``Cancelled`` at the end of the input)."""
+        try:
+            return getpass.getpass(prompt)
+        except EOFError:
+            raise Cancelled("input ended") from None
+
+    def _read_share(self, route: ShareRoute, path: Path | None) -> ShareInput:
         if route is ShareRoute.PAPERKEY:
-            lines = [self._input(f"PaperKey line {number}: ") for number in range(1, 5)]
-            return PaperKeyShareInput(lines)
-        path = Path(self._input("Share file: "))
+            return self._read_paperkey()
+        if path is None:
+            path = Path(self._input("Share file: "))
         if route is ShareRoute.FILE:
-            password = getpass.getpass("Share-file password: ")
+            password = self._secret_input(f"Share-file password of {path.name}: ")
             return FileShareInput(path, bytearray(password.encode()))
-        prime = self._input("Prime (hex, ':'-separated as printed): ")
-        count = self.ask_number("How many fragments will be entered?", minimum=2, maximum=9)
-        fragments = []
-        for index in range(1, count + 1):
-            share_id = self._input(f"Fragment {index}: share ID: ")
-            value = getpass.getpass(f"Fragment {index}: share value (hex): ")
-            fragments.append((share_id, value))
-        return NofMShareInput(path, prime, fragments)
+        return self._read_n_of_m(path)
+
+    def _read_paperkey(self) -> PaperKeyShareInput:
+        """The PaperKey's lines, each checked as soon as it is typed (typed again if not)."""
+        from keymanager.dkek.paperkey import GROUP_LENGTH, GROUPS_PER_LINE, LINES
+        from keymanager.dkek.paperkey_check import check_line_as_typed
+
+        self._stderr.write(
+            f"Type the {LINES} lines of the PaperKey (not shown; spaces, hyphens and the "
+            "line numbers may be left out).\n"
+        )
+        lines: list[str] = []
+        for number in range(1, LINES + 1):
+            while True:
+                text = self._secret_input(f"PaperKey line {number} of {LINES}: ")
+                check = check_line_as_typed(number, text)
+                if check.ok:
+                    lines.append(text)
+                    break
+                problem = check.problem or (
+                    f"incomplete: a line has {GROUPS_PER_LINE} groups of {GROUP_LENGTH} characters"
+                )
+                self.warn(f"PaperKey line {number}: {problem}; type line {number} again")
+        return PaperKeyShareInput(lines)
+
+    def _read_number(self, prompt: str, minimum: int, maximum: int) -> int:
+        while True:
+            text = self._input(f"{prompt} ({minimum}-{maximum}): ")
+            if text.isdigit() and minimum <= int(text) <= maximum:
+                return int(text)
+            self.warn(f"type a number from {minimum} to {maximum}")
+
+    def _read_n_of_m(self, path: Path) -> NofMShareInput:
+        """The prime once, then one fragment per custodian, each checked as it is typed."""
+        from keymanager.dkek.errors import DkekError
+        from keymanager.dkek.nofm import MAX_TOTAL, MIN_THRESHOLD
+        from keymanager.dkek.nofm_entry import check_fragment_entry, check_prime_entry
+
+        self._stderr.write(f"The password of {path.name} is rebuilt from n-of-m fragments.\n")
+        while True:
+            prime_text = self._input("Prime (as printed on the custodians' sheets): ")
+            try:
+                prime = check_prime_entry(prime_text)
+                break
+            except DkekError as error:
+                self.warn(f"prime: {error}; type it again")
+        needed = self._read_number(
+            "How many fragments are needed ('Any N of M' on the sheets)",
+            MIN_THRESHOLD,
+            MAX_TOTAL,
+        )
+        fragments: list[tuple[str, str]] = []
+        seen: set[int] = set()
+        while len(fragments) < needed:
+            index = len(fragments) + 1
+            share_id = self._input(f"Fragment {index} of {needed}: share ID: ")
+            value = self._secret_input(f"Fragment {index} of {needed}: share value (hex): ")
+            try:
+                fragment = check_fragment_entry(share_id, value, prime, seen)
+            except DkekError as error:
+                self.warn(f"fragment {index}: {error}; type it again")
+                continue
+            seen.add(fragment.share_id)
+            fragments.append((share_id.strip(), value.strip()))
+            left = needed - len(fragments)
+            self._stderr.write(
+                f"Fragment {index} accepted; "
+                + (f"{left} more needed.\n" if left else "enough to rebuild the password.\n")
+            )
+        return NofMShareInput(path, prime_text.strip(), fragments)
 
     def confirm(self, message: str, *, destructive: bool = False) -> bool:
         if self._assume_yes:
@@ -253,3 +402,10 @@ class CliInteraction(Interaction):
         if total and done >= total:
             reporter.finish()
             del self._progress[step]
+
+
+def _describe(share: ShareInput) -> str:
+    """How a share given ready-made is named in messages."""
+    if isinstance(share, FileShareInput | NofMShareInput):
+        return str(share.path)
+    return "the PaperKey given"
