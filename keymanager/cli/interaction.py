@@ -305,7 +305,7 @@ class CliInteraction(Interaction):
     def _read_paperkey(self) -> PaperKeyShareInput:
         """The PaperKey's lines, each checked as soon as it is typed (typed again if not)."""
         from keymanager.dkek.paperkey import GROUP_LENGTH, GROUPS_PER_LINE, LINES
-        from keymanager.dkek.paperkey_check import check_line_as_typed
+        from keymanager.dkek.paperkey_check import check_line_as_typed, read_as_typed
 
         self._stderr.write(
             f"Type the {LINES} lines of the PaperKey (not shown; spaces, hyphens and the "
@@ -317,7 +317,7 @@ class CliInteraction(Interaction):
                 text = self._secret_input(f"PaperKey line {number} of {LINES}: ")
                 check = check_line_as_typed(number, text)
                 if check.ok:
-                    lines.append(text)
+                    lines.append(read_as_typed(text))
                     break
                 problem = check.problem or (
                     f"incomplete: a line has {GROUPS_PER_LINE} groups of {GROUP_LENGTH} characters"
