@@ -71,6 +71,8 @@ class TypedShare:
     route: ShareRoute
     path: Path | None = None
     password_variable: str | None = None
+    option: str = "a share file with its password variable"
+    """What to use instead when there is no terminal (for the error message)."""
 
     @property
     def typed(self) -> bool:
@@ -250,7 +252,7 @@ class CliInteraction(Interaction):
                 return FileShareInput(given.path, bytearray(value.encode()))
             self._require_terminal(
                 f"share {request.number} of {request.total} ({given.route.value})",
-                "a share file with its password variable",
+                given.option,
             )
             self._stderr.write(
                 f"DKEK share {request.number} of {request.total} ({given.route.value})\n"
