@@ -9,8 +9,10 @@ one, else from the host.
 
 ``share import FILE.pbe --domain D --password-env VAR --pin-env VAR`` imports one
 custodian's share into a key domain (checked to be waiting first), verifies the PIN
-after the last share and shows the KCV.  ``share inspect`` decrypts a file and shows
-its fingerprint.
+after the last share and shows the KCV.  ``share import FILE.pbe --n-of-m`` rebuilds
+the file's password from fragments typed on the terminal, ``share import --paperkey``
+reads a PaperKey typed there (the share dialog's checks as each line is typed).
+``share inspect`` decrypts a file and shows its fingerprint.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import sys
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keymanager.cli.device import add_device_arguments, open_card
 from keymanager.cli.progress import TerminalProgress
@@ -30,6 +33,9 @@ from keymanager.cli.workflow_support import (
     interaction_for,
     workflow_command,
 )
+
+if TYPE_CHECKING:
+    from keymanager.cli.interaction import TypedShare
 
 
 def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -88,15 +94,36 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
 
     import_ = actions.add_parser(
         "import",
-        help="decrypt a share file and import the share into a key domain on the card",
+        help="import one custodian's DKEK share (share file, n-of-m fragments or PaperKey) "
+        "into a key domain on the card",
         description=(
-            "Import a DKEK share from a password-protected share file into a key domain. "
-            "The domain must still be waiting for shares (checked before decrypting); the "
-            "user PIN is verified before and after the import, and the card's status "
-            "(outstanding shares, KCV) is shown."
+            "Import a DKEK share into a key domain: from a password-protected share file, "
+            "from a share file whose password is rebuilt from n-of-m fragments typed on "
+            "the terminal (--n-of-m), or from a PaperKey typed on the terminal "
+            "(--paperkey).  The domain must still be waiting for shares (checked before "
+            "decrypting); the user PIN is verified before and after the import, and the "
+            "card's status (outstanding shares, KCV) is shown."
         ),
     )
-    import_.add_argument("file", metavar="FILE.pbe", type=Path)
+    import_.add_argument(
+        "file",
+        metavar="FILE.pbe",
+        type=Path,
+        nargs="?",
+        help="the share file (not with --paperkey)",
+    )
+    typed = import_.add_mutually_exclusive_group()
+    typed.add_argument(
+        "--n-of-m",
+        action="store_true",
+        help="the file's password is rebuilt from n-of-m fragments typed on the terminal "
+        "(the prime once, then each fragment, checked as it is typed)",
+    )
+    typed.add_argument(
+        "--paperkey",
+        action="store_true",
+        help="type the share as a PaperKey on the terminal (each line checked as it is typed)",
+    )
     import_.add_argument("--domain", type=int, default=0, help="key domain (default 0)")
     import_.add_argument(
         "--password-env", metavar="VAR", help="read the password from this environment variable"
@@ -231,28 +258,50 @@ def _inspect(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _share_to_import(arguments: argparse.Namespace) -> TypedShare:
+    """The share ``share import`` was told to import, by its route."""
+    from keymanager.cli.interaction import TypedShare
+    from keymanager.workflows.interaction import ShareRoute
+
+    if arguments.paperkey:
+        if arguments.file is not None or arguments.password_env:
+            raise CliError("--paperkey takes no share file and no --password-env")
+        return TypedShare(ShareRoute.PAPERKEY, option="a share file (FILE.pbe --password-env VAR)")
+    if arguments.file is None:
+        raise CliError("give the share file FILE.pbe, or --paperkey to type a PaperKey")
+    if arguments.n_of_m:
+        if arguments.password_env:
+            raise CliError("use either --password-env or --n-of-m")
+        return TypedShare(ShareRoute.N_OF_M, arguments.file, option="--password-env VAR")
+    return TypedShare(
+        ShareRoute.FILE, arguments.file, arguments.password_env, option="--password-env VAR"
+    )
+
+
 @workflow_command
 def _import(arguments: argparse.Namespace) -> int:
     from keymanager.dkek.sharefile import read_share_file
     from keymanager.workflows.ceremony import import_shares
     from keymanager.workflows.interaction import SecretKind
 
-    try:
-        read_share_file(arguments.file)
-    except OSError as error:
-        raise CliError(f"cannot read {arguments.file}: {error.strerror}") from None
+    share = _share_to_import(arguments)
+    if share.path is not None:
+        try:
+            read_share_file(share.path)
+        except OSError as error:
+            raise CliError(f"cannot read {share.path}: {error.strerror}") from None
     interaction = interaction_for(
-        arguments,
-        {SecretKind.USER_PIN: arguments.pin_env},
-        share_files=[(arguments.file, arguments.password_env)],
+        arguments, {SecretKind.USER_PIN: arguments.pin_env}, shares=[share]
     )
     with open_card(arguments) as hsm:
-        result = import_shares(hsm, interaction, arguments.domain, count=1, retry_rejected=False)
+        # a refused share from the command line stops (named); a typed one is asked again
+        result = import_shares(hsm, interaction, arguments.domain, count=1)
     data = result.to_dict()
-    data["file"] = str(arguments.file)
+    data["file"] = None if share.path is None else str(share.path)
+    [imported] = result.imported
     lines = [
-        f"Share imported into key domain {result.domain} "
-        f"(share fingerprint {result.imported[0].fingerprint})."
+        f"Share {imported.number} of {imported.shares_total} imported into key domain "
+        f"{result.domain} (share fingerprint {imported.fingerprint})."
     ]
     if result.shares_outstanding:
         lines.append(
