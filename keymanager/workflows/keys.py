@@ -35,6 +35,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from keymanager.card.errors import (
     CardError,
@@ -62,6 +63,7 @@ from keymanager.card.keystore import (
     fid,
     parse_cv_request_public_key,
 )
+from keymanager.card.keystore_certificates import PublicKey
 from keymanager.card.pkcs15 import (
     KeyKind,
     Pkcs15Error,
@@ -85,6 +87,12 @@ from keymanager.paths import state_directory
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.errors import BackupDkekMismatch, DomainNotReady, WorkflowError
 from keymanager.workflows.interaction import Cancelled, Choice, Interaction
+from keymanager.workflows.key_checks import (
+    algorithm_list_warnings,
+    confirm_new_key,
+    remove_left_key,
+    waiting_domains,
+)
 from keymanager.workflows.key_domains import record_quietly
 from keymanager.workflows.sealing import (
     PROOF_BY_LIST,
@@ -300,6 +308,11 @@ def domains_by_kcv(hsm: SmartCardHsm) -> tuple[dict[bytes, list[int]], list[int]
     return by_kcv, hidden, incomplete
 
 
+def _waiting(hsm: SmartCardHsm, domain: int) -> str:
+    """What ``domain`` still waits for, in words."""
+    return waiting_domains(hsm).get(domain, f"key domain {domain} has no DKEK")
+
+
 class _Rollback:
     """Delete what a key operation created if it does not finish (metadata first)."""
 
@@ -397,13 +410,17 @@ def backup_key(
         ) from None
     except ConditionsNotSatisfied as error:
         raise WorkflowError(
-            f"key {key_reference} is sealed: the card refuses to export it (SW {error.sw:04X}: "
-            "its allowed-algorithm list lacks WRAP); no backup was written"
+            f"this key may not be exported: key {key_reference} is sealed: the card refuses "
+            f"to export it (SW {error.sw:04X}: its allowed-algorithm list lacks wrap, 92); "
+            "no backup was written"
         ) from None
     except ReferencedDataNotFound as error:
+        waiting = "; ".join(waiting_domains(hsm).values())
         raise WorkflowError(
-            f"the card will not wrap key {key_reference} (SW {error.sw:04X}): it belongs to "
-            "no key domain with a complete DKEK; no backup was written"
+            f"the domain has no complete DKEK: the card will not wrap key {key_reference} "
+            f"(SW {error.sw:04X}) because its key domain has no complete DKEK"
+            + (f" ({waiting})" if waiting else "")
+            + "; no backup was written"
         ) from None
     try:
         kcv = describe_blob(blob).kcv
@@ -426,8 +443,10 @@ def backup_key(
     cert_kind = None
     if certificate is not None:
         cert_kind = "cv-request" if certificate.startswith(b"\x67") else "x509"
+    domain_text = f", key domain {matches[0]}" if len(matches) == 1 else ""
     interaction.inform(
-        f"Key {key_reference} ({label}) backed up to {output}; DKEK KCV {format_kcv(kcv)}."
+        f"Key {key_reference} ({label}) backed up to {output}; "
+        f"DKEK KCV {format_kcv(kcv)}{domain_text}."
     )
     return BackupResult(
         key_reference=key_reference,
@@ -487,6 +506,23 @@ def _prkd_from_file(raw: bytes, reference: int) -> tuple[bytes, PrivateKeyDescri
         return raw, description, "file"  # cannot be rewritten without changing more
     fixed = replace(description, key_reference=reference)
     return encode_prkd(fixed), fixed, "file, key reference corrected"
+
+
+def _backup_public_key(backup: KeyBackup) -> PublicKey | None:
+    """The public key of a backup's certificate or CV request (``None``: it has neither,
+    or it cannot be read: the restore then goes on without the duplicate check)."""
+    certificate = backup.certificate
+    if certificate is None:
+        return None
+    try:
+        if certificate.startswith(b"\x67"):
+            return parse_cv_request_public_key(certificate).public_key
+        public = x509.load_der_x509_certificate(certificate).public_key()
+    except (CardError, ValueError):
+        return None
+    if isinstance(public, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        return public
+    return None
 
 
 def _made_prkd(
@@ -580,12 +616,13 @@ def restore_key(
     by_kcv, hidden, incomplete = domains_by_kcv(hsm)
     matches = by_kcv.get(header.kcv, [])
     if not matches and not hidden:
+        waiting = "; ".join(waiting_domains(hsm).values()) if incomplete else ""
+        outstanding = (
+            f"{waiting} (a Clear KEK, or shares not all imported): import its shares, "
+            "then restore again"
+        )
         if not by_kcv:
-            where = (
-                f"key domain(s) {', '.join(map(str, incomplete))} still wait for shares"
-                if incomplete
-                else "the device has no key domain with a DKEK"
-            )
+            where = outstanding if incomplete else "the device has no key domain with a DKEK"
             raise DomainNotReady(
                 f"no key domain holds a complete DKEK ({where}); nothing was changed"
             )
@@ -595,8 +632,9 @@ def restore_key(
         )
         raise BackupDkekMismatch(
             f"the backup was made under a DKEK with KCV {format_kcv(header.kcv)}, but this "
-            f"card's key domains have KCV {cards}: it belongs to another DKEK; "
-            "nothing was changed"
+            f"card's complete key domains have KCV {cards}: it belongs to another DKEK"
+            + (f"; {outstanding}, if the backup's DKEK belongs there" if incomplete else "")
+            + "; nothing was changed"
         )
     if not matches:
         interaction.warn(
@@ -609,6 +647,7 @@ def restore_key(
     listed_sealed = bool(is_sealed(describe_blob(blob).allowed_algorithms))
     files = CardFiles.enumerate(hsm)
     reference = _choose_reference(files, key_reference)
+    confirm_new_key(hsm, interaction, _backup_public_key(backup), f"restoring {path.name}")
     description: PrivateKeyDescription | None
     prkd_source = "none"
     if backup.prkd is not None:
@@ -640,11 +679,29 @@ def restore_key(
     try:
         try:
             hsm.unwrap_key(reference, blob)
-        except WrongData as error:
-            raise WorkflowError(
-                f"the card refused the key blob (SW {error.sw:04X}): it is damaged, made "
-                "under another DKEK, or holds a key this card cannot take; nothing was changed"
-            ) from None
+        except TransportError:
+            raise
+        except CardError as error:
+            left = remove_left_key(hsm, reference)
+            if left:
+                interaction.warn(
+                    f"The card created key {reference} (CC{reference:02X}) before it refused "
+                    "the blob; that key, without description, was found and removed."
+                )
+            if isinstance(error, WrongData):
+                raise WorkflowError(_refused_blob_words(error.sw, matches, header.kcv)) from None
+            if isinstance(error, ReferencedDataNotFound):
+                waiting = "; ".join(waiting_domains(hsm).values()) or "none is complete"
+                raise DomainNotReady(
+                    f"the card refused the key blob (SW {error.sw:04X}): the key domain has no "
+                    f"complete DKEK ({waiting}); nothing was changed"
+                ) from None
+            if left:
+                raise WorkflowError(
+                    f"the card refused the key blob ({error}); the key it had created was "
+                    "removed, nothing else was changed"
+                ) from None
+            raise
         rollback = _Rollback(hsm, reference)
         try:
             for file in (fid(PRKD_PREFIX, reference), fid(EE_CERTIFICATE_PREFIX, reference)):
@@ -691,7 +748,9 @@ def restore_key(
         certificate_kind = "cv-request" if backup.has_cv_request else "x509"
     sealed = proof == PROOF_BY_LIST
     sealed_text = f"; sealed: {SEALED_WORDS}" if sealed else ""
-    interaction.inform(f"Key restored into reference {reference} ({name}){sealed_text}.")
+    interaction.inform(
+        f"Key restored into reference {reference}: {name} ({kind.value}){sealed_text}."
+    )
     return RestoreResult(
         key_reference=reference,
         label=name,
@@ -702,6 +761,28 @@ def restore_key(
         certificate=certificate_kind,
         file=path,
         sealed=sealed,
+    )
+
+
+def _refused_blob_words(sw: int, matches: list[int], kcv: bytes) -> str:
+    """Why UNWRAP KEY refused a blob whose KCV was checked (or hidden) on the host."""
+    if matches:
+        where = "key domain " + ", ".join(map(str, matches))
+        checked = (
+            f"the host checked the file's structure and that its DKEK KCV {format_kcv(kcv)} "
+            f"is the one of {where}"
+        )
+    else:
+        checked = (
+            "the host checked the file's structure; the card hides its key domains' KCVs, "
+            "so the DKEK could not be compared"
+        )
+    return (
+        f"the backup does not match this key domain's DKEK or is damaged: the card refused "
+        f"its key blob (SW {sw:04X}). {checked[0].upper() + checked[1:]}; the blob's MAC "
+        "can only be checked with the DKEK, which only the card holds (a blob made under "
+        "other shares with the same KCV, a changed byte, or a key type this card cannot "
+        "take fail there); nothing was changed"
     )
 
 
@@ -826,6 +907,16 @@ def generate_key(
         if domain not in with_kek | set(incomplete):
             raise DomainNotReady(f"key domain {domain} is not a DKEK domain on this card")
         kek_present = domain in with_kek
+        if not kek_present:
+            interaction.warn(
+                f"Key domain {domain} has no complete DKEK ({_waiting(hsm, domain)}): a key "
+                "generated there cannot be backed up, and may never be (a card can keep a key "
+                "made before its domain's DKEK was complete unexportable); import the "
+                "remaining shares first to be able to back it up."
+            )
+    if allowed_algorithms is not None:
+        for warning in algorithm_list_warnings(algorithm.kind, allowed_algorithms, seal=seal):
+            interaction.warn(warning[0].upper() + warning[1:] + ".")
     allowed_algorithms = generation_algorithms(algorithm.kind, allowed_algorithms, seal=seal)
     verify_user_pin(hsm, interaction, f"generating the key {label!r}")
     files = CardFiles.enumerate(hsm)
@@ -895,7 +986,8 @@ def generate_key(
         journal.end(serial, reference)
     sealed_text = f"; sealed: {SEALED_WORDS} ({seal_proof})" if seal else ""
     interaction.inform(
-        f"Generated {algorithm.describe()} key {label!r} in reference {reference}{sealed_text}."
+        f"Generated {algorithm.describe()} key {label!r} in reference {reference} "
+        f"(ID {key_id.hex().upper()}){sealed_text}."
     )
     return GeneratedKey(
         key_reference=reference,

@@ -132,7 +132,10 @@ def test_restore_onto_a_twin_card_signs_with_the_same_key(
     assert isinstance(public, ec.EllipticCurvePublicKey)
     public.verify(signature, b"restored", ec.ECDSA(hashes.SHA256()))
     # a free reference is chosen when none is named, and a taken one is refused
-    again = restore_key(hsm, ScriptedInteraction(), path)
+    # the same key again: the card's copy is named and the user asked
+    asked = ScriptedInteraction().answer("confirm", True)
+    again = restore_key(hsm, asked, path)
+    assert any("already on the card: key 7 (signing key)" in q for q in asked.questions)
     assert again.key_reference == 2 and again.prkd == "file, key reference corrected"
     with pytest.raises(WorkflowError, match="already holds a key"):
         restore_key(hsm, ScriptedInteraction(), path, key_reference=7)
