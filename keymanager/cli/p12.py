@@ -3,13 +3,21 @@
 ::
 
     keymanager-cli import-p12 FILE --p12-password-env VAR --pin-env VAR
-        (--transient | [--domain D] [--no-export] --share FILE.pbe --share-password-env VAR
-                       [--share FILE2.pbe --share-password-env VAR2 ...])
+        (--transient | [--domain D] [--no-export] SHARE [SHARE ...])
         [--yes] [--json] [--reader NAME | --simulator STATE]
 
-With ``--share`` the classic import runs: the shares (files with their passwords, in
-the order given) make up the DKEK of key domain D (default 0), and their KCV is
-compared with the card's before any key is touched.  With ``--transient`` a one-off
+    SHARE: --share FILE.pbe [--share-password-env VAR] | --share-n-of-m FILE.pbe
+           | --share-paperkey
+
+With shares the classic import runs: the shares (in the order given, each by its
+route: a share file with its password from ``--share-password-env`` or typed; a share
+file whose password is rebuilt from n-of-m fragments typed on the terminal; a PaperKey
+typed on the terminal) make up the DKEK of key domain D (default 0), and their KCV is
+compared with the card's before any key is touched.  The PKCS#12 file is opened and
+checked (its password, keys the card can hold) before any share is decrypted.  A share
+file that is refused (a wrong password) is named and the command stops; a share typed
+on the terminal is asked again.  Every key of the file is imported, each proven by its
+test signature.  With ``--transient`` a one-off
 key domain is created and its KEK deleted afterwards; each key is sealed (its
 algorithm list lacks WRAP, and the card refuses a WRAP attempt before the import
 reports it): the card refuses to export it.  ``--no-export`` seals the keys of a classic
@@ -17,8 +25,9 @@ import the same way (a transient import always seals).
 
 Before anything else the command cleans up what an interrupted import left on this
 card (it asks, or ``--yes`` agrees).  Secrets come from the environment variables
-named, never from the command line.  Exit status 0 when every chosen key was imported
-and its test signature verified; otherwise 1 with a one-line reason on stderr.
+named or the terminal, never from the command line.  Exit status 0 when every chosen
+key was imported and its test signature verified; otherwise 1 with a one-line reason
+on stderr.
 """
 
 from __future__ import annotations
@@ -36,8 +45,10 @@ from keymanager.cli.prompts import CliError
 
 if TYPE_CHECKING:
     from keymanager.card.hsm import SmartCardHsm
+    from keymanager.cli.interaction import TypedShare
     from keymanager.workflows.import_p12 import Pkcs12ImportResult, RecoveryResult
-    from keymanager.workflows.interaction import FileShareInput, SecretKind
+    from keymanager.workflows.interaction import Interaction, SecretKind
+    from keymanager.workflows.pkcs12 import Pkcs12Contents
 
 
 def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,26 +67,47 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
         "--p12-password-env", metavar="VAR", help="the PKCS#12 file's password is in VAR"
     )
     parser.add_argument("--pin-env", metavar="VAR", help="the user PIN is in VAR")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument(
+    parser.add_argument(
         "--transient",
         action="store_true",
         help="import through a one-off key domain (no shares; keys never exportable)",
     )
-    mode.add_argument(
+    parser.set_defaults(shares=[])
+    parser.add_argument(
         "--share",
-        action="append",
+        action=_ShareAction,
+        dest="shares",
+        const=_FILE,
         type=Path,
         metavar="FILE.pbe",
-        default=[],
-        help="a DKEK share file of the key domain (repeat for each share, in order)",
+        help="a DKEK share file of the key domain, with its password (repeat the --share "
+        "options once per share, in order)",
+    )
+    parser.add_argument(
+        "--share-n-of-m",
+        action=_ShareAction,
+        dest="shares",
+        const=_N_OF_M,
+        type=Path,
+        metavar="FILE.pbe",
+        help="a DKEK share file whose password is rebuilt from n-of-m fragments typed on "
+        "the terminal",
+    )
+    parser.add_argument(
+        "--share-paperkey",
+        action=_ShareAction,
+        dest="shares",
+        const=_PAPERKEY,
+        nargs=0,
+        help="a DKEK share typed on the terminal as a PaperKey",
     )
     parser.add_argument(
         "--share-password-env",
         action="append",
         metavar="VAR",
         default=[],
-        help="the password of the corresponding --share file is in VAR (one per --share)",
+        help="the password of the corresponding --share file is in VAR (one per --share; "
+        "none: each password is asked on the terminal)",
     )
     parser.add_argument(
         "--domain", type=int, default=0, metavar="D", help="key domain of the shares (default 0)"
@@ -92,23 +124,74 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.set_defaults(handler=run_import_p12)
 
 
-def _prepared_shares(arguments: argparse.Namespace) -> list[FileShareInput]:
-    from keymanager.workflows.interaction import FileShareInput
+_FILE, _N_OF_M, _PAPERKEY = "file", "n-of-m", "paperkey"
 
-    files: list[Path] = arguments.share
+
+class _ShareAction(argparse.Action):
+    """Append (route, FILE) to ``shares``: the --share options keep their order."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        shares = [*(getattr(namespace, self.dest, None) or []), (self.const, values or None)]
+        setattr(namespace, self.dest, shares)
+
+
+def _prepared_shares(arguments: argparse.Namespace) -> list[TypedShare]:
+    """The shares the command line names, in order, each by its route.
+
+    A share file's password comes from the next ``--share-password-env`` (one per
+    ``--share``), or, when none is given, is typed on the terminal.  Every share file
+    is checked to be readable, every variable to be set, before anything is decrypted.
+    """
+    from keymanager.cli.interaction import TypedShare
+    from keymanager.dkek.sharefile import read_share_file
+    from keymanager.workflows.interaction import ShareRoute
+
+    sources: list[tuple[str, Path | None]] = arguments.shares
+    files = [path for route, path in sources if route == _FILE]
     variables: list[str] = arguments.share_password_env
-    if len(variables) != len(files):
+    if (variables or not sys.stdin.isatty()) and len(variables) != len(files):
         raise CliError(
             f"give one --share-password-env per --share ({len(files)} share file(s), "
             f"{len(variables)} password variable(s))"
         )
-    shares: list[FileShareInput] = []
-    for path, variable in zip(files, variables, strict=True):
-        value = os.environ.get(variable)
-        if value is None:
+    for variable, path in zip(variables, files, strict=True):
+        if os.environ.get(variable) is None:
+            assert path is not None
             raise CliError(f"the environment variable {variable} (for {path.name}) is not set")
-        shares.append(FileShareInput(path, bytearray(value.encode())))
+    routes = {_FILE: ShareRoute.FILE, _N_OF_M: ShareRoute.N_OF_M, _PAPERKEY: ShareRoute.PAPERKEY}
+    remaining = list(variables)
+    shares: list[TypedShare] = []
+    for route, path in sources:
+        if path is not None:
+            try:
+                read_share_file(path)
+            except OSError as error:
+                raise CliError(f"cannot read {path}: {error.strerror or error}") from None
+        password_variable = remaining.pop(0) if route == _FILE and remaining else None
+        shares.append(
+            TypedShare(routes[route], path, password_variable, option="--share-password-env VAR")
+        )
     return shares
+
+
+def _open_checked(interaction: Interaction, path: Path) -> Pkcs12Contents:
+    """Open the PKCS#12 file and check the card can hold something of it (before any
+    share is decrypted: a share file's key derivation takes seconds)."""
+    from keymanager.workflows.import_p12 import ask_and_open
+
+    contents = ask_and_open(interaction, path)
+    try:
+        contents.check_importable()
+    except BaseException:
+        contents.forget()
+        raise
+    return contents
 
 
 def _verify_pin_from_environment(hsm: SmartCardHsm, variable: str | None) -> None:
@@ -186,8 +269,10 @@ def _run(arguments: argparse.Namespace) -> int:
     from keymanager.workflows.interaction import SecretKind
     from keymanager.workflows.plugins.transient_import import recover_leftovers, transient_import
 
-    if not arguments.transient and not arguments.share:
+    if not arguments.transient and not arguments.shares:
         raise CliError("give --transient, or the key domain's shares with --share FILE.pbe")
+    if arguments.transient and arguments.shares:
+        raise CliError("--transient takes no shares (--share, --share-n-of-m, --share-paperkey)")
     if arguments.transient and arguments.share_password_env:
         raise CliError("--share-password-env belongs to --share, not to --transient")
     shares = [] if arguments.transient else _prepared_shares(arguments)
@@ -221,6 +306,7 @@ def _run(arguments: argparse.Namespace) -> int:
                 journal=journal,
                 offer_more=False,
                 seal=arguments.no_export,
+                opened=_open_checked(interaction, arguments.file),
             )
     output["import"] = result.to_json()
     if arguments.json:
