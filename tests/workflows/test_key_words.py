@@ -218,3 +218,53 @@ def test_restoring_a_key_already_on_the_card_asks(tmp_path: Path) -> None:
     # another card: nothing to ask
     _other, fresh = dkek_card(SHARES, b"twice fresh")
     assert restore_key(fresh, pin(), path).key_reference == 1
+
+
+# --- PKCS#12 imports of a key already on the card ------------------------------------------
+
+
+def test_pkcs12_imports_of_a_key_already_on_the_card_ask(tmp_path: Path) -> None:
+    from keymanager.workflows.import_p12 import ImportJournal, import_pkcs12
+    from keymanager.workflows.plugins.transient_import import transient_import
+    from tests.workflows.p12_support import (
+        P12_PASSWORD,
+        fresh_card,
+        host_key,
+        paperkey_input,
+        session,
+        write_p12,
+    )
+
+    card, share = fresh_card(b"p12 twice")
+    path = tmp_path / "in.p12"
+    write_p12(path, host_key("p256"), common_name="p12 holder", with_certificate=True)
+    journal = ImportJournal(tmp_path / "journal.json")
+
+    def classic(*answers: tuple[str, object]) -> ScriptedInteraction:
+        interaction = ScriptedInteraction()
+        interaction.answer("number", 1).answer("share", paperkey_input(share))
+        interaction.answer("secret", PIN).answer("secret", P12_PASSWORD)
+        interaction.answer("choices", "all")
+        for kind, value in answers:
+            interaction.answer(kind, value)
+        return interaction
+
+    first = import_pkcs12(session(card), classic(), path=path, journal=journal, offer_more=False)
+    assert first.ok and [k.key_reference for k in first.keys] == [1]
+    keys_before = set(card.state.keys)
+    # classic: declined, the key is not imported a second time
+    declined = classic(("confirm", False))
+    again = import_pkcs12(session(card), declined, path=path, journal=journal, offer_more=False)
+    [refused] = again.keys
+    assert refused.key_reference is None
+    assert refused.error == (
+        "the key is already on the card as key 1 (p12 holder); not imported again"
+    )
+    assert any("already on the card as key 1 (p12 holder)" in q for q in declined.questions)
+    assert set(card.state.keys) == keys_before
+    # transient: asked the same way; agreed, the second copy goes in
+    agreed = ScriptedInteraction().answer("secret", P12_PASSWORD).answer("secret", PIN)
+    agreed.answer("choices", "all").answer("confirm", True)
+    copy = transient_import(session(card), agreed, path=path, journal=journal, offer_more=False)
+    assert any("already on the card as key 1 (p12 holder)" in q for q in agreed.questions)
+    assert copy.ok and [k.key_reference for k in copy.keys] == [2]
