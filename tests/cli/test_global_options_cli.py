@@ -88,7 +88,10 @@ def test_an_option_the_command_does_not_take_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], words: str
 ) -> None:
     status, out, err = run(capsys, *argv)
-    assert out == ""
+    if "--json" in argv:
+        assert json.loads(out)["error"]["kind"] == "usage"
+    else:
+        assert out == ""
     assert status == 2
     assert words in err
     assert "usage:" in err
