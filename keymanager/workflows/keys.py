@@ -779,7 +779,7 @@ def _refused_blob_words(sw: int, matches: list[int], kcv: bytes) -> str:
         )
     return (
         f"the backup does not match this key domain's DKEK or is damaged: the card refused "
-        f"its key blob (SW {sw:04X}). {checked[0].upper() + checked[1:]}; the blob's MAC "
+        f"the key blob (SW {sw:04X}). {checked[0].upper() + checked[1:]}; the blob's MAC "
         "can only be checked with the DKEK, which only the card holds (a blob made under "
         "other shares with the same KCV, a changed byte, or a key type this card cannot "
         "take fail there); nothing was changed"

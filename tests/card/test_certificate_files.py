@@ -263,7 +263,7 @@ def test_a_second_import_of_a_chain_stores_no_ca_certificate_again(
             .answer("secret", PIN)
             .answer("secret", P12_PASSWORD)
             .answer("choices", "all")
-            .answer("confirm", False)
+            .answer("confirm", True)  # the second time: the key is on the card, import it again
         )
         session = SmartCardHsm.open(LocalTransport(card))
         results.append(
@@ -330,7 +330,9 @@ def test_new_files_never_land_on_files_enumerate_hides(
 
     # a restore onto the stale reference replaces the whole file (no tail survives)
     backup_key(hsm, pin(), 3, tmp_path / "three.wky")
-    restore_key(hsm, pin(), tmp_path / "three.wky", key_reference=2)
+    # key 3 is on the card: the restore asks before it makes the second copy
+    asked = ScriptedInteraction().answer("confirm", True)
+    restore_key(hsm, asked, tmp_path / "three.wky", key_reference=2)
     assert hsm.read_file(fid(EE_CERTIFICATE_PREFIX, 2)) == hsm.read_file(
         fid(EE_CERTIFICATE_PREFIX, 3)
     )
