@@ -290,12 +290,13 @@ def _json_requested(argv: Sequence[str]) -> bool:
     return "--json" in options
 
 
-def _report_usage_error(error: UsageError, as_json: bool) -> int:
+def _report_usage_error(error: UsageError, as_json: bool) -> NoReturn:
+    """Usage and message on stderr (JSON on stdout too), then exit 2 as argparse does."""
     error.parser.print_usage(sys.stderr)
     print(f"{error.parser.prog}: error: {error.message}", file=sys.stderr)
     if as_json:
         print(error_document("usage", error.message, True, None))
-    return 2
+    raise SystemExit(2)
 
 
 def _report(
@@ -322,14 +323,18 @@ def _log_start(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``keymanager-cli`` and return its exit status."""
+    """Run ``keymanager-cli`` and return its exit status.
+
+    A usage error (and ``--help``, ``--version``) exits with :class:`SystemExit`, as
+    argparse does.
+    """
     words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
         arguments = parser.parse_args(words)
         merge_global_options(parser, arguments)
     except UsageError as error:
-        return _report_usage_error(error, _json_requested(words))
+        _report_usage_error(error, _json_requested(words))
     if getattr(arguments, "handler", None) is None:
         parser.print_help()
         return 0

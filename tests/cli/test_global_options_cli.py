@@ -29,7 +29,12 @@ def initialised(state: Path) -> Path:
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
+    """Exit status (also of a usage error, which exits), stdout and stderr of ``main``."""
+    try:
+        status = main(list(argv))
+    except SystemExit as stop:
+        assert isinstance(stop.code, int)
+        status = stop.code
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
