@@ -42,7 +42,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -316,6 +315,8 @@ def close_logging() -> None:
 
 
 def _distribution_version(*names: str) -> str | None:
+    from importlib import metadata  # 15 ms of imports: only when a version is asked for
+
     for name in names:
         try:
             return metadata.version(name)

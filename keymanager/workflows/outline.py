@@ -55,7 +55,6 @@ from keymanager.card.keystore import (
 )
 from keymanager.card.pkcs15 import Pkcs15Error, decode_tokeninfo
 from keymanager.dkek.dkek import format_kcv
-from keymanager.workflows.key_domains import keys_with_domains
 
 T = TypeVar("T")
 
@@ -210,6 +209,8 @@ def read_outline(hsm: SmartCardHsm) -> Outline:
         slots = hsm.key_domains()
     except NoKeyDomainSupport:
         slots = []
+    from keymanager.workflows.key_domains import keys_with_domains  # not needed for its texts
+
     store = KeyStore(hsm)
     listed, problem = _listed(lambda: [keys_with_domains(hsm)], "the keys")
     registry, keys = listed[0] if listed else (Registry(), [])
