@@ -824,7 +824,8 @@ def test_wrong_passwords_and_pins_leave_no_secret_in_errors(
 
 def _transient_script() -> ScriptedInteraction:
     interaction = ScriptedInteraction().answer("secret", P12_TRANSIENT_PASSWORD)
-    return interaction.answer("secret", PIN_1).answer("choices", "all")
+    interaction.answer("secret", PIN_1).answer("choices", "all")
+    return interaction.answer("confirm", True)  # the run's card holds the key already: again
 
 
 def test_card_removed_at_each_apdu_of_a_transient_import(run: Run) -> None:
