@@ -178,7 +178,7 @@ def main() -> int:
     bare = medians["python -c pass"]
     print()
     print(f"median wall time of {arguments.runs} runs each, as new processes")
-    print(f"{'':34}{'time':>10}{'x python':>10}{'target':>9}")
+    print(f"{'':34}{'time':>10}{'x python':>10}  target")
     rows = [*commands]
     if unavailable is not None:
         rows += ["pkcs15-tool --list-keys"]
@@ -191,9 +191,9 @@ def main() -> int:
         target = next((t for key, t in TARGETS.items() if label.endswith(key)), None)
         verdict = ""
         if target is not None:
-            verdict = f"<= {target:.1f}" + ("" if ratio <= target else "  MISSED")
+            verdict = f"<= {target:.1f}x " + ("met" if ratio <= target else "MISSED")
             met = met and ratio <= target
-        print(f"{label:34}{medians[label] * 1000:8.1f}ms{ratio:9.2f}x{verdict:>9}")
+        print(f"{label:34}{medians[label] * 1000:8.1f}ms{ratio:9.2f}x  {verdict}")
     return 0 if met else 1
 
 
