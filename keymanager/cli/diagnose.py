@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from keymanager.cli.device import reader_name
+
 if TYPE_CHECKING:
     from keymanager.diagnostics import CardReport, Diagnosis, Finding
 
@@ -33,7 +35,10 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     device = parser.add_mutually_exclusive_group()
     device.add_argument(
-        "--reader", metavar="NAME", help="check only readers whose name contains NAME"
+        "--reader",
+        metavar="NAME",
+        type=reader_name,
+        help="check only readers whose name contains NAME",
     )
     device.add_argument(
         "--simulator",

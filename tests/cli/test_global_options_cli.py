@@ -110,6 +110,7 @@ def test_an_option_the_command_does_not_take_is_a_usage_error(
         ["status", "--reader", ""],
         ["keys", "--reader", "  "],
         ["--reader", "", "--json", "keys"],
+        ["diagnose", "--reader", ""],
     ],
 )
 def test_an_empty_reader_is_a_usage_error_not_the_simulator(
