@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import re
 import shutil
 import sys
 from collections.abc import Sequence
@@ -36,6 +34,7 @@ from keymanager.cli import (
 )
 from keymanager.cli.device import reader_name
 from keymanager.cli.prompts import CliError
+from keymanager.cli.workflow_support import error_document, report_error
 
 PROG = "keymanager-cli"
 
@@ -206,82 +205,6 @@ def merge_global_options(parser: argparse.ArgumentParser, arguments: argparse.Na
         raise UsageError(command, "argument --reader: not allowed with argument --simulator")
 
 
-INTERRUPTED = (
-    "run `keymanager-cli status` (and `keymanager-cli keys`) to see what the card holds "
-    "before repeating the command: the last step may not have been done.  An interrupted "
-    "generate, restore or import-p12 is repaired the next time one of them runs on this card"
-)
-
-
-def advice_for(error: BaseException) -> str | None:
-    """A second line for errors that leave the user wondering what state the card is in."""
-    from keymanager.card.errors import CardRemoved, CardReset
-
-    if isinstance(error, CardRemoved):
-        return f"the card was removed during the command: insert it again, then {INTERRUPTED}"
-    if isinstance(error, CardReset):
-        return (
-            "the card was reset during the command (by another program or the reader) and "
-            f"its PIN verification is gone: {INTERRUPTED}"
-        )
-    return None
-
-
-_NOTHING_CHANGED = re.compile(
-    r"\bnothing (?:else )?(?:(?:was|is|has been|were) )?"
-    r"(?:changed|written|imported|erased|deleted|created|stored|done)\b",
-    re.IGNORECASE,
-)
-
-
-def error_origin(error: BaseException) -> BaseException:
-    """The error of the layers below that a :class:`CliError` was made from, else ``error``.
-
-    The commands turn workflow, card, DKEK and file errors into a one-line
-    :class:`CliError` (``raise CliError(str(error)) from None``), which keeps the
-    original as ``__context__``.
-    """
-    from keymanager.card.errors import CardError
-    from keymanager.dkek.errors import DkekError
-    from keymanager.workflows.errors import WorkflowError
-    from keymanager.workflows.interaction import Cancelled
-
-    if isinstance(error, CliError):
-        origin = error.__cause__ or error.__context__
-        if isinstance(origin, WorkflowError | CardError | DkekError | Cancelled | OSError):
-            return origin
-    return error
-
-
-def nothing_changed(error: BaseException) -> bool | None:
-    """Whether the card and files are as before the command; ``None``: not known.
-
-    An error's own ``nothing_changed`` attribute (``True``/``False``) decides; else its
-    message does: one that says "nothing was changed" (written, imported, …) means
-    ``True``.  Every other error is ``None``: the command may have stopped half-way.
-    """
-    for candidate in (error, error_origin(error)):
-        value = getattr(candidate, "nothing_changed", None)
-        if isinstance(value, bool):
-            return value
-    return True if _NOTHING_CHANGED.search(str(error)) else None
-
-
-def error_document(kind: str, message: str, changed: bool | None, advice: str | None) -> str:
-    """The JSON an error is with ``--json``: ``{"error": {"kind", "message", …}}``."""
-    return json.dumps(
-        {
-            "error": {
-                "kind": kind,
-                "message": message,
-                "nothing_changed": changed,
-                "advice": advice,
-            }
-        },
-        indent=2,
-    )
-
-
 def _json_requested(argv: Sequence[str]) -> bool:
     """``--json`` among the options (a usage error may come before it is parsed)."""
     options = list(argv)
@@ -297,19 +220,6 @@ def _report_usage_error(error: UsageError, as_json: bool) -> NoReturn:
     if as_json:
         print(error_document("usage", error.message, True, None))
     raise SystemExit(2)
-
-
-def _report(
-    arguments: argparse.Namespace, error: BaseException, *, label: str, kind: str | None = None
-) -> None:
-    text = str(error) or type(error).__name__
-    print(f"{PROG}: {label}: {text}", file=sys.stderr)
-    advice = advice_for(error)
-    if advice is not None:
-        print(f"{PROG}: {advice}", file=sys.stderr)
-    if getattr(arguments, "json", False):
-        kind = kind or type(error_origin(error)).__name__
-        print(error_document(kind, text, nothing_changed(error), advice))
 
 
 def _log_start(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> None:
@@ -362,10 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from keymanager.workflows.interaction import Cancelled
 
         if isinstance(error, Cancelled):
-            _report(arguments, error, label="cancelled", kind="cancelled")
+            report_error(arguments, error, label="cancelled", kind="cancelled")
             return 130
         if isinstance(error, CliError | DkekError | CardError | WorkflowError):
-            _report(arguments, error, label="error")
+            report_error(arguments, error, label="error")
             return 1
         raise
     return status

@@ -6,6 +6,8 @@
 * :func:`workflow_command` turns the workflow's errors (and a user's cancel) into the
   one-line :class:`~keymanager.cli.prompts.CliError` that ``main`` prints.
 * :func:`emit` prints a result as JSON (``--json``) or as lines of text.
+* :func:`report_error` prints an error as one line, and with ``--json`` also as a JSON
+  document (:func:`error_document`) on stdout.
 
 Only the option helpers are needed while the parsers are registered: the workflow
 modules are imported when a command runs.
@@ -16,6 +18,8 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import re
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -97,3 +101,96 @@ def add_yes_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--yes", action="store_true", help="answer confirmations with yes (scripts)"
     )
+
+
+# -- errors --------------------------------------------------------------------------
+
+INTERRUPTED = (
+    "run `keymanager-cli status` (and `keymanager-cli keys`) to see what the card holds "
+    "before repeating the command: the last step may not have been done.  An interrupted "
+    "generate, restore or import-p12 is repaired the next time one of them runs on this card"
+)
+
+
+def advice_for(error: BaseException) -> str | None:
+    """A second line for errors that leave the user wondering what state the card is in."""
+    from keymanager.card.errors import CardRemoved, CardReset
+
+    if isinstance(error, CardRemoved):
+        return f"the card was removed during the command: insert it again, then {INTERRUPTED}"
+    if isinstance(error, CardReset):
+        return (
+            "the card was reset during the command (by another program or the reader) and "
+            f"its PIN verification is gone: {INTERRUPTED}"
+        )
+    return None
+
+
+_NOTHING_CHANGED = re.compile(
+    r"\bnothing (?:else )?(?:(?:was|is|has been|were) )?"
+    r"(?:changed|written|imported|erased|deleted|created|stored|done)\b",
+    re.IGNORECASE,
+)
+
+
+def error_origin(error: BaseException) -> BaseException:
+    """The error of the layers below that a :class:`CliError` was made from, else ``error``.
+
+    The commands turn workflow, card, DKEK and file errors into a one-line
+    :class:`CliError` (``raise CliError(str(error)) from None``), which keeps the
+    original as ``__context__``.
+    """
+    from keymanager.card.errors import CardError
+    from keymanager.dkek.errors import DkekError
+    from keymanager.workflows.errors import WorkflowError
+    from keymanager.workflows.interaction import Cancelled
+
+    if isinstance(error, CliError):
+        origin = error.__cause__ or error.__context__
+        if isinstance(origin, WorkflowError | CardError | DkekError | Cancelled | OSError):
+            return origin
+    return error
+
+
+def nothing_changed(error: BaseException) -> bool | None:
+    """Whether the card and files are as before the command; ``None``: not known.
+
+    An error's own ``nothing_changed`` attribute (``True``/``False``) decides; else its
+    message does: one that says "nothing was changed" (written, imported, …) means
+    ``True``.  Every other error is ``None``: the command may have stopped half-way.
+    """
+    for candidate in (error, error_origin(error)):
+        value = getattr(candidate, "nothing_changed", None)
+        if isinstance(value, bool):
+            return value
+    return True if _NOTHING_CHANGED.search(str(error)) else None
+
+
+def error_document(kind: str, message: str, changed: bool | None, advice: str | None) -> str:
+    """The JSON an error is with ``--json``: ``{"error": {"kind", "message", …}}``."""
+    return json.dumps(
+        {
+            "error": {
+                "kind": kind,
+                "message": message,
+                "nothing_changed": changed,
+                "advice": advice,
+            }
+        },
+        indent=2,
+    )
+
+
+def report_error(
+    arguments: argparse.Namespace, error: BaseException, *, label: str, kind: str | None = None
+) -> None:
+    """Print ``error`` as ``keymanager-cli: LABEL: …`` (and its advice) on stderr; with
+    ``--json`` also as the document of :func:`error_document` on stdout."""
+    text = str(error) or type(error).__name__
+    print(f"keymanager-cli: {label}: {text}", file=sys.stderr)
+    advice = advice_for(error)
+    if advice is not None:
+        print(f"keymanager-cli: {advice}", file=sys.stderr)
+    if getattr(arguments, "json", False):
+        kind = kind or type(error_origin(error)).__name__
+        print(error_document(kind, text, nothing_changed(error), advice))
