@@ -110,9 +110,10 @@ def test_sc_hsm_tool_backup_restores_with_our_workflow(
     wrapped = sc_hsm_tool(reader, "--wrap-key", path, "--key-reference", "1", "--pin", USER_PIN)
     assert path.is_file(), wrapped.report()
     with hsm_session(reader) as hsm:
-        result = restore_key(
-            hsm, ScriptedInteraction().answer("secret", USER_PIN), path, key_reference=20
-        )
+        # the same card holds key 1 already: the restore asks before the second copy
+        asked = ScriptedInteraction().answer("secret", USER_PIN).answer("confirm", True)
+        result = restore_key(hsm, asked, path, key_reference=20)
+        assert any("already on the card: key 1" in q for q in asked.questions)
         assert result.label == LABEL and result.domain == 0 and result.certificate == "x509"
         signature = hsm.sign(20, Algorithm.ECDSA_SHA256, MESSAGE)
         listed = {k.key_reference: k for k in KeyStore(hsm).list_keys(load_certificates=True)}
