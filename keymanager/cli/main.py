@@ -17,21 +17,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
-from keymanager.cli import (
-    card_commands,
-    diagnose,
-    key_objects_cli,
-    keys_cli,
-    p12,
-    pin_cli,
-    share,
-)
 from keymanager.cli.device import reader_name
 from keymanager.cli.prompts import CliError
 from keymanager.cli.workflow_support import error_document, report_error
@@ -44,6 +36,29 @@ GLOBAL_OPTIONS = (
     ("--json", "global_json", "json"),
 )
 """(option, its destination before the command, the command's own destination)."""
+
+COMMAND_MODULES = {
+    "card_commands": ("readers", "status", "keys", "init", "domain", "audit"),
+    "share": ("share",),
+    "keys_cli": ("backup", "restore", "generate", "delete", "export"),
+    "key_objects_cli": (
+        "csr",
+        "import-cert",
+        "rename-key",
+        "export-cert",
+        "export-pubkey",
+        "data",
+    ),
+    "pin_cli": ("pin",),
+    "p12": ("import-p12",),
+    "diagnose": ("diagnose",),
+}
+"""The modules of :mod:`keymanager.cli` that register commands, in ``--help`` order,
+with the commands each registers.  A command line naming one command needs only its
+module's parsers (a third of the start-up of ``keys`` was building all of them); a
+test checks the table against what the modules register."""
+
+_OPTIONS_WITH_VALUE = ("--reader", "--simulator")
 
 
 class UsageError(Exception):
@@ -93,8 +108,9 @@ class CliParser(argparse.ArgumentParser):
         raise UsageError(self, message)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand registered."""
+def build_parser(modules: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered (only those of ``modules``,
+    names of :data:`COMMAND_MODULES`, when given)."""
     parser = CliParser(
         prog=PROG,
         description="Key manager for SmartCard-HSM, Nitrokey HSM 2 and compatible devices.",
@@ -128,14 +144,33 @@ def build_parser() -> argparse.ArgumentParser:
         "argparse._SubParsersAction[argparse.ArgumentParser]",
         parser.add_subparsers(dest="command", metavar="COMMAND"),
     )
-    card_commands.add_parsers(subcommands)
-    share.add_parsers(subcommands)
-    keys_cli.add_parsers(subcommands)
-    key_objects_cli.add_parsers(subcommands)
-    pin_cli.add_parsers(subcommands)
-    p12.add_parsers(subcommands)
-    diagnose.add_parsers(subcommands)
+    for name in COMMAND_MODULES:
+        if modules is None or name in modules:
+            module = importlib.import_module(f"keymanager.cli.{name}")
+            module.add_parsers(subcommands)
     return parser
+
+
+def command_module(words: Sequence[str]) -> str | None:
+    """The module registering the command ``words`` name; ``None``: build every one.
+
+    ``None`` also when help or the version is asked before the command (the help lists
+    every command) or the command is not known.
+    """
+    value_follows = False
+    for word in words:
+        if value_follows:
+            value_follows = False
+            continue
+        if word in ("-h", "--help", "--version", "--"):
+            return None
+        if word in _OPTIONS_WITH_VALUE:
+            value_follows = True
+            continue
+        if word.startswith("-"):
+            continue
+        return next((name for name, names in COMMAND_MODULES.items() if word in names), None)
+    return None
 
 
 class _VersionAction(argparse.Action):
@@ -239,9 +274,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     argparse does.
     """
     words = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    module = command_module(words)
+    parser = build_parser(None if module is None else [module])
     try:
-        arguments = parser.parse_args(words)
+        try:
+            arguments = parser.parse_args(words)
+        except UsageError:
+            if module is None:
+                raise
+            # e.g. an abbreviated option whose value looked like the command: the
+            # parser with every command decides
+            parser = build_parser()
+            arguments = parser.parse_args(words)
         merge_global_options(parser, arguments)
     except UsageError as error:
         _report_usage_error(error, _json_requested(words))

@@ -6,6 +6,7 @@ each case runs ``main`` in a fresh interpreter and lists the modules loaded by t
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -138,3 +139,32 @@ def test_version_names_the_installed_distribution(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.stdout.strip() == f"keymanager-cli {version('keymanager')}"
+
+
+def _command_names(parser: argparse.ArgumentParser) -> list[str]:
+    [action] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return list(action.choices)
+
+
+def test_the_command_table_names_what_each_module_registers() -> None:
+    """main builds only the named command's module: its table must match the modules."""
+    from keymanager.cli.main import COMMAND_MODULES, build_parser
+
+    every = [name for names in COMMAND_MODULES.values() for name in names]
+    assert _command_names(build_parser()) == every
+    for module, names in COMMAND_MODULES.items():
+        assert _command_names(build_parser([module])) == list(names), module
+
+
+def test_an_option_value_that_looks_like_a_command_still_parses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--sim share keys``: "share" is the abbreviated --simulator's value, not the
+    command; the parser with every command decides when the first guess fails."""
+    from keymanager.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert main(["--sim", "share", "keys", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert (tmp_path / "share").is_file()
