@@ -33,11 +33,9 @@ import enum
 import logging
 import logging.handlers
 import os
-import platform
 import re
 import shutil
 import stat
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -350,6 +348,8 @@ def pcsc_lite_version() -> str | None:
     binary = pcscd_binary()
     if binary is None:
         return None
+    import subprocess  # here, not at the top: a CLI command's start-up does not need it
+
     try:
         result = subprocess.run(  # noqa: S603 - a fixed binary with a fixed argument
             [str(binary), "--version"], capture_output=True, text=True, timeout=5, check=False
@@ -379,6 +379,8 @@ def in_flatpak() -> bool:
 
 def environment_summary(*, readers: bool = True) -> dict[str, str]:
     """OS, Python, Qt, pyscard, pcsc-lite and (optionally) the readers, as text."""
+    import platform  # here, not at the top: a CLI command's start-up does not need it
+
     info: dict[str, str] = {
         "keymanager": __version__,
         "os": platform.platform(),
