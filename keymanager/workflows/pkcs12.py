@@ -694,12 +694,13 @@ def parse_pkcs12(
     if variants is not None:
         # every key of the file (cryptography reads the first only); the whole file's
         # MAC was checked above, the variants carry none
-        private_keys = []
-        for variant in variants:
-            key = _load(variant, password, source).key
-            if key is not None:
-                private_keys.append(key)
-        key_names = key_bag_friendly_names(bytes(data))
+        try:
+            every_key = [_load(variant, password, source).key for variant in variants]
+        except Pkcs12Error:
+            every_key = []  # a copy does not read: the first key only, with the warning
+        if every_key and all(key is not None for key in every_key):
+            private_keys = [key for key in every_key if key is not None]
+            key_names = key_bag_friendly_names(bytes(data))
     hidden_keys = count_key_bags(bytes(data)) or 0
     for number, key in enumerate(private_keys, start=1):
         matched = next(
