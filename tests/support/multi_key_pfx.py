@@ -41,7 +41,6 @@ def merge_pkcs12(files: list[bytes], password: str, *, salt: bytes = b"merged-sa
     )
     content_info = encode_tlv(
         0x30,
-        encode_tlv(0x06, _DATA_OID)
-        + encode_tlv(0xA0, encode_tlv(0x04, authenticated_safe)),
+        encode_tlv(0x06, _DATA_OID) + encode_tlv(0xA0, encode_tlv(0x04, authenticated_safe)),
     )
     return encode_tlv(0x30, encode_tlv(0x02, b"\x03") + content_info + mac_data)
