@@ -18,9 +18,14 @@ warning box, except :func:`verify_pin`.
   :func:`ask_current_so_pin` checks it with CHANGE SO-PIN from the entered value *to the
   same value* (``00 24 00 88 old‖old``): a wrong SO-PIN answers ``63Cx`` and changes
   nothing, a right one leaves it as it was (and resets its retry counter, as any right
-  entry does).  CHANGE SO-PIN exists on every SmartCard-HSM and on Pico HSM.  Where the
-  card refuses that check for another reason, the SO-PIN is left for the command that
-  uses it to check.
+  entry does).  CHANGE SO-PIN exists on every SmartCard-HSM and on Pico HSM, with the
+  same 8-byte format OpenSC uses; VERIFY with ``P2=88`` and data would be a purer check
+  (Pico HSM has it), but the genuine card documents it only as the status query, so it
+  is not relied on.  (Pico HSM rewrites its SO-PIN record and the MKEK wrapped under it
+  on every CHANGE SO-PIN: one flash write, same values.)  Pico HSM's INITIALIZE does not
+  check the SO-PIN at all (``cmd_initialize.c``): the check here is what stops a wrong
+  one there.  Where the card refuses the check for another reason, the SO-PIN is left
+  for the command that uses it to check.
 
 A wrong entry is asked again at most :data:`~keymanager.workflows.common.MAX_PIN_ATTEMPTS`
 times in a row (the card's own counter decides when a PIN blocks); then the workflow
