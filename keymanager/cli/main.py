@@ -16,7 +16,9 @@ Exit status: 0 done, 1 error, 2 usage error, 130 cancelled or interrupted.  With
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
+import gc
 import importlib
 import shutil
 import sys
@@ -267,6 +269,22 @@ def _log_start(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -
     logging.getLogger("keymanager.cli").info("%s (keymanager %s) started", command, __version__)
 
 
+GC_START_THRESHOLD = 50_000
+"""Allocations between young-generation collections while a command runs as a process
+(Python's default: 700).  Start-up creates tens of thousands of long-lived objects
+(modules, classes, functions); collecting them again and again is a tenth of a short
+command's time.  Garbage cycles are still collected, only less often."""
+
+
+def _start_process() -> None:
+    """Tune the garbage collector for a short-lived process (see GC_START_THRESHOLD)."""
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_START_THRESHOLD, older, oldest)
+    # Everything alive at exit is frozen, so the interpreter's last collection does not
+    # walk it all once more (another tenth); memory goes back with the process.
+    atexit.register(gc.freeze)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``keymanager-cli`` and return its exit status.
 
@@ -274,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argparse does.
     """
     words = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:  # run as the program (the console script), not called by a test
+        _start_process()
     module = command_module(words)
     parser = build_parser(None if module is None else [module])
     try:
