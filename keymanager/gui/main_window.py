@@ -320,8 +320,9 @@ class MainWindow(CardSources, QMainWindow):
 
         def failed(error: BaseException) -> None:
             self._loading_certificates.discard(node.node_id)
-            self.statusBar().showMessage(f"The certificate could not be read: {error}", 8000)
-            self.model.update_node(node, certificate_read_failed(node, describe_error(error).title))
+            headline = describe_error(error).title  # in words: status codes only in details
+            self.statusBar().showMessage(f"The certificate could not be read: {headline}", 8000)
+            self.model.update_node(node, certificate_read_failed(node, headline))
             if self.details.node is node:
                 self.details.show_node(node)
 
