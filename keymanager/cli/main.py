@@ -57,8 +57,8 @@ COMMAND_MODULES = {
 }
 """The modules of :mod:`keymanager.cli` that register commands, in ``--help`` order,
 with the commands each registers.  A command line naming one command needs only its
-module's parsers (a third of the start-up of ``keys`` was building all of them); a
-test checks the table against what the modules register."""
+module's parsers (building all 38 takes several milliseconds, argparse being slow to
+make parsers); a test checks the table against what the modules register."""
 
 _OPTIONS_WITH_VALUE = ("--reader", "--simulator")
 
@@ -272,8 +272,8 @@ def _log_start(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -
 GC_START_THRESHOLD = 50_000
 """Allocations between young-generation collections while a command runs as a process
 (Python's default: 700).  Start-up creates tens of thousands of long-lived objects
-(modules, classes, functions); collecting them again and again is a tenth of a short
-command's time.  Garbage cycles are still collected, only less often."""
+(modules, classes, functions); collecting them again and again took about 5 % of
+``keys`` on the simulated card.  Garbage cycles are still collected, only less often."""
 
 
 def _start_process() -> None:
@@ -281,7 +281,7 @@ def _start_process() -> None:
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(GC_START_THRESHOLD, older, oldest)
     # Everything alive at exit is frozen, so the interpreter's last collection does not
-    # walk it all once more (another tenth); memory goes back with the process.
+    # walk it all once more (about 8 % of `keys`); memory goes back with the process.
     atexit.register(gc.freeze)
 
 
