@@ -249,6 +249,7 @@ def _failure_reason(result: Pkcs12ImportResult) -> str:
 def run_import_p12(arguments: argparse.Namespace) -> int:
     """The ``import-p12`` handler: 0 on success, 1 with a one-line reason on stderr."""
     from keymanager.card.errors import CardError
+    from keymanager.cli.workflow_support import report_error
     from keymanager.dkek.errors import DkekError
     from keymanager.workflows.errors import WorkflowError
     from keymanager.workflows.interaction import Cancelled
@@ -256,11 +257,11 @@ def run_import_p12(arguments: argparse.Namespace) -> int:
     try:
         return _run(arguments)
     except (CliError, WorkflowError, CardError, DkekError) as error:
-        print(f"keymanager-cli: error: {error}", file=sys.stderr)
+        report_error(arguments, error, label="error")  # with --json a JSON document too
         return 1
     except Cancelled as error:
-        print(f"keymanager-cli: cancelled: {error}", file=sys.stderr)
-        return 1
+        report_error(arguments, error, label="cancelled", kind="cancelled")
+        return 130
 
 
 def _run(arguments: argparse.Namespace) -> int:

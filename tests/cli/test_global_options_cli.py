@@ -186,3 +186,32 @@ def test_an_error_without_json_prints_no_document(
     assert status == 1
     assert out == ""
     assert err.startswith("keymanager-cli: error:")
+
+
+def test_import_p12_errors_are_json_documents_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``import-p12 --json`` with a wrong PKCS#12 password: the error on stdout as JSON."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+
+    state = initialised(tmp_path / "card.json")
+    bundle = tmp_path / "key.p12"
+    key = ec.generate_private_key(ec.SECP256R1())
+    bundle.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"signer", key, None, None, BestAvailableEncryption(b"right")
+        )
+    )
+    monkeypatch.setenv("TEST_P12", "wrong")
+    capsys.readouterr()
+    status, out, err = run(
+        capsys, "import-p12", str(bundle), "--transient", "--p12-password-env", "TEST_P12",
+        "--pin-env", "TEST_PIN", "--simulator", str(state), "--json",
+    )  # fmt: skip
+    assert status == 1
+    document = json.loads(out)
+    assert set(document) == {"error"}
+    assert "password" in document["error"]["message"].lower()
+    assert document["error"]["kind"] != "cancelled"
+    assert err.startswith("keymanager-cli: error: ")
