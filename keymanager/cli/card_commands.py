@@ -11,7 +11,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from keymanager.cli.device import add_device_arguments, open_card
-from keymanager.cli.prompts import CliError, read_pin
+from keymanager.cli.prompts import CliError
 from keymanager.cli.workflow_support import (
     add_json_argument,
     add_yes_argument,
@@ -21,6 +21,7 @@ from keymanager.cli.workflow_support import (
 )
 
 if TYPE_CHECKING:
+    from keymanager.card.domain_registry import DomainRecord
     from keymanager.card.hsm import KeyDomainSlot, PinStatus, SmartCardHsm
     from keymanager.card.keystore import KeyInfo
     from keymanager.workflows.device import InitPlan, KeyDomainResult
@@ -41,12 +42,14 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
         metavar="VAR",
         help="verify the user PIN from this variable first (some devices hide KCVs until then)",
     )
+    add_yes_argument(status)  # the last try of a PIN from --pin-env
     status.add_argument("--json", action="store_true", help="print the result as JSON")
     status.set_defaults(handler=_status)
 
     keys = subcommands.add_parser("keys", help="list the keys on the card")
     add_device_arguments(keys)
     keys.add_argument("--pin-env", metavar="VAR", help="verify the user PIN from this variable")
+    add_yes_argument(keys)  # the last try of a PIN from --pin-env
     keys.add_argument("--json", action="store_true", help="print the result as JSON")
     keys.set_defaults(handler=_keys)
 
@@ -91,8 +94,11 @@ def _pin_text(status: PinStatus) -> str:
     return status.describe()
 
 
-def _domain_record(slot: KeyDomainSlot) -> dict[str, Any]:
+def _domain_record(
+    slot: KeyDomainSlot, record: DomainRecord | None, *, pin_verified: bool
+) -> dict[str, Any]:
     from keymanager.dkek.dkek import format_kcv
+    from keymanager.workflows.outline import domain_without_dkek
 
     status = slot.status
     if status is None:
@@ -102,13 +108,15 @@ def _domain_record(slot: KeyDomainSlot) -> dict[str, Any]:
         kcv = None
     else:
         kcv = format_kcv(status.kcv) if status.kcv is not None else None
+    no_dkek = domain_without_dkek(status, record, pin_verified=pin_verified)
     return {
         "domain": slot.number,
         "type": "XKEK" if status.uid else "DKEK",
         "shares_total": status.shares_total,
         "shares_outstanding": status.shares_outstanding,
         "kcv": kcv,
-        "kcv_hidden": status.kcv is None and status.shares_outstanding == 0,
+        "kcv_hidden": status.kcv is None and status.shares_outstanding == 0 and not no_dkek,
+        "no_dkek": no_dkek,
         "uid": status.uid.hex().upper() if status.uid else None,
     }
 
@@ -116,7 +124,9 @@ def _domain_record(slot: KeyDomainSlot) -> dict[str, Any]:
 def collect_status(hsm: SmartCardHsm, transport_name: str) -> dict[str, Any]:
     """Everything ``status`` shows, as plain data."""
     from keymanager.card.cvc import DeviceCertificate, unreadable_identity_text
+    from keymanager.card.domain_registry import read_registry
     from keymanager.card.errors import CardError, NoKeyDomainSupport
+    from keymanager.card.hsm_types import PinState
 
     record: dict[str, Any] = {
         "reader": transport_name,
@@ -136,25 +146,50 @@ def collect_status(hsm: SmartCardHsm, transport_name: str) -> dict[str, Any]:
         record["genuine"] = unreadable_identity_text(error)
         record["device_verdict"] = None
         record["device_issuer"] = None
-    record["pin"] = _pin_text(hsm.pin_status())
+    pin_status = hsm.pin_status()
+    record["pin"] = _pin_text(pin_status)
     record["so_pin"] = hsm.so_pin_status().describe()
     try:
-        record["key_domains"] = [_domain_record(slot) for slot in hsm.key_domains()]
+        slots = hsm.key_domains()
     except NoKeyDomainSupport:
-        record["key_domains"] = []
+        slots = []
+    registry = None
+    if any(slot.status is not None for slot in slots):
+        try:
+            registry = read_registry(hsm)
+        except CardError:  # RegistryDamaged too
+            registry = None  # the KCVs are shown without keymanager's records
+    verified = pin_status.state is PinState.VERIFIED
+    record["key_domains"] = [
+        _domain_record(
+            slot,
+            registry.domain(slot.number, slot.status) if registry is not None else None,
+            pin_verified=verified,
+        )
+        for slot in slots
+    ]
     return record
 
 
-def _verify_from_env(hsm: SmartCardHsm, variable: str | None) -> None:
-    if variable is None:
+def _verify_from_env(hsm: SmartCardHsm, arguments: argparse.Namespace) -> None:
+    """Verify the user PIN from ``--pin-env`` as the workflows do (one line for a wrong
+    PIN, the last try not used without ``--yes``)."""
+    if arguments.pin_env is None:
         return
-    pin = read_pin(variable)
-    hsm.verify_pin(pin)
+    from keymanager.workflows.common import verify_user_pin
+    from keymanager.workflows.errors import WorkflowError
+    from keymanager.workflows.interaction import SecretKind
+
+    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
+    try:
+        verify_user_pin(hsm, interaction, "reading the card")
+    except WorkflowError as error:
+        raise CliError(str(error)) from None
 
 
 def _status(arguments: argparse.Namespace) -> int:
     with open_card(arguments) as hsm:
-        _verify_from_env(hsm, arguments.pin_env)
+        _verify_from_env(hsm, arguments)
         record = collect_status(hsm, hsm.connection.transport.name)
     if arguments.json:
         print(json.dumps(record, indent=2))
@@ -169,21 +204,23 @@ def _status(arguments: argparse.Namespace) -> int:
         if "not initialised" in record["pin"].lower():
             print("Key domains     : none (device not initialised: keymanager-cli init)")
         else:
-            print("Key domains     : none (no DKEK configured)")
+            print("Key domains     : none (no DKEK: keys cannot be backed up)")
     for domain in record["key_domains"]:
         number = domain["domain"]
         if domain["type"] == "empty":
             print(f"Key domain {number:<4} : empty")
             continue
         if domain["shares_outstanding"]:
-            kcv = "pending"
+            kcv = "KCV pending"
+        elif domain["no_dkek"]:
+            kcv = "no DKEK: keys cannot be backed up"
         elif domain["kcv_hidden"]:
-            kcv = "hidden until login (use --pin-env)"
+            kcv = "KCV hidden until login (use --pin-env)"
         else:
-            kcv = domain["kcv"]
+            kcv = f"KCV {domain['kcv']}"
         print(
             f"Key domain {number:<4} : {domain['type']}, {domain['shares_total']} share(s), "
-            f"{domain['shares_outstanding']} outstanding, KCV {kcv}"
+            f"{domain['shares_outstanding']} outstanding, {kcv}"
         )
     return 0
 
@@ -220,7 +257,7 @@ def _keys(arguments: argparse.Namespace) -> int:
     from keymanager.card.keystore import KeyStore
 
     with open_card(arguments) as hsm:
-        _verify_from_env(hsm, arguments.pin_env)
+        _verify_from_env(hsm, arguments)
         # CExx is read for every key: only its content tells a certificate from a CV request
         listed = KeyStore(hsm).list_keys(load_certificates=True)
         # keymanager's key-domain registry (one READ) tells each key's domain and seal
@@ -501,7 +538,14 @@ def _add_audit_parser(subcommands: argparse._SubParsersAction[argparse.ArgumentP
         action="store_true",
         help="find each key's domain by wrapping it (needs the user PIN)",
     )
-    add_json_argument(audit_parser)
+    output = audit_parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the result as JSON")
+    output.add_argument(
+        "--csv",
+        action="store_true",
+        help="print the report as CSV, one row per key (the columns of docs/reference.md)",
+    )
+    add_yes_argument(audit_parser)  # the last try of a PIN from --pin-env
     audit_parser.set_defaults(handler=_audit)
 
 
@@ -516,7 +560,11 @@ def _audit(arguments: argparse.Namespace) -> int:
         if arguments.pin_env and not arguments.probe_domains:
             verify_user_pin(hsm, interaction, "the audit")
         report = audit(hsm, interaction, probe_wrap=arguments.probe_domains)
-    if arguments.json:
+    if arguments.csv:
+        from keymanager.workflows.audit_export import audit_csv
+
+        sys.stdout.write(audit_csv(report))
+    elif arguments.json:
         print(report.to_json())
     else:
         print(report.to_text(), end="")

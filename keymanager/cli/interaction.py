@@ -223,6 +223,13 @@ class CliInteraction(Interaction):
                 raise CliError(
                     f"the environment variable {name} (for the {request.kind.value}) is not set"
                 )
+            if request.tries_left == 1 and not self._assume_yes:
+                # a wrong PIN from a script would block it: only with --yes
+                raise CliError(
+                    f"the {request.kind.value} has 1 try left: a wrong one blocks it, so the "
+                    f"{request.kind.value} from {name} is not sent without --yes; nothing was "
+                    "changed"
+                )
             return bytearray(value.encode())
         option = SECRET_OPTIONS.get(request.kind, "an option")
         self._require_terminal(request.kind.value, f"{option} VAR")

@@ -6,8 +6,10 @@
 * ``pin set --so-pin-env VAR --new-pin-env VAR`` (unblock and set a new PIN)
 * ``pin change-so --so-pin-env VAR --new-so-pin-env VAR``
 
-Each prints the PINs' state (tries left) afterwards; a wrong PIN exits 1 with the
-tries left.
+Each prints the PINs' state (tries left) afterwards (``pin change`` of a transport PIN
+also whether the card left transport-PIN mode); a wrong PIN exits 1 with the tries
+left, in one line.  A PIN from a variable is not sent on its last try without
+``--yes``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 from keymanager.cli.device import add_device_arguments, open_card
 from keymanager.cli.workflow_support import (
     add_json_argument,
+    add_yes_argument,
     emit,
     interaction_for,
     workflow_command,
@@ -59,6 +62,7 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
         for option in options:
             parser.add_argument(option, metavar="VAR", help="read it from this variable")
         add_device_arguments(parser)
+        add_yes_argument(parser)  # --yes: a PIN from a variable may use its last try
         add_json_argument(parser)
         parser.set_defaults(handler=handler)
 
@@ -75,11 +79,17 @@ def _secrets(arguments: argparse.Namespace) -> dict[SecretKind, str | None]:
 
 
 def _report(arguments: argparse.Namespace, result: PinResult) -> int:
-    return emit(
-        arguments,
-        result.to_dict(),
-        [f"User PIN        : {result.pin}", f"SO-PIN          : {result.so_pin}"],
-    )
+    lines = [f"User PIN        : {result.pin}", f"SO-PIN          : {result.so_pin}"]
+    if result.left_transport_mode is not None:
+        lines.append(
+            "Transport PIN   : "
+            + (
+                "replaced, the card left transport-PIN mode"
+                if result.left_transport_mode
+                else "the card is still in transport-PIN mode (it never leaves it)"
+            )
+        )
+    return emit(arguments, result.to_dict(), lines)
 
 
 @workflow_command

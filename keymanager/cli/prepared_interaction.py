@@ -69,6 +69,11 @@ class PreparedInteraction(CliInteraction):
 
     def warn(self, text: str) -> None:
         self._last_warning = text
+        if SecretKind.USER_PIN in self._used and not self._interactive():
+            if text.startswith("Wrong PIN:"):
+                return  # the next request for the PIN ends the command with this in one line
+            if text.startswith("This is the last try") and not self._assume_yes:
+                return  # the PIN from the variable is refused in one line (CliInteraction)
         super().warn(text)
 
     def ask_share(self, request: ShareRequest) -> ShareInput:

@@ -42,7 +42,12 @@ from keymanager.dkek.dkek import format_kcv
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.interaction import Interaction
 from keymanager.workflows.key_domains import find_key_domains, with_recorded
-from keymanager.workflows.outline import DOMAIN_SOURCE_TEXT, token_label
+from keymanager.workflows.outline import (
+    DOMAIN_SOURCE_TEXT,
+    NO_DKEK_TEXT,
+    domain_without_dkek,
+    token_label,
+)
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,9 @@ class AuditedDomain:
     shares_outstanding: int = 0
     kcv: str | None = None
     kcv_hidden: bool = False
+    no_dkek: bool = False
+    """The domain holds no DKEK (its KCV reads zero with the PIN verified, or keymanager
+    recorded it so): its keys can never be backed up."""
     keys: tuple[AuditedKey, ...] = ()
     purpose: str | None = None
     """What keymanager recorded the domain for (``custodian``, ``transient``, ``random``,
@@ -131,6 +139,7 @@ class AuditedDomain:
             "custodian": "custodian DKEK",
             "transient": "transient import",
             "random": "random DKEK",
+            "no_dkek": "domain without DKEK",
         }.get(self.purpose, "not recorded")
 
     @property
@@ -155,6 +164,7 @@ class AuditedDomain:
             "shares_outstanding": self.shares_outstanding,
             "kcv": self.kcv,
             "kcv_hidden": self.kcv_hidden,
+            "no_dkek": self.no_dkek,
             "purpose": self.purpose,
             "label": self.label,
             "created": self.created,
@@ -230,20 +240,22 @@ class AuditReport:
             f"SO-PIN          : {self.so_pin}",
         ]
         if not self.domains:
-            lines.append("Key domains     : none (no DKEK)")
+            lines.append(f"Key domains     : none ({NO_DKEK_TEXT})")
         for domain in self.domains:
             if domain.state == "empty":
                 lines.append(f"Key domain {domain.number}: empty")
                 continue
             if domain.shares_outstanding:
-                kcv = "pending (shares outstanding)"
+                kcv = "KCV pending (shares outstanding)"
+            elif domain.no_dkek:
+                kcv = NO_DKEK_TEXT
             elif domain.kcv_hidden:
-                kcv = "hidden until the PIN is verified"
+                kcv = "KCV hidden until the PIN is verified"
             else:
-                kcv = domain.kcv or "-"
+                kcv = f"KCV {domain.kcv or '-'}"
             lines.append(
                 f"Key domain {domain.number}: {domain.state}, {domain.shares_total} share(s), "
-                f"{domain.shares_outstanding} outstanding, KCV {kcv}"
+                f"{domain.shares_outstanding} outstanding, {kcv}"
             )
             if domain.purpose is not None:
                 lines.append(
@@ -374,12 +386,15 @@ def audit(
         else:
             others.append(audited)
     domains = []
+    pin_verified = hsm.pin_status().verified
     for slot in slots:
         status = slot.status
         if status is None:
             domains.append(AuditedDomain(slot.index, "empty"))
             continue
         complete = status.shares_outstanding == 0
+        record = registry.domain(slot.index, status)
+        no_dkek = domain_without_dkek(status, record, pin_verified=pin_verified)
         domains.append(
             AuditedDomain(
                 number=slot.index,
@@ -387,9 +402,10 @@ def audit(
                 shares_total=status.shares_total,
                 shares_outstanding=status.shares_outstanding,
                 kcv=format_kcv(status.kcv) if complete and status.kcv is not None else None,
-                kcv_hidden=complete and status.kcv is None,
+                kcv_hidden=complete and status.kcv is None and not no_dkek,
+                no_dkek=no_dkek,
                 keys=tuple(placed[slot.index]),
-                **_domain_fields(registry.domain(slot.index, status)),
+                **_domain_fields(record),
             )
         )
     return AuditReport(

@@ -59,11 +59,14 @@ NO_DOMAIN = "none"
 
 
 def kcv_status(domain: AuditedDomain) -> str:
-    """``known``, ``pending`` (shares outstanding), ``hidden`` (until login) or ``empty``."""
+    """``known``, ``pending`` (shares outstanding), ``hidden`` (until login), ``none`` (no
+    DKEK: keys cannot be backed up) or ``empty``."""
     if domain.state == "empty":
         return "empty"
     if domain.shares_outstanding:
         return "pending"
+    if domain.no_dkek:
+        return "none"
     if domain.kcv_hidden or domain.kcv is None:
         return "hidden"
     return "known"
@@ -77,6 +80,7 @@ def kcv_text(domain: AuditedDomain) -> str:
     return {
         "pending": "pending: shares outstanding",
         "hidden": "hidden until the PIN is verified",
+        "none": "no DKEK: keys cannot be backed up",
         "empty": "",
     }[status]
 

@@ -7,7 +7,12 @@ from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import KeyDomainStatus, PinState
 from keymanager.dkek.dkek import Dkek, format_kcv
 from keymanager.dkek.secret import wipe
-from keymanager.workflows.errors import DkekKcvMismatch, DomainNotReady, PinNotVerified
+from keymanager.workflows.errors import (
+    DkekKcvMismatch,
+    DomainNotReady,
+    PinBlockedNow,
+    PinNotVerified,
+)
 from keymanager.workflows.interaction import Interaction, SecretKind, SecretRequest
 
 MAX_PIN_ATTEMPTS = 3
@@ -22,6 +27,7 @@ def verify_user_pin(hsm: SmartCardHsm, interaction: Interaction, purpose: str = 
     try is flagged so the front end can warn.  The PIN buffer is wiped after use.
 
     :raises PinNotVerified: the PIN is blocked, or wrong too many times in a row.
+    :raises PinBlockedNow: the last try was wrong: the PIN is blocked now.
     """
     pin = _ask_until_verified(hsm, interaction, purpose, keep_session=True, warn_last_try=False)
     if pin is not None:
@@ -73,11 +79,15 @@ def _ask_until_verified(
             return pin
         except WrongPin as error:
             wipe(pin)
+            if error.tries_left == 0:
+                raise PinBlockedNow(
+                    "wrong user PIN: it is blocked now (unblock it with the SO-PIN: "
+                    "pin unblock); nothing was changed",
+                    0,
+                ) from None
             interaction.warn(
                 f"Wrong PIN: {error.tries_left} {'try' if error.tries_left == 1 else 'tries'} left."
             )
-            if error.tries_left == 0:
-                break
         except PinBlocked:
             wipe(pin)
             break

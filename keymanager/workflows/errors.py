@@ -42,5 +42,9 @@ class WrongPinEntered(WorkflowError):
         super().__init__(message)
 
 
+class PinBlockedNow(WrongPinEntered, PinNotVerified):
+    """The last try of the user PIN was wrong: it is blocked now (``tries_left`` 0)."""
+
+
 class BackupDkekMismatch(WorkflowError):
     """A key backup was wrapped under a DKEK that none of the card's key domains holds."""

@@ -46,7 +46,13 @@ from keymanager.card.cvc import Genuineness, unreadable_identity_text
 from keymanager.card.domain_registry import DomainPurpose, DomainRecord, Registry
 from keymanager.card.errors import CardError, FileNotFound, NoKeyDomainSupport, TransportError
 from keymanager.card.hsm import SmartCardHsm
-from keymanager.card.hsm_types import Algorithm, KeyDomainSlot, PinState, PinStatus
+from keymanager.card.hsm_types import (
+    Algorithm,
+    KeyDomainSlot,
+    KeyDomainStatus,
+    PinState,
+    PinStatus,
+)
 from keymanager.card.keystore import (
     CaCertificateInfo,
     DataObjectInfo,
@@ -64,6 +70,9 @@ KCV_HIDDEN = "hidden until login"
 """A complete domain whose KCV the card shows only after the PIN is verified (never
 used while shares are outstanding: that is :data:`KCV_PENDING`)."""
 KCV_PENDING = "pending: shares outstanding"
+NO_DKEK_TEXT = "no DKEK: keys cannot be backed up"
+"""A complete domain (or a device) without DKEK: its KCV reads zero once the PIN is
+verified (:func:`domain_without_dkek`)."""
 NOT_REPORTED = "not reported by the card"
 UNRECORDED_GROUP_ID = "keys:unrecorded"
 """The group of keys whose key domain keymanager has no record of."""
@@ -203,7 +212,9 @@ def read_outline(hsm: SmartCardHsm) -> Outline:
     """
     root = OutlineNode(NodeKind.DEVICE, "", "root")
     device = root.add(_device_node(hsm))
-    device.add(_pin_node(NodeKind.USER_PIN, "User PIN", hsm.pin_status()))
+    pin_status = hsm.pin_status()
+    pin_verified = pin_status.verified
+    device.add(_pin_node(NodeKind.USER_PIN, "User PIN", pin_status))
     device.add(_pin_node(NodeKind.SO_PIN, "SO-PIN", hsm.so_pin_status()))
     try:
         slots = hsm.key_domains()
@@ -230,7 +241,10 @@ def read_outline(hsm: SmartCardHsm) -> Outline:
     for slot in slots:
         node = device.add(
             domain_node(
-                slot, registry.domain(slot.number, slot.status), placed.get(slot.number, [])
+                slot,
+                registry.domain(slot.number, slot.status),
+                placed.get(slot.number, []),
+                pin_verified=pin_verified,
             )
         )
         for key in placed.get(slot.number, []):
@@ -378,14 +392,35 @@ def kek_deleted(slot: KeyDomainSlot, keys: Sequence[KeyInfo]) -> bool:
     )
 
 
+def domain_without_dkek(
+    status: KeyDomainStatus | None, record: DomainRecord | None, *, pin_verified: bool
+) -> bool:
+    """Whether a DKEK domain holds no DKEK at all (its keys can never be backed up).
+
+    Its shares are all in and its KCV reads zero, and either the PIN is verified (a card
+    that hides KCVs until login shows them then: zero is no DKEK) or keymanager recorded
+    the domain as one without DKEK (Pico HSM's 0-share domain).  Without the PIN and a
+    record the zero KCV may be hidden only: not decided here.
+    """
+    if status is None or status.uid or status.shares_outstanding or status.kcv is not None:
+        return False
+    return pin_verified or (record is not None and record.purpose is DomainPurpose.NO_DKEK)
+
+
 def domain_node(
-    slot: KeyDomainSlot, record: DomainRecord | None = None, keys: Sequence[KeyInfo] = ()
+    slot: KeyDomainSlot,
+    record: DomainRecord | None = None,
+    keys: Sequence[KeyInfo] = (),
+    *,
+    pin_verified: bool = False,
 ) -> OutlineNode:
     """The node of one key-domain slot.
 
     :param record: what keymanager's registry says about the domain (purpose, label,
         when created); ignored for an empty slot.
     :param keys: the keys placed in it (their count and seal go into the title).
+    :param pin_verified: the user PIN is verified in this session: a zero KCV of a
+        complete domain means no DKEK then (:func:`domain_without_dkek`).
     """
     status = slot.status
     node_id = f"domain:{slot.number}"
@@ -399,8 +434,11 @@ def domain_node(
         )
     kind = "XKEK" if status.uid else "DKEK"
     imported = status.shares_total - status.shares_outstanding
+    no_dkek = domain_without_dkek(status, record, pin_verified=pin_verified)
     if status.shares_outstanding:
         kcv = KCV_PENDING
+    elif no_dkek:
+        kcv = NO_DKEK_TEXT
     elif status.kcv is None:
         kcv = KCV_HIDDEN
     else:
@@ -411,7 +449,7 @@ def domain_node(
         Detail("Shares total", str(status.shares_total)),
         Detail("Shares imported", str(max(imported, 0))),
         Detail("Shares outstanding", str(status.shares_outstanding)),
-        Detail("KCV", kcv, copyable=kcv not in (KCV_HIDDEN, KCV_PENDING)),
+        Detail("KCV", kcv, copyable=kcv not in (KCV_HIDDEN, KCV_PENDING, NO_DKEK_TEXT)),
     ]
     if status.uid:
         details.append(Detail("UID", status.uid.hex().upper()))
@@ -426,8 +464,8 @@ def domain_node(
         state = "KEK deleted"
     elif status.shares_outstanding:
         state = f"waiting for {status.shares_outstanding} of {status.shares_total} share(s)"
-    elif record is not None and record.purpose is DomainPurpose.NO_DKEK:
-        state = "no DKEK: its keys can never be backed up"
+    elif no_dkek:
+        state = NO_DKEK_TEXT
     elif (
         status.shares_total == 0
         and not status.uid

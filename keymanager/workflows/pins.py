@@ -48,7 +48,7 @@ from keymanager.card.errors import (
     WrongPin,
 )
 from keymanager.card.hsm import SmartCardHsm
-from keymanager.card.hsm_types import PinState, PinStatus, parse_so_pin
+from keymanager.card.hsm_types import InitOptions, PinState, PinStatus, parse_so_pin
 from keymanager.dkek.secret import wipe
 from keymanager.workflows.common import MAX_PIN_ATTEMPTS, verify_user_pin
 from keymanager.workflows.errors import PinNotVerified, WorkflowError, WrongPinEntered
@@ -63,6 +63,9 @@ class PinResult:
     pin: str
     so_pin: str
     user_tries_left: int | None = None
+    left_transport_mode: bool | None = None
+    """After changing a transport PIN: whether the card left transport-PIN mode
+    (``None``: the PIN was no transport PIN, or another action)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON output."""
@@ -71,6 +74,7 @@ class PinResult:
             "pin": self.pin,
             "so_pin": self.so_pin,
             "tries_left": self.user_tries_left,
+            "left_transport_mode": self.left_transport_mode,
         }
 
 
@@ -194,8 +198,21 @@ def change_pin(hsm: SmartCardHsm, interaction: Interaction) -> PinResult:
             )
     finally:
         wipe(current, new)
-    interaction.inform("The user PIN was changed.")
-    return _result(hsm, "change")
+    if status.state is not PinState.TRANSPORT_PIN:
+        interaction.inform("The user PIN was changed.")
+        return _result(hsm, "change")
+    after = hsm.pin_status()
+    left = after.state is not PinState.TRANSPORT_PIN
+    interaction.inform(
+        "The transport PIN was replaced: the card left transport-PIN mode."
+        if left
+        else "The user PIN was changed, but the card is still in transport-PIN mode (Pico "
+        "HSM never leaves it): it keeps asking for a PIN change before use."
+    )
+    result = _result(hsm, "change")
+    return PinResult(
+        result.action, result.pin, result.so_pin, result.user_tries_left, left_transport_mode=left
+    )
 
 
 def _parse_so_pin(secret: bytearray, name: str) -> bytes:
@@ -272,14 +289,58 @@ def _checked_so_pin(hsm: SmartCardHsm, interaction: Interaction, purpose: str) -
     return so_pin
 
 
+def reset_refusal_text(options: InitOptions | None, *, set_new: bool, sw: int) -> str:
+    """Why the card refused RESET RETRY COUNTER, from the options it was initialised
+    with (the applet's FCP), with what the SO-PIN can still do."""
+    what = "set a new user PIN" if set_new else "unblock the user PIN"
+    if options is None:
+        return (
+            f"the device does not allow the SO-PIN to {what} (SW {sw:04X}) and does not "
+            "report its options: it may have been initialised without RESET RETRY COUNTER"
+            + (" or with 'unblock only' (then use pin unblock)" if set_new else "")
+            + "; nothing was changed"
+        )
+    code = f"options {int(options):04X}"
+    if not options & InitOptions.RESET_RETRY_COUNTER:
+        return (
+            f"the device does not allow the SO-PIN to {what}: it was initialised without "
+            f"RESET RETRY COUNTER ({code}), so the SO-PIN can neither unblock nor set the "
+            "user PIN; nothing was changed"
+        )
+    if options & InitOptions.RRC_UNBLOCK_ONLY:
+        if set_new:
+            return (
+                "the device does not allow the SO-PIN to set a new user PIN: it was "
+                f"initialised with RESET RETRY COUNTER 'unblock only' ({code}), so the "
+                "SO-PIN can unblock the user PIN but not set one.  Unblock it instead "
+                "(pin unblock), then change it with the old PIN (pin change); nothing was "
+                "changed"
+            )
+        return (
+            "the device refused to unblock the user PIN (SW "
+            f"{sw:04X}) although its options allow the SO-PIN to unblock it ({code}: "
+            "RESET RETRY COUNTER, unblock only); nothing was changed"
+        )
+    if set_new:
+        return (
+            f"the device refused to set a new user PIN (SW {sw:04X}) although its options "
+            f"allow RESET RETRY COUNTER with a new PIN ({code}); nothing was changed"
+        )
+    return (
+        f"the device refused to unblock the user PIN keeping it (SW {sw:04X}); its options "
+        f"allow RESET RETRY COUNTER with a new PIN ({code}): set a new PIN with the "
+        "SO-PIN instead (pin set); nothing was changed"
+    )
+
+
 def unblock_pin(hsm: SmartCardHsm, interaction: Interaction, *, set_new: bool) -> PinResult:
     """RESET RETRY COUNTER with the SO-PIN: unblock only, or unblock and set a new PIN.
 
     The SO-PIN is checked before the new PIN is asked (see the module docstring).
 
     :raises WrongPinEntered: the SO-PIN was wrong too many times in a row.
-    :raises WorkflowError: the device was initialised without RESET RETRY COUNTER, or
-        (with ``set_new``) with "unblock only".
+    :raises WorkflowError: the card refused; the message says what its options allow
+        (:func:`reset_refusal_text`).
     """
     so_pin = _checked_so_pin(hsm, interaction, "resetting the user PIN's retry counter")
     new = bytearray()
@@ -294,11 +355,11 @@ def unblock_pin(hsm: SmartCardHsm, interaction: Interaction, *, set_new: bool) -
             raise _wrong(error, "SO-PIN") from None
         except PinBlocked:
             raise PinNotVerified("the SO-PIN is blocked") from None
-        except (CommandNotAllowed, ReferenceDataNotUsable):
-            what = "set a new PIN" if set_new else "unblock the PIN"
+        except (CommandNotAllowed, ReferenceDataNotUsable) as error:
+            # SELECT again: the options read when the card was opened predate an
+            # initialisation in this session (the PIN stays blocked or unchanged anyway)
             raise WorkflowError(
-                f"the device does not allow the SO-PIN to {what}: it was initialised without "
-                "RESET RETRY COUNTER" + (" or with 'unblock only'" if set_new else "")
+                reset_refusal_text(hsm.select().options, set_new=set_new, sw=error.sw)
             ) from None
     finally:
         wipe(new)
