@@ -38,7 +38,7 @@ import shutil
 import stat
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -475,16 +475,38 @@ def _processes(proc: Path = Path("/proc")) -> Iterator[tuple[int, str, list[str]
             yield int(entry.name), _process_name(entry), _command_line(entry)
 
 
+SIMULATOR_MODULE = "keymanager.simulator"
+"""The module of keymanager's own simulator (``python -m keymanager.simulator --vpcd``)."""
+
+
+def runs_own_simulator(command: Sequence[str]) -> bool:
+    """Whether a command line runs keymanager's simulator: it *is* the card (behind
+    vpcd), it holds none, so it is never named as a program holding one (also when the
+    interpreter is a frozen ``keymanager`` executable)."""
+    for index, part in enumerate(command[:4]):
+        if part == "-m" and index + 1 < len(command):
+            module = command[index + 1]
+            return module == SIMULATOR_MODULE or module.startswith(SIMULATOR_MODULE + ".")
+        if (
+            Path(part)
+            .as_posix()
+            .endswith(("keymanager/simulator", "keymanager/simulator/__main__.py"))
+        ):
+            return True
+    return False
+
+
 def likely_card_holders(proc: Path = Path("/proc")) -> list[Holder]:
     """Running programs that commonly hold smart cards, found in ``/proc`` (Linux).
 
-    Only names them: nothing is ever stopped.  The current process is left out; on
-    systems without ``/proc`` the list is empty.
+    Only names them: nothing is ever stopped.  The current process and keymanager's own
+    simulator (:func:`runs_own_simulator`) are left out; on systems without ``/proc``
+    the list is empty.
     """
     own = os.getpid()
     found = []
     for pid, name, command in _processes(proc):
-        if pid == own:
+        if pid == own or runs_own_simulator(command):
             continue
         program = name
         if name not in KNOWN_HOLDERS and command:

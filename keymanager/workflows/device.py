@@ -311,6 +311,10 @@ def initialize_device(hsm: SmartCardHsm, interaction: Interaction, plan: InitPla
             )
     finally:
         wipe(pin)
+    if card.serial is None:
+        # a blank card may have no readable device certificate before INITIALIZE: the
+        # result names the serial the initialised card tells
+        card = identify(hsm)
     domain_kcv: str | None = None
     if plan.scheme is DkekScheme.RANDOM_DKEK:
         status = hsm.key_domain_status(0)
