@@ -77,6 +77,9 @@ _MADE_BY_HAND: dict[type[Exception], Callable[[], Exception]] = {
     workflow_errors.WrongPinEntered: lambda: workflow_errors.WrongPinEntered(
         "wrong SO-PIN: 14 tries left (SW 63CE); nothing was changed", 14
     ),
+    workflow_errors.PinBlockedNow: lambda: workflow_errors.PinBlockedNow(
+        "wrong user PIN: it is blocked now (SW 63C0); nothing was changed", 0
+    ),
     SealNotEnforced: lambda: SealNotEnforced(7),
     KcvMismatch: lambda: KcvMismatch(bytes(8), bytes(range(8))),
     PaperKeyGroupError: lambda: PaperKeyGroupError(2, 3, "a typo"),
@@ -90,7 +93,7 @@ def _raised_with_a_status_word(cls: type[Exception]) -> tuple[Exception, str | N
         return cls(sw, "CHANGE PIN"), f"{sw:04X}"
     if cls in _MADE_BY_HAND:
         error = _MADE_BY_HAND[cls]()
-        return error, "63CE" if "63CE" in str(error) else None
+        return error, next((sw for sw in ("63CE", "63C0") if sw in str(error)), None)
     if cls.__init__ is not BaseException.__init__ and "args" not in str(
         inspect.signature(cls.__init__)
     ):
