@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from keymanager.card.domain_registry import DomainRecord
     from keymanager.card.hsm import KeyDomainSlot, PinStatus, SmartCardHsm
     from keymanager.card.keystore import KeyInfo
+    from keymanager.cli.result_once import ResultOnceInteraction
     from keymanager.workflows.device import InitPlan, KeyDomainResult
 
 
@@ -381,6 +382,7 @@ def _init_plan(arguments: argparse.Namespace) -> InitPlan:
 
 @workflow_command
 def _init(arguments: argparse.Namespace) -> int:
+    from keymanager.cli.result_once import flushed_on_error, result_once_for
     from keymanager.workflows.device import initialize_device
     from keymanager.workflows.interaction import SecretKind
 
@@ -389,7 +391,7 @@ def _init(arguments: argparse.Namespace) -> int:
         raise CliError("use either --pin-env or --random-pin")
     if arguments.random_pin and not sys.stdin.isatty():
         raise CliError("--random-pin shows the PIN once and needs a terminal; use --pin-env")
-    interaction = interaction_for(
+    interaction = result_once_for(
         arguments,
         {
             SecretKind.SO_PIN: arguments.so_pin_env,
@@ -397,8 +399,9 @@ def _init(arguments: argparse.Namespace) -> int:
             SecretKind.NEW_USER_PIN: arguments.pin_env,
         },
     )
-    with open_card(arguments) as hsm:
+    with flushed_on_error(interaction), open_card(arguments) as hsm:
         result = initialize_device(hsm, interaction, plan)
+    interaction.take_results()  # the lines below say it (printed once)
     lines = [f"Device initialised: {result.card.describe()}.  User PIN: {result.pin_status}."]
     if result.dkek_shares:
         lines.append(
@@ -453,47 +456,60 @@ def _add_domain_parser(subcommands: argparse._SubParsersAction[argparse.Argument
         parser.set_defaults(handler=handler)
 
 
-def _domain_lines(result: KeyDomainResult) -> list[str]:
+def _domain_interaction(arguments: argparse.Namespace) -> ResultOnceInteraction:
+    from keymanager.cli.result_once import result_once_for
+    from keymanager.workflows.interaction import SecretKind
+
+    return result_once_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
+
+
+def _domain_result(
+    arguments: argparse.Namespace, interaction: ResultOnceInteraction, result: KeyDomainResult
+) -> int:
+    """Print a domain action's result once: the workflow's own words are not repeated."""
+    interaction.take_results()
     if result.state == "empty":
-        return [f"Key domain {result.domain} is empty now."]
-    kcv = f", KCV {result.kcv}" if result.kcv else ""
-    return [
-        f"Key domain {result.domain}: {result.shares_total} share(s), "
-        f"{result.shares_outstanding} outstanding{kcv}."
-    ]
+        line = f"Key domain {result.domain} deleted: the slot is empty now."
+    else:
+        kcv = f", KCV {result.kcv}" if result.kcv else ""
+        line = (
+            f"Key domain {result.domain}: {result.shares_total} share(s), "
+            f"{result.shares_outstanding} outstanding{kcv}."
+        )
+    return emit(arguments, result.to_dict(), [line])
 
 
 @workflow_command
 def _domain_create(arguments: argparse.Namespace) -> int:
+    from keymanager.cli.result_once import flushed_on_error
     from keymanager.workflows.device import create_key_domain
-    from keymanager.workflows.interaction import SecretKind
 
-    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
-    with open_card(arguments) as hsm:
+    interaction = _domain_interaction(arguments)
+    with flushed_on_error(interaction), open_card(arguments) as hsm:
         result = create_key_domain(hsm, interaction, arguments.shares, arguments.domain)
-    return emit(arguments, result.to_dict(), _domain_lines(result))
+    return _domain_result(arguments, interaction, result)
 
 
 @workflow_command
 def _domain_clear(arguments: argparse.Namespace) -> int:
+    from keymanager.cli.result_once import flushed_on_error
     from keymanager.workflows.device import clear_kek
-    from keymanager.workflows.interaction import SecretKind
 
-    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
-    with open_card(arguments) as hsm:
+    interaction = _domain_interaction(arguments)
+    with flushed_on_error(interaction), open_card(arguments) as hsm:
         result = clear_kek(hsm, interaction, arguments.domain)
-    return emit(arguments, result.to_dict(), _domain_lines(result))
+    return _domain_result(arguments, interaction, result)
 
 
 @workflow_command
 def _domain_delete(arguments: argparse.Namespace) -> int:
+    from keymanager.cli.result_once import flushed_on_error
     from keymanager.workflows.device import delete_key_domain
-    from keymanager.workflows.interaction import SecretKind
 
-    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
-    with open_card(arguments) as hsm:
+    interaction = _domain_interaction(arguments)
+    with flushed_on_error(interaction), open_card(arguments) as hsm:
         result = delete_key_domain(hsm, interaction, arguments.domain)
-    return emit(arguments, result.to_dict(), _domain_lines(result))
+    return _domain_result(arguments, interaction, result)
 
 
 @workflow_command
