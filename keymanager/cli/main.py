@@ -219,9 +219,11 @@ def merge_global_options(parser: argparse.ArgumentParser, arguments: argparse.Na
     """Put the options given before the command into the command's namespace.
 
     Raises :class:`UsageError` for an option the command does not take, one given
-    before and after with different values, or ``--reader`` with ``--simulator``.
+    before and after with different values, ``--reader`` with ``--simulator``, or one
+    the command takes only without another given (``--json`` with ``audit --csv``).
     """
     command = command_parser(parser, arguments)
+    merged: list[tuple[str, str]] = []
     for option, global_dest, dest in GLOBAL_OPTIONS:
         value = getattr(arguments, global_dest)
         delattr(arguments, global_dest)
@@ -234,12 +236,32 @@ def merge_global_options(parser: argparse.ArgumentParser, arguments: argparse.Na
         given_after = getattr(arguments, dest)
         if given_after is None or given_after is False:
             setattr(arguments, dest, value)
+            merged.append((option, dest))
         elif given_after != value:
             raise UsageError(command, f"{option} given before and after the command")
+    for option, dest in merged:
+        _check_exclusive(command, arguments, option, dest)
     if getattr(arguments, "reader", None) is not None and (
         getattr(arguments, "simulator", None) is not None
     ):
         raise UsageError(command, "argument --reader: not allowed with argument --simulator")
+
+
+def _check_exclusive(
+    command: argparse.ArgumentParser, arguments: argparse.Namespace, option: str, dest: str
+) -> None:
+    """A usage error when ``option`` (given before the command) is in one of the
+    command's mutually exclusive groups with an option given after it."""
+    for group in command._mutually_exclusive_groups:
+        actions = group._group_actions
+        if not any(action.dest == dest for action in actions):
+            continue
+        for other in actions:
+            if other.dest != dest and getattr(arguments, other.dest, None) not in (None, False):
+                raise UsageError(
+                    command,
+                    f"argument {option}: not allowed with argument {other.option_strings[0]}",
+                )
 
 
 def _json_requested(argv: Sequence[str]) -> bool:
