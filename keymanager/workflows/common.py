@@ -15,6 +15,11 @@ from keymanager.workflows.errors import (
 )
 from keymanager.workflows.interaction import Interaction, SecretKind, SecretRequest
 
+PIN_BLOCKED_NOW_TEXT = (
+    "wrong user PIN: it is blocked now (unblock it with the SO-PIN: pin unblock); "
+    "nothing was changed"
+)
+"""What :class:`PinBlockedNow` says: the last try of the user PIN was wrong."""
 MAX_PIN_ATTEMPTS = 3
 """How many times one workflow asks for a wrong PIN before it stops (never below the
 card's own counter: the card decides when the PIN blocks)."""
@@ -80,11 +85,7 @@ def _ask_until_verified(
         except WrongPin as error:
             wipe(pin)
             if error.tries_left == 0:
-                raise PinBlockedNow(
-                    "wrong user PIN: it is blocked now (unblock it with the SO-PIN: "
-                    "pin unblock); nothing was changed",
-                    0,
-                ) from None
+                raise PinBlockedNow(PIN_BLOCKED_NOW_TEXT, 0) from None
             interaction.warn(
                 f"Wrong PIN: {error.tries_left} {'try' if error.tries_left == 1 else 'tries'} left."
             )

@@ -50,8 +50,17 @@ from keymanager.card.errors import (
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import InitOptions, PinState, PinStatus, parse_so_pin
 from keymanager.dkek.secret import wipe
-from keymanager.workflows.common import MAX_PIN_ATTEMPTS, verify_user_pin
-from keymanager.workflows.errors import PinNotVerified, WorkflowError, WrongPinEntered
+from keymanager.workflows.common import (
+    MAX_PIN_ATTEMPTS,
+    PIN_BLOCKED_NOW_TEXT,
+    verify_user_pin,
+)
+from keymanager.workflows.errors import (
+    PinBlockedNow,
+    PinNotVerified,
+    WorkflowError,
+    WrongPinEntered,
+)
 from keymanager.workflows.interaction import Interaction, SecretKind, SecretRequest
 
 
@@ -118,6 +127,7 @@ def change_pin(hsm: SmartCardHsm, interaction: Interaction) -> PinResult:
     The current PIN is checked before the new one is asked (see the module docstring).
 
     :raises WrongPinEntered: the current PIN was wrong too many times in a row.
+    :raises PinBlockedNow: the last try was wrong: the PIN is blocked now.
     :raises PinNotVerified: the PIN is blocked or the device not initialised.
     """
     status = hsm.pin_status()
@@ -154,11 +164,7 @@ def change_pin(hsm: SmartCardHsm, interaction: Interaction) -> PinResult:
             except WrongPin as error:
                 tries = error.tries_left
                 if tries == 0:
-                    raise WrongPinEntered(
-                        "wrong user PIN: it is blocked now (unblock it with the SO-PIN); "
-                        "nothing was changed",
-                        0,
-                    ) from None
+                    raise PinBlockedNow(PIN_BLOCKED_NOW_TEXT, 0) from None
             except PinBlocked:
                 raise PinNotVerified(
                     "the user PIN is blocked: unblock it with the SO-PIN"
@@ -186,7 +192,9 @@ def change_pin(hsm: SmartCardHsm, interaction: Interaction) -> PinResult:
                 raise WorkflowError(f"{error}; nothing was changed") from None
             except WrongPin as error:
                 tries = error.tries_left
-                if checked_by_verify or tries == 0:
+                if tries == 0:  # a transport PIN checked by CHANGE REFERENCE DATA
+                    raise PinBlockedNow(PIN_BLOCKED_NOW_TEXT, 0) from None
+                if checked_by_verify:
                     raise _wrong(error, "user PIN") from None
             except PinBlocked:
                 raise PinNotVerified(
