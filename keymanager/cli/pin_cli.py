@@ -6,9 +6,9 @@
 * ``pin set --so-pin-env VAR --new-pin-env VAR`` (unblock and set a new PIN)
 * ``pin change-so --so-pin-env VAR --new-so-pin-env VAR``
 
-Each prints the PINs' state (tries left) afterwards (``pin change`` of a transport PIN
-also whether the card left transport-PIN mode); a wrong PIN exits 1 with the tries
-left, in one line.  A PIN from a variable is not sent on its last try without
+Each prints its result once (``pin change`` of a transport PIN: whether the card left
+transport-PIN mode), then the PINs' state (tries left); a wrong PIN exits 1 with the
+tries left, in one line.  A PIN from a variable is not sent on its last try without
 ``--yes``.
 """
 
@@ -22,11 +22,11 @@ from keymanager.cli.workflow_support import (
     add_json_argument,
     add_yes_argument,
     emit,
-    interaction_for,
     workflow_command,
 )
 
 if TYPE_CHECKING:
+    from keymanager.cli.result_once import ResultOnceInteraction
     from keymanager.workflows.interaction import SecretKind
     from keymanager.workflows.pins import PinResult
 
@@ -78,60 +78,72 @@ def _secrets(arguments: argparse.Namespace) -> dict[SecretKind, str | None]:
     }
 
 
-def _report(arguments: argparse.Namespace, result: PinResult) -> int:
+def _interaction(arguments: argparse.Namespace) -> ResultOnceInteraction:
+    from keymanager.cli.result_once import result_once_for
+
+    return result_once_for(arguments, _secrets(arguments))
+
+
+def _report(
+    arguments: argparse.Namespace, interaction: ResultOnceInteraction, result: PinResult
+) -> int:
+    """The workflow's result (``The user PIN was changed.``; after a transport PIN
+    whether the card left transport-PIN mode), printed once, then the PINs' state."""
+    said = interaction.take_result()
     lines = [f"User PIN        : {result.pin}", f"SO-PIN          : {result.so_pin}"]
-    if result.left_transport_mode is not None:
-        lines.append(
-            "Transport PIN   : "
-            + (
-                "replaced, the card left transport-PIN mode"
-                if result.left_transport_mode
-                else "the card is still in transport-PIN mode (it never leaves it)"
-            )
-        )
-    return emit(arguments, result.to_dict(), lines)
+    return emit(arguments, result.to_dict(), ([said] if said else []) + lines)
 
 
 @workflow_command
 def _verify(arguments: argparse.Namespace) -> int:
+    from keymanager.cli.result_once import flushed_on_error
     from keymanager.workflows.pins import verify_pin
 
-    with open_card(arguments) as hsm:
-        result = verify_pin(hsm, interaction_for(arguments, _secrets(arguments)))
-    return _report(arguments, result)
+    interaction = _interaction(arguments)
+    with flushed_on_error(interaction), open_card(arguments) as hsm:
+        result = verify_pin(hsm, interaction)
+    return _report(arguments, interaction, result)
 
 
 @workflow_command
 def _change(arguments: argparse.Namespace) -> int:
+    from keymanager.cli.result_once import flushed_on_error
     from keymanager.workflows.pins import change_pin
 
-    with open_card(arguments) as hsm:
-        result = change_pin(hsm, interaction_for(arguments, _secrets(arguments)))
-    return _report(arguments, result)
+    interaction = _interaction(arguments)
+    with flushed_on_error(interaction), open_card(arguments) as hsm:
+        result = change_pin(hsm, interaction)
+    return _report(arguments, interaction, result)
 
 
 @workflow_command
 def _unblock(arguments: argparse.Namespace) -> int:
+    from keymanager.cli.result_once import flushed_on_error
     from keymanager.workflows.pins import unblock_pin
 
-    with open_card(arguments) as hsm:
-        result = unblock_pin(hsm, interaction_for(arguments, _secrets(arguments)), set_new=False)
-    return _report(arguments, result)
+    interaction = _interaction(arguments)
+    with flushed_on_error(interaction), open_card(arguments) as hsm:
+        result = unblock_pin(hsm, interaction, set_new=False)
+    return _report(arguments, interaction, result)
 
 
 @workflow_command
 def _set(arguments: argparse.Namespace) -> int:
+    from keymanager.cli.result_once import flushed_on_error
     from keymanager.workflows.pins import unblock_pin
 
-    with open_card(arguments) as hsm:
-        result = unblock_pin(hsm, interaction_for(arguments, _secrets(arguments)), set_new=True)
-    return _report(arguments, result)
+    interaction = _interaction(arguments)
+    with flushed_on_error(interaction), open_card(arguments) as hsm:
+        result = unblock_pin(hsm, interaction, set_new=True)
+    return _report(arguments, interaction, result)
 
 
 @workflow_command
 def _change_so(arguments: argparse.Namespace) -> int:
+    from keymanager.cli.result_once import flushed_on_error
     from keymanager.workflows.pins import change_so_pin
 
-    with open_card(arguments) as hsm:
-        result = change_so_pin(hsm, interaction_for(arguments, _secrets(arguments)))
-    return _report(arguments, result)
+    interaction = _interaction(arguments)
+    with flushed_on_error(interaction), open_card(arguments) as hsm:
+        result = change_so_pin(hsm, interaction)
+    return _report(arguments, interaction, result)
