@@ -47,6 +47,7 @@ from keymanager.gui.worker import JobContext
 from keymanager.workflows.outline import (
     KCV_HIDDEN,
     KCV_PENDING,
+    NO_DKEK_TEXT,
     SEALED_TEXT,
     NodeKind,
     OutlineNode,
@@ -122,9 +123,10 @@ def node_payload(node: OutlineNode) -> object:
 
 
 def has_kcv(node: OutlineNode) -> bool:
-    """Whether a key-domain node shows a KCV that can be copied."""
+    """Whether a key-domain node shows a KCV that can be copied (not hidden, pending,
+    or a domain without DKEK, whose KCV detail says so in words)."""
     kcv = node.detail("KCV")
-    return kcv is not None and kcv not in (KCV_HIDDEN, KCV_PENDING)
+    return kcv is not None and kcv not in (KCV_HIDDEN, KCV_PENDING, NO_DKEK_TEXT)
 
 
 def builtin_actions(
