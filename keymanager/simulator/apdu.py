@@ -5,6 +5,9 @@
 :class:`ApduTransport` is the simulator's transport mixin: command chaining (CLA bit
 ``10``) and ``61xx`` + GET RESPONSE for answers longer than Le, around the command
 dispatcher that :class:`~keymanager.simulator.card.SmartCardHsmSimulator` provides.
+Protected commands (CLA bits ``0C``) are reassembled like plain ones and then handed to
+the secure-messaging hooks (:mod:`~keymanager.simulator.secure_messaging`); a plain
+APDU other than GET RESPONSE tells those hooks that the channel is interrupted.
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ from keymanager.dkek.tlv import TlvError, iter_tlvs
 
 SW_OK = 0x9000
 MAX_CHAINED_DATA = 65535
+CHAINING_BIT = 0x10
+SECURE_MESSAGING_BITS = 0x0C
+"""CLA bits of a protected command (both set: the header is covered by the MAC)."""
+INS_GET_RESPONSE = 0xC0
 
 
 class CardStatus(Exception):
@@ -105,17 +112,26 @@ class ApduTransport:
             command = parse_apdu(raw)
         except CardStatus as status:
             self._pending = None
+            self._secure_messaging_interrupted("malformed APDU")
             return sw_bytes(status.sw)
-        base_cla = command.cla & ~0x10 & 0xFF
-        if base_cla not in (0x00, 0x80):
+        sm_bits = command.cla & SECURE_MESSAGING_BITS
+        protected = sm_bits == SECURE_MESSAGING_BITS
+        base_cla = command.cla & ~(CHAINING_BIT | SECURE_MESSAGING_BITS) & 0xFF
+        if base_cla not in (0x00, 0x80) or (sm_bits and not protected):
             self._pending = None
             self._chain = None
+            self._secure_messaging_interrupted("unknown class byte")
             return sw_bytes(0x6E00)
-        if command.ins == 0xC0 and not command.cla & 0x10:
-            return self._get_response(command)
+        if command.ins == INS_GET_RESPONSE and not command.cla & (CHAINING_BIT | sm_bits):
+            return self._get_response(command)  # plain GET RESPONSE leaves a channel alone
         self._pending = None
-        header = (base_cla, command.ins, command.p1, command.p2)
-        if command.cla & 0x10:
+        if not protected:
+            self._secure_messaging_interrupted("plain APDU")
+        elif not self._secure_channel_open():
+            self._chain = None
+            return sw_bytes(0x6882)
+        header = (command.cla & ~CHAINING_BIT & 0xFF, command.ins, command.p1, command.p2)
+        if command.cla & CHAINING_BIT:
             if self._chain is None or self._chain[0] != header:
                 self._chain = (header, bytearray())
             self._chain[1].extend(command.data)
@@ -128,11 +144,14 @@ class ApduTransport:
             self._chain = None
             if chained_header == header:
                 command = replace(command, data=bytes(collected) + command.data)
-        try:
-            data = self._dispatch(command)
-            sw = SW_OK
-        except CardStatus as status:
-            data, sw = status.data, status.sw
+        if protected:
+            data, sw = self._secure_command(command)
+        else:
+            try:
+                data = self._dispatch(command)
+                sw = SW_OK
+            except CardStatus as status:
+                data, sw = status.data, status.sw
         if sw == SW_OK and data:
             limit = command.ne or 0
             if len(data) > limit:
@@ -156,4 +175,20 @@ class ApduTransport:
 
     def _dispatch(self, command: Command) -> bytes:
         """Run one complete command; provided by the simulator class."""
+        raise NotImplementedError
+
+    # Secure-messaging hooks, provided by
+    # :class:`~keymanager.simulator.secure_messaging.SecureMessaging` (which comes before
+    # this class in the simulator's bases).
+
+    def _secure_channel_open(self) -> bool:
+        """Whether a secure channel is open."""
+        raise NotImplementedError
+
+    def _secure_messaging_interrupted(self, reason: str) -> None:
+        """A plain or unreadable APDU arrived: end an open channel."""
+        raise NotImplementedError
+
+    def _secure_command(self, command: Command) -> tuple[bytes, int]:
+        """Unwrap, run and wrap a complete protected command: (data, outer SW)."""
         raise NotImplementedError

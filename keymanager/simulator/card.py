@@ -7,13 +7,15 @@ gives.  Where genuine behaviour is unknown the choice is written down in the
 "Simulator" section of ``docs/card.md``.
 
 Transport features: short and extended APDUs (ISO/IEC 7816-4 cases 1 to 4), command
-chaining (CLA bit ``10``), and ``61xx`` + GET RESPONSE for answers longer than Le.
+chaining (CLA bit ``10``), ``61xx`` + GET RESPONSE for answers longer than Le, and
+secure messaging (CLA bits ``0C``) after chip authentication against the device key.
 ``process_apdu`` never raises for any byte string; the only exceptions it raises are
 the injected faults :class:`~keymanager.card.errors.CardRemoved` and
 :class:`~keymanager.card.errors.CardReset`.
 
 The command groups live in mixins: :mod:`~keymanager.simulator.apdu` (parsing,
-chaining, GET RESPONSE), :mod:`~keymanager.simulator.files`,
+chaining, GET RESPONSE), :mod:`~keymanager.simulator.secure_messaging` (MSE SET AT,
+GENERAL AUTHENTICATE, wrapping), :mod:`~keymanager.simulator.files`,
 :mod:`~keymanager.simulator.pins`, :mod:`~keymanager.simulator.domains`,
 :mod:`~keymanager.simulator.keys` and :mod:`~keymanager.simulator.operations`, all on
 the shared state of :mod:`~keymanager.simulator.core`.  This module keeps the card's
@@ -46,6 +48,7 @@ from keymanager.simulator.files import FileCommands
 from keymanager.simulator.operations import KeyOperations
 from keymanager.simulator.pins import PinCommands
 from keymanager.simulator.profiles import SimulatorProfile, default_profile_name, profile_by_name
+from keymanager.simulator.secure_messaging import SecureChannel, SecureMessaging
 from keymanager.simulator.state import CardState, KeyRecord, load_state, save_state
 
 __all__ = [
@@ -62,7 +65,7 @@ logger = logging.getLogger(__name__)
 
 
 class SmartCardHsmSimulator(
-    ApduTransport, FileCommands, PinCommands, KeyDomainCommands, KeyOperations
+    SecureMessaging, ApduTransport, FileCommands, PinCommands, KeyDomainCommands, KeyOperations
 ):
     """A SmartCard-HSM in software (see the module docstring and ``docs/card.md``).
 
@@ -124,6 +127,8 @@ class SmartCardHsmSimulator(
         self._current_ef: int | None = None
         self._pending: bytes | None = None
         self._chain: tuple[tuple[int, int, int, int], bytearray] | None = None
+        self._sm_protocol: bytes | None = None
+        self._sm_channel: SecureChannel | None = None
         if created and self.state_path is not None:
             save_state(self.state_path, self.state)
 
@@ -189,6 +194,8 @@ class SmartCardHsmSimulator(
         self._current_ef = None
         self._pending = None
         self._chain = None
+        self._sm_protocol = None
+        self._sm_channel = None
 
     # --- VirtualCard ----------------------------------------------------------------------
 
@@ -242,6 +249,8 @@ class SmartCardHsmSimulator(
     def _dispatch(self, command: Command) -> bytes:
         handlers: dict[int, Callable[[Command], bytes]] = {
             0xA4: self._select,
+            0x22: self._manage_security_environment,
+            0x86: self._general_authenticate,
             0x20: self._verify,
             0x24: self._change_reference_data,
             0x2C: self._reset_retry_counter,

@@ -33,7 +33,8 @@ class SimulatorProfile:
     """One personality of the simulated card; each field is one behaviour.
 
     The numbers in brackets are the items of ``pcsc-testing.md`` ("Behaviour of other
-    SmartCard-HSM-compatible devices").
+    SmartCard-HSM-compatible devices"); ``[SM]`` marks secure-messaging behaviours taken
+    from Pico HSM's source (``docs/card.md``, "Secure messaging").
     """
 
     name: str
@@ -71,6 +72,12 @@ class SimulatorProfile:
     """[14] brainpoolP320r1 is refused with ``6A81``."""
     wrap_enforces_algorithms: bool = True
     """[16] WRAP answers ``6985`` for a key whose non-empty algorithm list lacks ``92``."""
+    sm_outer_sw_is_inner: bool = False
+    """[SM] A wrapped answer carries the inner status word outside too (Pico's ``sm_wrap``
+    keeps it); genuine: ``9000`` outside, the inner status word only in ``99``."""
+    sm_pads_whole_extra_block: bool = False
+    """[SM] Wrapped answer data of 15 bytes mod 16 is padded with a whole extra zero block
+    (Pico's ``sm_wrap``: ``80``, then 16 - len % 16 zeros)."""
 
 
 GENUINE = SimulatorProfile(name="genuine")
@@ -94,6 +101,8 @@ PICO = SimulatorProfile(
     ec_unwrap_fails_after_key_file=False,
     brainpool320_unsupported=True,
     wrap_enforces_algorithms=True,
+    sm_outer_sw_is_inner=True,
+    sm_pads_whole_extra_block=True,
 )
 
 PROFILES: dict[str, SimulatorProfile] = {GENUINE.name: GENUINE, PICO.name: PICO}

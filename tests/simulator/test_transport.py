@@ -45,7 +45,8 @@ def test_commands_before_select_are_refused() -> None:
 def test_status_word_hygiene(card: Card) -> None:
     assert card.raw(bytes.fromhex("00FF0000"))[1] == 0x6D00  # unknown INS
     assert card.raw(bytes.fromhex("40200081"))[1] == 0x6E00  # bad CLA
-    assert card.raw(bytes.fromhex("0C200081"))[1] == 0x6E00  # secure messaging CLA
+    assert card.raw(bytes.fromhex("0C200081"))[1] == 0x6882  # secure messaging, no channel
+    assert card.raw(bytes.fromhex("04200081"))[1] == 0x6E00  # half a secure-messaging CLA
     assert card.raw(bytes.fromhex("80580102"))[1] == 0x6A86  # wrong P1/P2
     assert card.raw(bytes.fromhex("002000"))[1] == 0x6700  # too short
     assert card.raw(bytes.fromhex("0020008105AABB"))[1] == 0x6700  # Lc disagrees
