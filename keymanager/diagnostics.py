@@ -496,16 +496,23 @@ def runs_own_simulator(command: Sequence[str]) -> bool:
     return False
 
 
-def likely_card_holders(proc: Path = Path("/proc")) -> list[Holder]:
+PROC = Path("/proc")
+"""Where :func:`likely_card_holders` looks for processes by default (tests point it at a
+directory laid out like ``/proc``)."""
+
+
+def likely_card_holders(proc: Path | None = None) -> list[Holder]:
     """Running programs that commonly hold smart cards, found in ``/proc`` (Linux).
 
     Only names them: nothing is ever stopped.  The current process and keymanager's own
     simulator (:func:`runs_own_simulator`) are left out; on systems without ``/proc``
     the list is empty.
+
+    :param proc: the directory to read instead of :data:`PROC`.
     """
     own = os.getpid()
     found = []
-    for pid, name, command in _processes(proc):
+    for pid, name, command in _processes(PROC if proc is None else proc):
         if pid == own or runs_own_simulator(command):
             continue
         program = name
