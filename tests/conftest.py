@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -19,6 +20,11 @@ from tests.support.pcscd import PcscdHarness
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 VECTORS_PATH = REPOSITORY_ROOT.parent / "shared" / "vectors" / "dkek-vectors.json"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Sessions run in the clear unless a directory opts in (tests/support/secure_messaging)."""
+    os.environ.setdefault("KEYMANAGER_SECURE_MESSAGING", "off")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -8,6 +8,10 @@ reader cannot carry extended APDUs, collects ``61xx`` responses with GET RESPONS
 repeats a command with the right Le on ``6Cxx``, and turns error status words into
 the typed exceptions of :mod:`keymanager.card.errors`.
 
+Inside a secure-messaging channel (:mod:`keymanager.card.secure_messaging`) every
+command is wrapped before and unwrapped after all of that; the transport then carries
+only protected APDUs, and only SELECT and chip authentication go in the clear.
+
 Every APDU is logged at the TRAFFIC level (5, below DEBUG).  Commands and responses
 that carry PINs, shares or key material are flagged by the caller and their data is
 replaced by ``<N bytes redacted>`` before anything is logged.
@@ -16,9 +20,21 @@ replaced by ``<N bytes redacted>`` before anything is logged.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from keymanager.card.errors import ExtendedLengthUnsupported, MalformedResponse, error_for_status
+from keymanager.card.errors import (
+    ExtendedLengthUnsupported,
+    MalformedResponse,
+    TransportError,
+    error_for_status,
+)
+from keymanager.card.secure_messaging import (
+    SecureChannel,
+    SecureMessagingError,
+    SecureMessagingUnavailable,
+    UnprotectedRefusal,
+)
 from keymanager.card.transport import Transport
 
 TRAFFIC = 5
@@ -61,6 +77,10 @@ class CommandApdu:
     prefer_extended: bool = False
     """Send in extended form when the transport can, even if short would fit (e.g. to
     ask for up to 65536 response bytes with one APDU, as OpenSC does for ENUMERATE)."""
+    protect: bool = True
+    """Wrap the command when a secure-messaging channel is open; ``False`` for the
+    commands that are always sent in the clear (SELECT, chip authentication), which
+    end a channel on the card."""
 
     def needs_extended(self) -> bool:
         """Whether the APDU cannot be encoded in short form."""
@@ -127,6 +147,17 @@ class ApduConnection:
         self._max_short_chunk = max_short_chunk
         self.apdu_count = 0
         """How many APDUs were exchanged (GET RESPONSE and chained parts included)."""
+        self.channel: SecureChannel | None = None
+        """The open secure-messaging channel, if any."""
+        self.reopen_channel: Callable[[], None] | None = None
+        """Opens a new channel; set while the session runs on secure messaging, so that
+        a channel that ended (SELECT, an error) is opened again before the next
+        protected command, and no command is ever sent in the clear instead."""
+        self._reopening = False
+
+    def end_channel(self) -> None:
+        """Forget the channel (the card forgets it at the next plain APDU, or did)."""
+        self.channel = None
 
     def _exchange(self, command: CommandApdu, raw: bytes) -> ResponseApdu:
         self.apdu_count += 1
@@ -150,11 +181,90 @@ class ApduConnection:
     def transmit(self, command: CommandApdu) -> ResponseApdu:
         """Send a command and return data and SW without judging the SW.
 
+        Inside a channel the command is protected and the answer checked and decrypted
+        (:class:`~keymanager.card.secure_messaging.ChannelBroken` when it cannot be
+        trusted); a command with ``protect=False`` ends the channel first.
+
         Handles extended length or chaining, ``61xx`` and ``6Cxx``.  When the transport
         reports (by raising :class:`ExtendedLengthUnsupported` and clearing its
         ``supports_extended_length``) that an extended APDU cannot pass the reader, the
         command is sent again in short form.
         """
+        if command.protect and self.channel is None and self.reopen_channel is not None:
+            self._reopen()
+        if self.channel is not None:
+            if command.protect:
+                return self._transmit_protected(self.channel, command)
+            self.end_channel()
+        return self._transmit_plain(command)
+
+    def _reopen(self) -> None:
+        if self._reopening or self.reopen_channel is None:
+            return
+        self._reopening = True
+        try:
+            self.reopen_channel()
+        except SecureMessagingUnavailable as error:
+            raise SecureMessagingUnavailable(
+                f"secure messaging could not be opened again ({error}); nothing is sent "
+                "in the clear in a session that ran on secure messaging"
+            ) from None
+        finally:
+            self._reopening = False
+
+    def _transmit_protected(self, channel: SecureChannel, command: CommandApdu) -> ResponseApdu:
+        if logger.isEnabledFor(TRAFFIC):
+            logger.log(TRAFFIC, "SEND (protected) %s", command.describe())
+        could_extend = self.transport.supports_extended_length
+        try:
+            try:
+                response = self._transmit_once(self._wrapped(channel, command, could_extend))
+            except ExtendedLengthUnsupported:
+                if not could_extend or self.transport.supports_extended_length:
+                    raise
+                channel.undo_wrap()  # the reader refused it: the card never saw it
+                logger.debug("%s: falling back to short APDUs", self.transport.name)
+                response = self._transmit_once(self._wrapped(channel, command, False))
+            data, sw = channel.unwrap(response.data, response.sw, command.name)
+        except UnprotectedRefusal as refusal:
+            # Only the refusal is taken; the channel goes on (if the card dropped it,
+            # the next answer says so and ends it).
+            logger.info("%s", refusal)
+            return ResponseApdu(b"", refusal.sw)
+        except (SecureMessagingError, TransportError):
+            self.end_channel()
+            raise
+        if logger.isEnabledFor(TRAFFIC):
+            if command.sensitive_response and data:
+                shown = f"<{len(data)} bytes redacted>"
+            else:
+                shown = data.hex().upper()
+            logger.log(TRAFFIC, "RECV (protected) %s SW=%04X", shown, sw)
+        return ResponseApdu(data, sw)
+
+    @staticmethod
+    def _wrapped(channel: SecureChannel, command: CommandApdu, extended: bool) -> CommandApdu:
+        protected = channel.wrap(
+            command.cla,
+            command.ins,
+            command.p1,
+            command.p2,
+            command.data,
+            command.le,
+            extended=extended,
+        )
+        return CommandApdu(
+            protected.cla,
+            command.ins,
+            command.p1,
+            command.p2,
+            protected.data,
+            le=LE_MAX,
+            name=command.name,
+            prefer_extended=extended,
+        )
+
+    def _transmit_plain(self, command: CommandApdu) -> ResponseApdu:
         could_extend = self.transport.supports_extended_length
         try:
             return self._transmit_once(command)

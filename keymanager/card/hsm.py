@@ -10,6 +10,11 @@ PINs, SO-PINs, DKEK shares and key blobs are flagged as sensitive on their APDUs
 the TRAFFIC log never shows them; responses that carry key material (WRAP, DECIPHER,
 ECDH, and GET CHALLENGE when asked to) are redacted the same way.
 
+With ``secure_messaging=SecureMessagingMode.AUTO`` the session runs on a secure
+messaging channel where the card offers one (:mod:`keymanager.card.secure_session`):
+every command after the first SELECT and the device certificate is then protected,
+and a channel that ended (SELECT, an error) is opened again before the next command.
+
 A session is not thread-safe; wrap multi-APDU jobs in :meth:`SmartCardHsm.exclusive`
 so no other program's APDUs come between them.
 """
@@ -21,11 +26,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from keymanager.card.apdu import LE_MAX, SW_OK, ApduConnection, CommandApdu, ResponseApdu
-from keymanager.card.cvc import ID_TA_ECDSA_SHA_256, ID_TA_RSA_V1_5_SHA_256, DeviceCertificate
+from keymanager.card.cvc import (
+    ID_TA_ECDSA_SHA_256,
+    ID_TA_RSA_V1_5_SHA_256,
+    CvcError,
+    DeviceCertificate,
+)
 from keymanager.card.errors import (
     ApduError,
     ApplicationNotFound,
     DkekMismatch,
+    FileNotFound,
     MalformedResponse,
     NoKeyDomainSupport,
     NotInitialised,
@@ -51,6 +62,13 @@ from keymanager.card.hsm_types import (
     encode_pin,
     parse_so_pin,
 )
+from keymanager.card.secure_messaging import (
+    SecureMessagingMode,
+    SecureMessagingStatus,
+    SecureMessagingUnavailable,
+    mode_from_environment,
+)
+from keymanager.card.secure_session import SecureMessagingState, open_channel
 from keymanager.card.transport import Transport
 from keymanager.dkek.curves import curve_by_name
 from keymanager.dkek.keyblob import MINIMUM_BLOB_LENGTH
@@ -97,6 +115,10 @@ WRITE_CHUNK_EXTENDED = MAX_APDU - 15
 """Bytes of file data per UPDATE BINARY with extended length (header, Lc, 54 and 53 TLVs)."""
 WRITE_CHUNK_SHORT = 240
 """Bytes per UPDATE BINARY in short APDUs (OpenSC: max_send_size 248 minus the TLVs)."""
+SM_FILE_CHUNK = 768
+"""Bytes of file data per READ / UPDATE BINARY inside a channel: the protected APDU
+(padding, data objects, MAC) must stay within about 1 KiB, the buffer Pico HSM wraps and
+unwraps in (pico-keys-sdk ``sm_verify`` / ``sm_wrap``)."""
 CHALLENGE_CHUNK = 1024
 """GET CHALLENGE asks for at most this many bytes per APDU (the card's limit)."""
 MAX_KEY_DOMAINS = 255
@@ -246,24 +268,80 @@ class SmartCardHsm:
         self.connection = connection
         self.info = info
         self._device_certificate: DeviceCertificate | None = None
+        self.secure_messaging = SecureMessagingState()
 
     # --- session ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, transport: Transport | ApduConnection) -> SmartCardHsm:
+    def open(
+        cls,
+        transport: Transport | ApduConnection,
+        *,
+        secure_messaging: SecureMessagingMode | None = None,
+    ) -> SmartCardHsm:
         """Select the applet on the card behind ``transport`` and read its version.
 
+        :param secure_messaging: ``AUTO`` opens a channel where the card offers one
+            (see :meth:`start_secure_messaging`), ``OFF`` stays in the clear; ``None``
+            takes ``$KEYMANAGER_SECURE_MESSAGING`` (``AUTO`` when unset).
         :raises ApplicationNotFound: the card has no SmartCard-HSM applet.
         :raises MalformedResponse: the applet's answer carries no version.
+        :raises DeviceAuthenticationFailed: the card failed chip authentication.
         """
         connection = (
             transport if isinstance(transport, ApduConnection) else ApduConnection(transport)
         )
-        return cls(connection, cls._select(connection))
+        hsm = cls(connection, cls._select(connection))
+        if secure_messaging is None:
+            secure_messaging = mode_from_environment()
+        if secure_messaging is SecureMessagingMode.AUTO:
+            hsm.start_secure_messaging()
+        return hsm
+
+    def start_secure_messaging(self) -> SecureMessagingStatus:
+        """Open a channel where the card offers one; say which it is.
+
+        A card without secure messaging (or whose device certificate does not verify)
+        leaves the session in the clear with the reason in :attr:`secure_messaging`.
+
+        :raises DeviceAuthenticationFailed: the card failed chip authentication: it
+            does not hold the key its certificate names.
+        """
+        state = self.secure_messaging
+        state.mode = SecureMessagingMode.AUTO
+        try:
+            self._open_channel()
+        except SecureMessagingUnavailable as error:
+            state.available, state.reason = False, str(error)
+            logger.info("secure messaging unavailable: %s", error)
+            return state.status
+        except (FileNotFound, CvcError) as error:
+            state.available = False
+            state.reason = f"the device certificate cannot be read ({error})"
+            return state.status
+        state.available, state.reason = True, ""
+        self.connection.reopen_channel = self._open_channel
+        return state.status
+
+    def stop_secure_messaging(self) -> None:
+        """Go on in the clear (the card drops the channel at the next plain command)."""
+        self.secure_messaging = SecureMessagingState()
+        self.connection.reopen_channel = None
+        self.connection.end_channel()
+
+    @property
+    def _protected(self) -> bool:
+        """Whether commands go through a channel (open now, or opened before the next)."""
+        return self.connection.channel is not None or self.connection.reopen_channel is not None
+
+    def _open_channel(self) -> None:
+        open_channel(self.connection, self.device_certificate())
 
     @staticmethod
     def _select(connection: ApduConnection) -> AppletInfo:
-        command = CommandApdu(0x00, 0xA4, 0x04, 0x04, AID, le=LE_MAX, name="SELECT applet")
+        command = CommandApdu(
+            0x00, 0xA4, 0x04, 0x04, AID, le=LE_MAX, name="SELECT applet", protect=False
+        )
         response = connection.transmit(command)
         if response.sw in (0x6A82, 0x6A86, 0x6D00, 0x6E00, 0x6999):
             raise ApplicationNotFound(
@@ -543,13 +621,16 @@ class SmartCardHsm:
             if len(content) > 0xFFFF:
                 raise MalformedResponse(f"EF {fid:04X} is longer than 65535 bytes")
             extended = self.transport.supports_extended_length
+            requested = 65536 if extended else 256
+            if self._protected:
+                requested = SM_FILE_CHUNK
             command = CommandApdu(
                 0x00,
                 0xB1,
                 fid >> 8,
                 fid & 0xFF,
                 b"\x54\x02" + len(content).to_bytes(2, "big"),
-                le=LE_MAX,
+                le=requested if self._protected else LE_MAX,
                 prefer_extended=True,
                 name=f"READ BINARY {fid:04X}",
             )
@@ -559,7 +640,6 @@ class SmartCardHsm:
             if response.sw not in (SW_OK, _END_OF_FILE):
                 raise error_for_status(response.sw, command.name)
             content += response.data
-            requested = 65536 if extended else 256
             if response.sw == _END_OF_FILE or len(response.data) < requested:
                 break
         return bytes(content)
@@ -567,13 +647,16 @@ class SmartCardHsm:
     def write_file(self, fid: int, data: bytes) -> None:
         """UPDATE BINARY with odd INS (``00 D7 <FID> 54 02 <offset> 53 <len> <data>``).
 
-        Writes in chunks (985 bytes with extended length, 240 without) at increasing
+        Writes in chunks (985 bytes with extended length, 240 without, 768 inside a
+        secure-messaging channel) at increasing
         offsets; empty ``data`` creates an empty file.  The card creates a missing file.
         """
         fid = _fid(fid)
         chunk = (
             WRITE_CHUNK_EXTENDED if self.transport.supports_extended_length else WRITE_CHUNK_SHORT
         )
+        if self._protected:
+            chunk = min(chunk, SM_FILE_CHUNK)
         offset = 0
         while True:
             part = data[offset : offset + chunk]

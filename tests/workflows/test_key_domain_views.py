@@ -109,7 +109,8 @@ def registry_reads(apdus: list[bytes]) -> int:
 
 
 def wraps(apdus: list[bytes]) -> list[int]:
-    return [apdu[2] for apdu in apdus if apdu[:2] == b"\x80\x72"]
+    """The key references of the WRAP KEY commands (CLA 80, or 8C inside a channel)."""
+    return [apdu[2] for apdu in apdus if apdu[0] & ~0x0C == 0x80 and apdu[1] == 0x72]
 
 
 def today() -> str:
