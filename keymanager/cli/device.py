@@ -7,6 +7,9 @@ used, and a note on stderr says so: a command never talks to a real card the use
 not name.  An empty ``--reader`` (``--reader "$READER"`` with the variable unset) is a
 usage error, never a quiet fall-back to the simulated card.
 
+The session runs on secure messaging where the card offers it; ``--no-secure-messaging``
+(or ``KEYMANAGER_SECURE_MESSAGING=off`` in the environment) keeps it in the clear.
+
 Nothing of the card stack is imported until a card is opened: registering the
 options costs nothing at start-up.
 """
@@ -24,6 +27,7 @@ from keymanager.cli.prompts import CliError
 
 if TYPE_CHECKING:
     from keymanager.card.hsm import SmartCardHsm
+    from keymanager.card.secure_messaging import SecureMessagingMode
     from keymanager.card.transport import Transport
 
 EMPTY_READER = (
@@ -46,8 +50,21 @@ def default_simulator_state() -> Path:
     return state_directory() / "simulated-card.json"
 
 
+SECURE_MESSAGING_VARIABLE = "KEYMANAGER_SECURE_MESSAGING"
+"""``off`` turns secure messaging off for every command (the setting of the CLI)."""
+NO_SECURE_MESSAGING_HELP = (
+    "send PINs and shares in the clear: do not open a secure-messaging channel even "
+    f"where the card offers one (also {SECURE_MESSAGING_VARIABLE}=off)"
+)
+
+
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--reader`` and ``--simulator`` to a command that talks to a card."""
+    """Add ``--reader``, ``--simulator`` and ``--no-secure-messaging`` to a card command."""
+    parser.add_argument(
+        "--no-secure-messaging",
+        action="store_true",
+        help=NO_SECURE_MESSAGING_HELP,
+    )
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
         "--reader",
@@ -99,15 +116,29 @@ def open_transport(arguments: argparse.Namespace) -> Transport:
     return _simulator_transport(getattr(arguments, "simulator", None))
 
 
+def secure_messaging_mode(arguments: argparse.Namespace) -> SecureMessagingMode:
+    """``OFF`` with ``--no-secure-messaging`` or the variable set to ``off``, else ``AUTO``."""
+    from keymanager.card.secure_messaging import SecureMessagingMode, mode_from_environment
+
+    try:
+        mode = mode_from_environment()
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    if getattr(arguments, "no_secure_messaging", False):
+        return SecureMessagingMode.OFF
+    return mode
+
+
 @contextmanager
 def open_card(arguments: argparse.Namespace) -> Iterator[SmartCardHsm]:
     """Open the SmartCard-HSM the arguments name, exclusively, for one command."""
     from keymanager.card.hsm import SmartCardHsm
 
+    mode = secure_messaging_mode(arguments)
     transport = open_transport(arguments)
     try:
         with transport.exclusive():
-            yield SmartCardHsm.open(transport)
+            yield SmartCardHsm.open(transport, secure_messaging=mode)
     finally:
         transport.close()
 

@@ -36,6 +36,7 @@ GLOBAL_OPTIONS = (
     ("--reader", "global_reader", "reader"),
     ("--simulator", "global_simulator", "simulator"),
     ("--json", "global_json", "json"),
+    ("--no-secure-messaging", "global_no_secure_messaging", "no_secure_messaging"),
 )
 """(option, its destination before the command, the command's own destination)."""
 
@@ -139,6 +140,12 @@ def build_parser(modules: Sequence[str] | None = None) -> argparse.ArgumentParse
     )
     options.add_argument(
         "--json", dest="global_json", action="store_true", help="print the result as JSON"
+    )
+    options.add_argument(
+        "--no-secure-messaging",
+        dest="global_no_secure_messaging",
+        action="store_true",
+        help="send PINs and shares in the clear (no secure-messaging channel)",
     )
     # subcommand parsers are CliParsers too (the class is inherited); the command
     # modules register them as plain ArgumentParsers
