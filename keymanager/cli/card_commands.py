@@ -43,14 +43,14 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
         metavar="VAR",
         help="verify the user PIN from this variable first (some devices hide KCVs until then)",
     )
-    add_yes_argument(status)  # the last try of a PIN from --pin-env
+    add_yes_argument(status, confirmations=False)  # the last try of a PIN from --pin-env
     status.add_argument("--json", action="store_true", help="print the result as JSON")
     status.set_defaults(handler=_status)
 
     keys = subcommands.add_parser("keys", help="list the keys on the card")
     add_device_arguments(keys)
     keys.add_argument("--pin-env", metavar="VAR", help="verify the user PIN from this variable")
-    add_yes_argument(keys)  # the last try of a PIN from --pin-env
+    add_yes_argument(keys, confirmations=False)  # the last try of a PIN from --pin-env
     keys.add_argument("--json", action="store_true", help="print the result as JSON")
     keys.set_defaults(handler=_keys)
 
@@ -348,7 +348,12 @@ def _add_init_parser(subcommands: argparse._SubParsersAction[argparse.ArgumentPa
         action="store_true",
         help="the SO-PIN may unblock the user PIN but not set a new one",
     )
-    init.add_argument("--yes", action="store_true", help="do not ask for confirmation (scripts)")
+    init.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask for confirmation (scripts); also send the SO-PIN from a variable "
+        "on its last try (a wrong one blocks the device)",
+    )
     init.add_argument("--json", action="store_true", help="print the result as JSON")
     init.set_defaults(handler=_init)
 
@@ -561,7 +566,7 @@ def _add_audit_parser(subcommands: argparse._SubParsersAction[argparse.ArgumentP
         action="store_true",
         help="print the report as CSV, one row per key (the columns of docs/reference.md)",
     )
-    add_yes_argument(audit_parser)  # the last try of a PIN from --pin-env
+    add_yes_argument(audit_parser, confirmations=False)  # the last try of a PIN
     audit_parser.set_defaults(handler=_audit)
 
 

@@ -35,6 +35,7 @@ def _card(parser: argparse.ArgumentParser, *, pin: bool = True) -> None:
     add_device_arguments(parser)
     if pin:
         parser.add_argument("--pin-env", metavar="VAR", help="the user PIN")
+        add_yes_argument(parser, confirmations=False)  # the PIN's last try
         add_json_argument(parser)
 
 

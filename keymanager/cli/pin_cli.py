@@ -62,7 +62,7 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
         for option in options:
             parser.add_argument(option, metavar="VAR", help="read it from this variable")
         add_device_arguments(parser)
-        add_yes_argument(parser)  # --yes: a PIN from a variable may use its last try
+        add_yes_argument(parser, confirmations=False)  # a PIN's last try
         add_json_argument(parser)
         parser.set_defaults(handler=handler)
 

@@ -96,10 +96,24 @@ def add_json_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def add_yes_argument(parser: argparse.ArgumentParser) -> None:
-    """``--yes``."""
+LAST_TRY_HELP = "send a PIN from a variable also on its last try (a wrong one blocks it)"
+
+
+def add_yes_argument(parser: argparse.ArgumentParser, *, confirmations: bool = True) -> None:
+    """``--yes``: answer confirmations with yes, and send a PIN or SO-PIN from a
+    ``--…-env`` variable on its last try too (without it a script's wrong PIN would
+    block it); ``confirmations=False`` for a command that asks none.  Nothing is added
+    to a parser that has ``--yes`` already."""
+    if "--yes" in parser._option_string_actions:
+        return
     parser.add_argument(
-        "--yes", action="store_true", help="answer confirmations with yes (scripts)"
+        "--yes",
+        action="store_true",
+        help=(
+            f"answer confirmations with yes (scripts); also {LAST_TRY_HELP}"
+            if confirmations
+            else LAST_TRY_HELP
+        ),
     )
 
 

@@ -21,13 +21,14 @@ from tests.support.profiles import current_profile
 PIN = "648219"
 NEW_PIN = "7654321"
 
-# the commands that verify the user PIN from --pin-env (pin change asks it first too)
+# commands that verify the user PIN from --pin-env (pin change asks it first too)
 PIN_COMMANDS = [
     ("status",),
     ("keys",),
     ("audit",),
     ("pin", "verify"),
     ("pin", "change", "--new-pin-env", "NEW_PIN"),
+    ("generate", "ec:prime256v1", "--label", "k"),  # the key commands take --yes too
 ]
 
 
