@@ -30,6 +30,8 @@ from keymanager.card.errors import (
     error_for_status,
 )
 from keymanager.card.secure_messaging import (
+    SW_SM_UNSUPPORTED,
+    ChannelEndedByCard,
     SecureChannel,
     SecureMessagingError,
     SecureMessagingUnavailable,
@@ -194,7 +196,18 @@ class ApduConnection:
             self._reopen()
         if self.channel is not None:
             if command.protect:
-                return self._transmit_protected(self.channel, command)
+                try:
+                    return self._transmit_protected(self.channel, command)
+                except ChannelEndedByCard as ended:
+                    # 6882: the card runs no channel (it was reset): it did not carry
+                    # the command out, so a new channel may send it again, once
+                    if ended.sw != SW_SM_UNSUPPORTED or self.reopen_channel is None:
+                        raise
+                    logger.info("%s; opening a new channel", ended)
+                    self._reopen()
+                    if self.channel is None:
+                        raise
+                    return self._transmit_protected(self.channel, command)
             self.end_channel()
         return self._transmit_plain(command)
 
