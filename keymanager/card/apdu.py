@@ -31,6 +31,7 @@ from keymanager.card.errors import (
 )
 from keymanager.card.secure_messaging import (
     SW_SM_UNSUPPORTED,
+    SW_SM_WRONG,
     ChannelEndedByCard,
     SecureChannel,
     SecureMessagingError,
@@ -57,6 +58,7 @@ MAX_RESPONSE_DATA = EXTENDED_MAX_LE + SHORT_MAX_LE
 """Most response data one command may collect (one extended answer plus a short one)."""
 
 _CHAINING_BIT = 0x10
+_RETRY_ON_NEW_CHANNEL = (SW_SM_UNSUPPORTED, SW_SM_WRONG)
 
 
 @dataclass(frozen=True)
@@ -199,11 +201,14 @@ class ApduConnection:
                 try:
                     return self._transmit_protected(self.channel, command)
                 except ChannelEndedByCard as ended:
-                    # 6882: the card runs no channel (it was reset): it did not carry
-                    # the command out, so a new channel may send it again, once
-                    if ended.sw != SW_SM_UNSUPPORTED or self.reopen_channel is None:
+                    # 6882: the card runs no channel (it was reset, or another program
+                    # selected the applet); 6988: the card's channel is another one
+                    # (another program opened its own).  Either way the card did not
+                    # carry the command out, so a new channel may send it again, once;
+                    # a second refusal is raised.
+                    if ended.sw not in _RETRY_ON_NEW_CHANNEL or self.reopen_channel is None:
                         raise
-                    logger.info("%s; opening a new channel", ended)
+                    logger.warning("%s; opening a new channel", ended)
                     self._reopen()
                     if self.channel is None:
                         raise

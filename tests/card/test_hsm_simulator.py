@@ -30,6 +30,9 @@ from keymanager.card.transport import LocalTransport, Transport
 from keymanager.dkek.dkek import Dkek
 from keymanager.dkek.keyblob import decode_key, encode_key
 from keymanager.simulator import SmartCardHsmSimulator
+from tests.support.secure_messaging import secure_messaging
+
+__all__ = ["secure_messaging"]  # every test here runs on a channel and in the clear
 
 PIN = "648219"
 SHARES = (bytes(range(32)), bytes(range(100, 132)))
@@ -181,15 +184,18 @@ def test_files_through_extended_and_short_transports(
     short.verify_pin(PIN)
     assert short.read_file(0xCF01) == content
     short.write_file(0xCF02, content[:700])
-    assert hsm.read_file(0xCF02) == content[:700]
     short.generate_key_pair(1, EcKeySpec("brainpoolP256r1"))
     blob = short.wrap_key(1)
     short.unwrap_key(9, blob)  # > 255 bytes: command chaining
     assert {0xCC01, 0xCC09, 0xCF01, 0xCF02} <= set(short.enumerate_objects())
+    assert len(short.get_challenge(600)) == 600
+    # the first session again: on secure messaging it opens a new channel, which ends
+    # the second session's channel and login on the card
+    assert hsm.read_file(0xCF02) == content[:700]
+    short.verify_pin(PIN)
     short.delete_file(0xCF02)
     short.delete_key(9)
     assert not {0xCC09, 0xCF02} & set(hsm.enumerate_objects())
-    assert len(short.get_challenge(600)) == 600
 
 
 def test_get_challenge(hsm: SmartCardHsm) -> None:
