@@ -519,15 +519,16 @@ def _domain_delete(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _domain_rename(arguments: argparse.Namespace) -> int:
-    from keymanager.workflows.interaction import SecretKind
+    from keymanager.cli.result_once import flushed_on_error
     from keymanager.workflows.key_domains import rename_domain
 
-    interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
-    with open_card(arguments) as hsm:
+    interaction = _domain_interaction(arguments)
+    with flushed_on_error(interaction), open_card(arguments) as hsm:
         try:
             record = rename_domain(hsm, interaction, arguments.domain, arguments.label)
         except ValueError as error:
             raise CliError(str(error)) from None
+    interaction.take_results()  # the line below says it (printed once)
     data = {
         "domain": record.domain,
         "label": record.label,

@@ -110,11 +110,12 @@ def flushed_on_error(interaction: ResultOnceInteraction) -> Iterator[None]:
 
 
 def result_once_for(
-    arguments: argparse.Namespace, secrets: dict[SecretKind, str | None]
+    arguments: argparse.Namespace, secrets: dict[SecretKind, str | None], **kwargs: Any
 ) -> ResultOnceInteraction:
     """The interaction of a command that prints the workflow's result itself (the
     ``--…-env`` variables and ``--yes`` from ``arguments``, as ``interaction_for``)."""
     return ResultOnceInteraction(
         secret_variables={kind: [name] for kind, name in secrets.items() if name},
         assume_yes=bool(getattr(arguments, "yes", False)),
+        **kwargs,
     )

@@ -280,6 +280,7 @@ def _share_to_import(arguments: argparse.Namespace) -> TypedShare:
 
 @workflow_command
 def _import(arguments: argparse.Namespace) -> int:
+    from keymanager.cli.result_once import flushed_on_error, result_once_for
     from keymanager.dkek.sharefile import read_share_file
     from keymanager.workflows.ceremony import import_shares
     from keymanager.workflows.interaction import SecretKind
@@ -290,12 +291,13 @@ def _import(arguments: argparse.Namespace) -> int:
             read_share_file(share.path)
         except OSError as error:
             raise CliError(f"cannot read {share.path}: {error.strerror}") from None
-    interaction = interaction_for(
+    interaction = result_once_for(
         arguments, {SecretKind.USER_PIN: arguments.pin_env}, shares=[share]
     )
-    with open_card(arguments) as hsm:
+    with flushed_on_error(interaction), open_card(arguments) as hsm:
         # a refused share from the command line stops (named); a typed one is asked again
         result = import_shares(hsm, interaction, arguments.domain, count=1)
+    interaction.take_results()  # the lines below say it (printed once)
     data = result.to_dict()
     data["file"] = None if share.path is None else str(share.path)
     [imported] = result.imported

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -163,6 +164,29 @@ def test_init_and_the_domain_actions_print_their_result_once(
     status, out, err = run(capsys, "domain", "create", "--shares", "1", *card, "--json")
     assert status == 0 and json.loads(out)["domain"] == 0
     assert err == ""
+    output = run(capsys, "domain", "rename", "--domain", "0", "--label", "Ops", *card)
+    once("labelled 'Ops'", output)
+
+
+def test_share_import_prints_its_result_once(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    vectors: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("TEST_SHARE_PASSWORD", vectors["share_file"]["password_ascii"])
+    share = tmp_path / "custodian.pbe"
+    share.write_bytes(base64.b64decode(vectors["share_file"]["pbe_base64"]))
+    card = initialised(capsys, tmp_path / "card.json", "--dkek-shares", "2")
+    share_import = ["share", "import", str(share), "--password-env", "TEST_SHARE_PASSWORD"]
+    output = run(capsys, *share_import, *card)
+    once("Share 1 of 2 imported", output)
+    assert "still outstanding" in output[1]
+    assert "Key domain 0: 2 of 2 share(s) outstanding." in output[2]  # before the import
+    output = run(capsys, *share_import, *card)
+    once("Share 2 of 2 imported", output)
+    once("All shares imported", output)
+    assert "complete" not in output[2]
 
 
 # -- audit --csv -------------------------------------------------------------------------
