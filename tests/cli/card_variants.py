@@ -11,7 +11,8 @@ class for one test with a subclass that
   carrying them out (:class:`Refusal`), as a card refuses them.
 
 Every other command reaches the simulated card unchanged: nothing succeeds here that
-the card did not do.
+the card did not do.  Headers are those of plain APDUs: the tests' sessions run in the
+clear (tests/conftest.py), where secure messaging would wrap them.
 """
 
 from __future__ import annotations
