@@ -52,17 +52,24 @@ class Refusal:
     until: bytes = b""
 
 
+class CardVariant(SmartCardHsmSimulator):
+    """What :func:`use_card_variant` returns: the class of the variant's cards."""
+
+    refused: ClassVar[list[bytes]] = []
+    """The headers of the APDUs refused so far, by every card of this variant."""
+    refusals: list[Refusal]
+
+
 def use_card_variant(
     monkeypatch: pytest.MonkeyPatch,
     *,
     refusals: Sequence[Refusal] = (),
     **profile_changes: Any,
-) -> type[SmartCardHsmSimulator]:
+) -> type[CardVariant]:
     """Make every simulated card the CLI (or the test) opens from now on this variant."""
 
-    class CardVariant(SmartCardHsmSimulator):
+    class Variant(CardVariant):
         refused: ClassVar[list[bytes]] = []
-        """The headers of the APDUs refused so far, by every card of this variant."""
 
         def __init__(self, state_path: Path | str | None = None, **kwargs: Any) -> None:
             if profile_changes and kwargs.get("profile") is None:
@@ -84,5 +91,5 @@ def use_card_variant(
                 ]
             return response
 
-    monkeypatch.setattr(keymanager.simulator, "SmartCardHsmSimulator", CardVariant)
-    return CardVariant
+    monkeypatch.setattr(keymanager.simulator, "SmartCardHsmSimulator", Variant)
+    return Variant
