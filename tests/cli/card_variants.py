@@ -11,8 +11,9 @@ class for one test with a subclass that
   carrying them out (:class:`Refusal`), as a card refuses them.
 
 Every other command reaches the simulated card unchanged: nothing succeeds here that
-the card did not do.  Headers are those of plain APDUs: the tests' sessions run in the
-clear (tests/conftest.py), where secure messaging would wrap them.
+the card did not do.  Headers are those of plain APDUs: a variant with refusals runs its
+sessions in the clear (``KEYMANAGER_SECURE_MESSAGING=off`` for the test), where secure
+messaging would wrap them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any, ClassVar
 import pytest
 
 import keymanager.simulator
+from keymanager.card.secure_messaging import MODE_VARIABLE
 from keymanager.simulator import SmartCardHsmSimulator
 from tests.support.profiles import current_profile
 
@@ -92,4 +94,6 @@ def use_card_variant(
             return response
 
     monkeypatch.setattr(keymanager.simulator, "SmartCardHsmSimulator", Variant)
+    if refusals:  # the headers are those of plain APDUs
+        monkeypatch.setenv(MODE_VARIABLE, "off")
     return Variant
