@@ -8,13 +8,17 @@ call that schedules the fault: ``remove_at(1)`` hits the very next APDU.  A faul
 
 :meth:`FaultPlan.remove_on` and :meth:`FaultPlan.reset_on` hit the first APDU whose
 header starts with given bytes (e.g. ``00 D7 C4`` = the first UPDATE BINARY of a PRKD),
-for tests that must not depend on how many APDUs come before it.
+for tests that must not depend on how many APDUs come before it.  The secure-messaging
+bits ``0C`` of CLA are ignored, so ``00 D7 C4`` also hits the protected ``0C D7 C4``
+(only the header is sent as it is inside a channel: longer prefixes match plain APDUs).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+
+from keymanager.simulator.apdu import SECURE_MESSAGING_BITS
 
 
 class FaultKind(Enum):
@@ -88,7 +92,17 @@ class FaultPlan:
         """Count one APDU and return the fault scheduled for it, if any."""
         self._count += 1
         for index, (header, fault) in enumerate(self._on_header):
-            if apdu.startswith(header):
+            if _header_matches(apdu, header):
                 del self._on_header[index]
                 return fault
         return self._faults.pop(self._count, None)
+
+
+def _header_matches(apdu: bytes, header: bytes) -> bool:
+    """Whether ``apdu`` starts with ``header``, its CLA taken without the SM bits."""
+    if len(apdu) < len(header):
+        return False
+    if not header:
+        return True
+    mask = ~SECURE_MESSAGING_BITS & 0xFF
+    return apdu[0] & mask == header[0] & mask and apdu[1 : len(header)] == header[1:]

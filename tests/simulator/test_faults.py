@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 from keymanager.card.errors import CardRemoved, CardReset
+from keymanager.card.hsm import SmartCardHsm
+from keymanager.card.secure_messaging import SecureMessagingMode
+from keymanager.card.transport import LocalTransport
 from keymanager.simulator import FaultPlan
-from tests.simulator.conftest import Card, ready_card
+from tests.simulator.conftest import USER_PIN, Card, ready_card
 
 
 def test_removal_before_the_command_has_no_effect() -> None:
@@ -80,3 +83,21 @@ def test_a_fault_on_a_header_hits_the_first_matching_apdu_only() -> None:
         card.write(0xCF02, b"second")
     assert card.sim.faults.pending == 0
     assert 0xCF01 in card.sim.state.files and 0xCF02 not in card.sim.state.files
+
+
+def test_a_fault_on_a_header_also_hits_the_protected_apdu() -> None:
+    """Inside a channel the same command goes with CLA ``0C``: ``00 D7 CF 02`` hits it."""
+    simulator = ready_card(b"remove on protected header").sim
+    hsm = SmartCardHsm.open(LocalTransport(simulator), secure_messaging=SecureMessagingMode.AUTO)
+    assert hsm.connection.channel is not None
+    hsm.verify_pin(USER_PIN.decode())  # the login is bound to the channel
+    simulator.faults.reset_on(bytes.fromhex("00D7CF02"))
+    simulator.faults.remove_on(bytes.fromhex("80 58 00 00"))
+    hsm.write_file(0xCF01, b"first")  # another file: not hit
+    with pytest.raises(CardReset):
+        hsm.write_file(0xCF02, b"second")
+    hsm.select()  # after the reset; the next command opens a new channel
+    with pytest.raises(CardRemoved):
+        hsm.enumerate_objects()  # 8C 58 00 00
+    assert simulator.faults.pending == 0
+    assert 0xCF01 in simulator.state.files and 0xCF02 not in simulator.state.files
