@@ -4,6 +4,14 @@ pcscd runs in the foreground as a child of the test process when none is running
 only a pcscd the tests started is stopped again.  vpcd's first reader is
 ``Virtual PCD 00 00`` on TCP port 35963; a card appears in it when a
 :class:`~keymanager.simulator.vpcd.VpcdBridge` connects.
+
+A pcscd started here logs every APDU (``--apdu``) to the harness's log file, one line
+each, as pcscd writes them: ``APDU: 00 20 00 81 06 36 34 …`` for a command and
+``SW: 90 00`` for a response (upper-case hex, a space after each byte).
+:meth:`PcscdHarness.log_position` and :meth:`PcscdHarness.log_since` give the lines of
+one test; :attr:`PcscdHarness.logs_apdus` says whether there are any (a pcscd that was
+running already logs elsewhere, if at all).  The tests' PINs and shares are test
+constants, not secrets, so they may stand in that file.
 """
 
 from __future__ import annotations
@@ -28,9 +36,26 @@ VPCD_CONFIG = Path("/etc/reader.conf.d/vpcd")
 class PcscdHarness:
     """A pcscd the tests can rely on; started here only if none is running."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, *, log_apdus: bool = True) -> None:
         self.log_path = log_path
+        self.log_apdus = log_apdus
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def logs_apdus(self) -> bool:
+        """Whether :attr:`log_path` receives every APDU (a pcscd started here with ``--apdu``)."""
+        return self.process is not None and self.process.poll() is None and self.log_apdus
+
+    def log_position(self) -> int:
+        """The size of the log now: pass it to :meth:`log_since` after the APDUs of interest."""
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def log_since(self, position: int) -> str:
+        """What pcscd logged after ``position`` (pcscd flushes each line as it logs it,
+        before the answer reaches the program that sent the APDU)."""
+        with self.log_path.open("rb") as log:
+            log.seek(position)
+            return log.read().decode("ascii", errors="replace")
 
     def start(self) -> None:
         if not VPCD_CONFIG.exists():
@@ -43,9 +68,8 @@ class PcscdHarness:
         if not Path(binary).exists():
             raise RuntimeError("pcscd is not installed: install pcscd (./dev.sh does that)")
         log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [binary, "--foreground"], stdout=log, stderr=subprocess.STDOUT
-        )
+        options = ["--foreground", "--apdu"] if self.log_apdus else ["--foreground"]
+        self.process = subprocess.Popen([binary, *options], stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
