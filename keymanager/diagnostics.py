@@ -18,11 +18,12 @@ Logging
 Diagnosis
     :func:`diagnose` answers what support asks a user for: is pcscd running, which
     readers and cards are there, can the SmartCard-HSM applet be selected, its version
-    and options, PIN tries left and key domains, and whether the reader carries
-    extended-length APDUs.  Each problem is a :class:`Finding` with a specific,
-    actionable message: pcscd missing or stopped, no reader, card held by another
-    program (naming likely holders such as GnuPG's scdaemon, found in ``/proc``; nothing
-    is ever stopped), card removed, extended length not supported.  :func:`probe_card`
+    and options, whether the session runs on secure messaging, PIN tries left and key
+    domains, and whether the reader carries extended-length APDUs.  Each problem is a
+    :class:`Finding` with a specific, actionable message: pcscd missing or stopped, no
+    reader, card held by another program (naming likely holders such as GnuPG's
+    scdaemon, found in ``/proc``; nothing is ever stopped), card removed, extended
+    length not supported, a card that fails chip authentication.  :func:`probe_card`
     runs the card part over any :class:`~keymanager.card.transport.Transport`.
 """
 
@@ -60,6 +61,11 @@ from keymanager.card.errors import (
 )
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import InitOptions, PinState, PinStatus
+from keymanager.card.secure_messaging import (
+    DeviceAuthenticationFailed,
+    SecureMessagingMode,
+    SecureMessagingStatus,
+)
 from keymanager.card.transport import Transport
 from keymanager.paths import state_directory
 
@@ -585,6 +591,11 @@ class CardReport:
     key_domains: list[dict[str, Any]] | None = None
     objects: int | None = None
     extended_length: bool | None = None
+    secure_messaging: str | None = None
+    """``active``, ``unavailable`` or ``off`` (``SecureMessagingStatus``); ``None``: the
+    applet was not reached."""
+    secure_messaging_text: str | None = None
+    """The same in words (``SecureMessagingState.text``, or why chip authentication failed)."""
     findings: list[Finding] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -796,16 +807,25 @@ def _transport_finding(error: CardError, reader: str, holders: list[Holder]) -> 
     return Finding("card", Severity.ERROR, f"{reader}: {error}", "")
 
 
-def probe_card(transport: Transport, *, holders: list[Holder] | None = None) -> CardReport:
+def probe_card(
+    transport: Transport,
+    *,
+    holders: list[Holder] | None = None,
+    secure_messaging: SecureMessagingMode | None = None,
+) -> CardReport:
     """Select the applet on the card behind ``transport`` and read what support asks for.
 
     Never raises :class:`CardError`: each failure becomes a :class:`Finding` of the
     report.  No PIN is verified, nothing is written.
+
+    :param secure_messaging: the mode the probe's session opens in (``None``:
+        ``KEYMANAGER_SECURE_MESSAGING``); the report says what it ran on.  A card that
+        fails chip authentication is an error finding, and the rest is read in the clear.
     """
     report = CardReport(reader=transport.name, atr=transport.atr.hex().upper() or None)
     try:
         with transport.exclusive():
-            _probe(transport, report)
+            _probe(transport, report, secure_messaging)
     except ApplicationNotFound as error:
         report.applet = False
         report.findings.append(Finding("applet", Severity.ERROR, str(error), NOT_A_SMARTCARD_HSM))
@@ -824,8 +844,56 @@ def probe_card(transport: Transport, *, holders: list[Holder] | None = None) -> 
     return report
 
 
-def _probe(transport: Transport, report: CardReport) -> None:
-    hsm = SmartCardHsm.open(transport)
+SECURE_MESSAGING_UNAVAILABLE = (
+    "Nothing to do for keymanager to work: it goes on in the clear.  SmartCard-HSM, "
+    "Nitrokey HSM 2 and Pico HSM offer a secure channel; if this card is one of them, "
+    "the reason says what stood in the way."
+)
+DEVICE_AUTHENTICATION = (
+    "Run this again.  If it happens again, check the reader, its cable and the "
+    "middleware between keymanager and the card; a failure that persists may mean that "
+    "something between the host and the card alters what passes, or that the card is "
+    "not the device its certificate names.  Enter no PIN and no DKEK share for it."
+)
+
+
+def _open_for_probe(
+    transport: Transport, report: CardReport, mode: SecureMessagingMode | None
+) -> SmartCardHsm:
+    """The probe's session; a failed chip authentication is a finding, then the clear."""
+    try:
+        hsm = SmartCardHsm.open(transport, secure_messaging=mode)
+    except DeviceAuthenticationFailed as error:
+        report.secure_messaging = SecureMessagingStatus.UNAVAILABLE.value
+        report.secure_messaging_text = f"failed: {error}"
+        report.findings.append(
+            Finding(
+                "secure messaging",
+                Severity.ERROR,
+                "The card failed to prove it is the device its certificate names "
+                f"(chip authentication: {error}).",
+                DEVICE_AUTHENTICATION,
+            )
+        )
+        return SmartCardHsm.open(transport, secure_messaging=SecureMessagingMode.OFF)
+    state = hsm.secure_messaging
+    report.secure_messaging = state.status.value
+    report.secure_messaging_text = state.text
+    if state.status is SecureMessagingStatus.UNAVAILABLE:
+        report.findings.append(
+            Finding(
+                "secure messaging",
+                Severity.INFO,
+                f"Secure messaging is unavailable ({state.reason}): PINs and shares "
+                "cross the reader in the clear.",
+                SECURE_MESSAGING_UNAVAILABLE,
+            )
+        )
+    return hsm
+
+
+def _probe(transport: Transport, report: CardReport, mode: SecureMessagingMode | None) -> None:
+    hsm = _open_for_probe(transport, report, mode)
     report.applet = True
     info = hsm.info
     report.applet_description = info.applet_description
@@ -916,10 +984,13 @@ def _pcscd_finding(state: dict[str, Any], error: CardError | None) -> Finding:
     )
 
 
-def diagnose(reader: str | None = None) -> Diagnosis:
+def diagnose(
+    reader: str | None = None, *, secure_messaging: SecureMessagingMode | None = None
+) -> Diagnosis:
     """Check the PC/SC stack, the readers and the cards in them.
 
     :param reader: check only readers whose name contains this (case-insensitive).
+    :param secure_messaging: the mode the cards are probed in (see :func:`probe_card`).
     """
     diagnosis = Diagnosis(environment=environment_summary(readers=False))
     diagnosis.holders = likely_card_holders()
@@ -988,7 +1059,9 @@ def diagnose(reader: str | None = None) -> Diagnosis:
             diagnosis.cards.append(report)
             continue
         try:
-            diagnosis.cards.append(probe_card(transport, holders=diagnosis.holders))
+            diagnosis.cards.append(
+                probe_card(transport, holders=diagnosis.holders, secure_messaging=secure_messaging)
+            )
         finally:
             transport.close()
     if not any(r.has_card for r in readers):

@@ -1,8 +1,9 @@
 """``keymanager-cli diagnose``: what support asks a user for, with advice for each problem.
 
 Checks pcscd (socket and ``SCardEstablishContext``), lists the readers and cards, selects
-the SmartCard-HSM applet on each card and shows its version, options, PIN tries left and
-key domains, and whether the reader carries extended-length APDUs.  Nothing is written
+the SmartCard-HSM applet on each card and shows its version, options, whether the
+session runs on secure messaging (``--no-secure-messaging``: not tried), PIN tries left
+and key domains, and whether the reader carries extended-length APDUs.  Nothing is written
 to the card and no PIN is asked for.  ``--simulator STATE`` runs the card checks on the
 built-in simulated card instead of PC/SC.  Exit status: 0 when no check failed, 1
 otherwise.
@@ -16,9 +17,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keymanager.cli.device import reader_name
+from keymanager.cli.device import NO_SECURE_MESSAGING_HELP, reader_name, secure_messaging_mode
 
 if TYPE_CHECKING:
+    from keymanager.card.secure_messaging import SecureMessagingMode
     from keymanager.diagnostics import CardReport, Diagnosis, Finding
 
 
@@ -46,11 +48,12 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
         type=Path,
         help="check the built-in simulated card kept in STATE instead of PC/SC",
     )
+    parser.add_argument("--no-secure-messaging", action="store_true", help=NO_SECURE_MESSAGING_HELP)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(handler=_diagnose)
 
 
-def _simulated(state: Path) -> Diagnosis:
+def _simulated(state: Path, mode: SecureMessagingMode) -> Diagnosis:
     from keymanager.card.transport import LocalTransport
     from keymanager.diagnostics import (
         Diagnosis,
@@ -66,7 +69,9 @@ def _simulated(state: Path) -> Diagnosis:
     diagnosis = Diagnosis(environment=environment_summary(readers=False))
     diagnosis.holders = likely_card_holders()
     try:
-        diagnosis.cards.append(probe_card(transport, holders=diagnosis.holders))
+        diagnosis.cards.append(
+            probe_card(transport, holders=diagnosis.holders, secure_messaging=mode)
+        )
     finally:
         transport.close()
     return diagnosis
@@ -75,9 +80,10 @@ def _simulated(state: Path) -> Diagnosis:
 def _diagnose(arguments: argparse.Namespace) -> int:
     from keymanager.diagnostics import diagnose, log_file_path
 
+    mode = secure_messaging_mode(arguments)
     if arguments.simulator is not None:
         try:
-            diagnosis = _simulated(arguments.simulator)
+            diagnosis = _simulated(arguments.simulator, mode)
         except FileNotFoundError:
             print(
                 f"keymanager-cli: error: no simulated card at {arguments.simulator}",
@@ -85,7 +91,7 @@ def _diagnose(arguments: argparse.Namespace) -> int:
             )
             return 1
     else:
-        diagnosis = diagnose(arguments.reader)
+        diagnosis = diagnose(arguments.reader, secure_messaging=mode)
     if arguments.json:
         record = diagnosis.as_dict()
         record["log_file"] = str(log_file_path())
@@ -129,6 +135,7 @@ def _card_lines(card: CardReport) -> list[str]:
         f"  Options         : {options}",
         f"  Serial          : {card.serial or 'unknown'}",
         f"  Device          : {card.device_certificate or 'unknown'}",
+        f"  Secure messaging: {card.secure_messaging_text or 'unknown'}",
         f"  User PIN        : {_pin(card.user_pin)}",
         f"  SO-PIN          : {_pin(card.so_pin)}",
     ]

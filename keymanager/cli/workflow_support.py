@@ -126,10 +126,32 @@ INTERRUPTED = (
 )
 
 
+def secure_messaging_advice(error: BaseException) -> str | None:
+    """The second line for a secure-messaging failure (a broken channel, a card that
+    failed chip authentication): what it means for the command, what to check."""
+    from keymanager.workflows.secure_messaging import channel_problem
+
+    problem = channel_problem(error_origin(error))
+    if problem is None:
+        return None
+    look = (
+        "Run `keymanager-cli status` (and `keymanager-cli keys`) to see what the card "
+        "holds before repeating the command"
+        if problem.effect_unknown
+        else "Run the command again"
+    )
+    headline = problem.headline[0].lower() + problem.headline[1:]
+    effect = problem.effect[0].lower() + problem.effect[1:]
+    return f"{headline}: {effect}.  {look}.  {problem.advice}"
+
+
 def advice_for(error: BaseException) -> str | None:
     """A second line for errors that leave the user wondering what state the card is in."""
     from keymanager.card.errors import CardRemoved, CardReset
 
+    secure_messaging = secure_messaging_advice(error)
+    if secure_messaging is not None:
+        return secure_messaging
     if isinstance(error, CardRemoved):
         return f"the card was removed during the command: insert it again, then {INTERRUPTED}"
     if isinstance(error, CardReset):
@@ -172,7 +194,13 @@ def nothing_changed(error: BaseException) -> bool | None:
     An error's own ``nothing_changed`` attribute (``True``/``False``) decides; else its
     message does: one that says "nothing was changed" (written, imported, …) means
     ``True``.  Every other error is ``None``: the command may have stopped half-way.
+    A secure-messaging failure is ``None`` whatever its words: a channel breaks on an
+    answer, after the command went out.
     """
+    from keymanager.card.secure_messaging import SecureMessagingError
+
+    if isinstance(error_origin(error), SecureMessagingError):
+        return None
     for candidate in (error, error_origin(error)):
         value = getattr(candidate, "nothing_changed", None)
         if isinstance(value, bool):

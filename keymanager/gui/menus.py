@@ -7,6 +7,8 @@ Within a menu, actions stand in their ``group`` with separators between groups;
 destructive ones come last, after a separator.  :meth:`MenuBar.update` enables each
 entry for the node it would act on (the selection, or the device for device-wide
 actions) and puts the reason in the tooltip and the status tip when it cannot run.
+A window command that is a setting (Card ▸ Use secure messaging) is a checkable entry:
+its :attr:`Extra.checked` says whether it is on, and :meth:`MenuBar.update` shows that.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ class Extra:
     shortcut: str = ""
     group: str = ""
     description: str = ""
+    checked: Callable[[], bool] | None = None
+    """For a setting: whether it is on (the entry is checkable; ``run`` is called after
+    the user toggled it, the entry's ``isChecked()`` then says the new state)."""
 
 
 def ordered(entries: Sequence[MenuAction]) -> list[list[MenuAction]]:
@@ -71,6 +76,8 @@ class MenuBar:
         self.busy = busy
         self.menus: dict[str, QMenu] = {}
         self.qactions: dict[str, QAction] = {}
+        self.settings: dict[str, Callable[[], bool]] = {}
+        """The checkable window commands (settings) by id, and whether each is on."""
         bar = window.menuBar()
         for name in MENU_ORDER:
             menu = bar.addMenu(f"&{name}")
@@ -120,6 +127,10 @@ class MenuBar:
         if extra.description:
             qaction.setToolTip(extra.description)
             qaction.setStatusTip(extra.description)
+        if extra.checked is not None:
+            qaction.setCheckable(True)
+            qaction.setChecked(extra.checked())
+            self.settings[extra.id] = extra.checked
         qaction.triggered.connect(lambda _checked=False, do=extra.run: do())
         self.qactions[extra.id] = qaction
         return qaction
@@ -137,7 +148,11 @@ class MenuBar:
         return qaction
 
     def update(self) -> None:
-        """Enable each card action for the node it would act on; say why where not."""
+        """Enable each card action for the node it would act on; say why where not.
+
+        Settings entries show whether they are on."""
+        for setting_id, is_on in self.settings.items():
+            self.qactions[setting_id].setChecked(is_on())
         busy = self.busy()
         for action in self.actions:
             qaction = self.qactions[action.id]

@@ -68,6 +68,7 @@ from keymanager.dkek.errors import DkekError
 from keymanager.gui import APP_NAME
 from keymanager.workflows.errors import WorkflowError, WrongPinEntered
 from keymanager.workflows.interaction import Cancelled
+from keymanager.workflows.secure_messaging import channel_problem
 
 PCSC_HINT = (
     "Start the PC/SC service: `sudo systemctl start pcscd` (Debian, Ubuntu, Fedora); "
@@ -216,6 +217,17 @@ def describe_error(error: BaseException, action: str = "") -> UserMessage:
             "The card could not be reached",
             "Check the reader and the card, then press Refresh (F5).",
             trace=True,
+        )
+    problem = channel_problem(error)
+    if problem is not None:
+        look = (
+            "Press Refresh (F5) to see what the card holds, then try again if it is "
+            "still to be done"
+            if problem.effect_unknown
+            else "Press Refresh (F5) to try again"
+        )
+        return message(
+            problem.headline, f"{problem.effect}.  {look}.  {problem.advice}", trace=True
         )
     if isinstance(error, WrongPinEntered | WrongPin):
         # the main text already gives the tries left (the card's own count)

@@ -2,19 +2,31 @@
 
 Kept with ``QSettings`` in an INI file, ``$XDG_CONFIG_HOME/keymanager/keymanager.ini``
 (``~/.config/…`` by default).  It holds no secret: no PIN, share, password or key
-material, only window geometry, folder paths and a reader name.
+material, only window geometry, folder paths, a reader name and whether sessions run
+on secure messaging.
+
+Secure messaging (Card ▸ Use secure messaging, :data:`SECURE_MESSAGING`): until the
+user chooses in the menu, the app follows ``KEYMANAGER_SECURE_MESSAGING`` (on unless
+it says ``off``); the choice made in the menu is kept and wins over the variable.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from keymanager.card.secure_messaging import SecureMessagingMode, mode_from_environment
+
+logger = logging.getLogger(__name__)
+
 GEOMETRY = "window/geometry"
 STATE = "window/state"
 READER = "cards/reader"
+SECURE_MESSAGING = "cards/secure_messaging"
+"""``true``/``false``: the user's choice in Card ▸ Use secure messaging (unset: none)."""
 FOLDER_PREFIX = "folders/"
 
 
@@ -59,3 +71,34 @@ def saved_reader() -> str:
     """The card source key chosen last ("" if none)."""
     value = open_settings().value(READER, "")
     return str(value) if value else ""
+
+
+def saved_secure_messaging() -> bool | None:
+    """The choice made in Card ▸ Use secure messaging (``None``: never made)."""
+    value = open_settings().value(SECURE_MESSAGING)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("true", "1", "on", "yes")
+
+
+def secure_messaging_on() -> bool:
+    """Whether the app's sessions open a secure channel where the card offers one.
+
+    The user's choice if there is one, else ``KEYMANAGER_SECURE_MESSAGING`` (on unless
+    it says ``off``; a value it does not take counts as on, with a warning in the log).
+    """
+    saved = saved_secure_messaging()
+    if saved is not None:
+        return saved
+    try:
+        return mode_from_environment() is SecureMessagingMode.AUTO
+    except ValueError as error:
+        logger.warning("%s; secure messaging stays on", error)
+        return True
+
+
+def save_secure_messaging(on: bool) -> None:
+    """Keep the user's choice (it wins over the environment from now on)."""
+    save_value(SECURE_MESSAGING, "true" if on else "false")

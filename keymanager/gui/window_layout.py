@@ -2,7 +2,8 @@
 
 :func:`build_menus` makes the menu bar from the actions' table
 (:class:`~keymanager.gui.menus.MenuBar`) plus the window's commands (open a card or a
-simulator file, quit, expand/collapse, the context menu, user guide, About);
+simulator file, the secure-messaging setting, quit, expand/collapse, the context menu,
+user guide, About);
 :func:`build_toolbars` the reader bar and the toolbar, which reuses the menu bar's
 ``QAction`` objects; :func:`build_centre` the outline beside the details pane (or the
 blank-device page); :func:`build_status_bar` the job's progress and Cancel.
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from keymanager.gui import settings
 from keymanager.gui.actions import MENU_CARD, MENU_FILE, MENU_HELP, MENU_VIEW
 from keymanager.gui.blank_page import BlankDevicePage
 from keymanager.gui.details_pane import DetailsPane
@@ -99,6 +101,7 @@ def build_toolbars(window: MainWindow) -> None:
 
 def build_menus(window: MainWindow) -> None:
     """The menu bar from the actions' table, plus the window's own commands."""
+    window.secure_messaging_on = settings.secure_messaging_on()
     extras = [
         Extra(
             "open-card",
@@ -126,6 +129,19 @@ def build_menus(window: MainWindow) -> None:
             "F5",
             "refresh",
             "Read the card again (F5)",
+        ),
+        Extra(
+            "secure-messaging",
+            "Use secure messaging",
+            MENU_CARD,
+            lambda: window.set_secure_messaging(
+                window.menu_bar.qactions["secure-messaging"].isChecked()
+            ),
+            "",
+            "session",
+            "Encrypt PINs and DKEK shares on their way to the card (a secure channel "
+            "bound to the device key) where the card offers it",
+            checked=lambda: window.secure_messaging_on,
         ),
         Extra("quit", "Quit", MENU_FILE, window.close, "Ctrl+Q", "last", "Close keymanager"),
         Extra("expand-all", "Expand all", MENU_VIEW, lambda: window.tree.expandAll(), "Ctrl+E"),

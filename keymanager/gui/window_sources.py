@@ -6,6 +6,12 @@ bar; choosing one starts (once) its :class:`~keymanager.gui.worker.CardWorker` a
 reads its card; a reader that appears or goes, or a card inserted or pulled, updates
 the list and the outline.  The reader chosen in the last run is chosen again when it
 appears (unless the user chose another meanwhile).
+
+Every worker opens its sessions in the mode of the setting Card ▸ Use secure messaging
+(:attr:`CardSources.secure_messaging_on`, read once from
+:func:`keymanager.gui.settings.secure_messaging_on` when the menus are built);
+:meth:`CardSources.set_secure_messaging` keeps a new choice, has every worker open a
+new session in the new mode, and reads the card again.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QComboBox, QLabel
 
+from keymanager.card.secure_messaging import SecureMessagingMode
+from keymanager.gui import settings
 from keymanager.gui.details_pane import DetailsPane
 from keymanager.gui.gui_interaction import GuiInteraction, PromptBroker
 from keymanager.gui.readers import ReaderSnapshot
@@ -42,6 +50,9 @@ class CardSources(JobRunning):
     reader_status: QLabel
     reader_snapshot: ReaderSnapshot
     preferred_reader: str
+    secure_messaging_on: bool
+    """Whether sessions run on secure messaging where the card offers it (the menu's
+    check mark; set from the settings by ``window_layout.build_menus``)."""
     _clear_outline: Callable[[str], None]
 
     def add_source(self, source: CardSource) -> None:
@@ -75,6 +86,7 @@ class CardSources(JobRunning):
             worker = CardWorker(
                 self.sources[key],
                 interaction_factory=lambda cancel, report: GuiInteraction(broker, cancel, report),
+                secure_messaging=self._secure_messaging_mode(),
                 parent=self,
             )
             worker.busy_changed.connect(lambda busy, k=key: self._worker_busy(k, busy))
@@ -84,6 +96,30 @@ class CardSources(JobRunning):
             )
             self.workers[key] = worker
         return worker
+
+    def _secure_messaging_mode(self) -> SecureMessagingMode:
+        return SecureMessagingMode.AUTO if self.secure_messaging_on else SecureMessagingMode.OFF
+
+    def set_secure_messaging(self, on: bool) -> None:
+        """Card ▸ Use secure messaging: keep the choice, re-open the sessions, read again.
+
+        Every worker drops its session before its next job and opens a new one in the
+        new mode (a verified PIN has to be verified again); the outline says which
+        mode the card runs in once it is read.
+        """
+        settings.save_secure_messaging(on)
+        self.secure_messaging_on = on
+        mode = self._secure_messaging_mode()
+        changed = [worker.set_secure_messaging(mode) for worker in self.workers.values()]
+        self.menu_bar.update()
+        if any(changed):
+            state = "on" if on else "off"
+            self.statusBar().showMessage(
+                f"Secure messaging {state}: the card's session is opened again "
+                "(a verified PIN has to be verified again)",
+                8000,
+            )
+            self.refresh()
 
     def select_source(self, key: str) -> None:
         """Show the card of source ``key`` (reading it)."""

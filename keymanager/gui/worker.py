@@ -7,6 +7,13 @@ the job, and delivers the result or the error on the GUI thread through queued Q
 signals.  The session stays open between jobs (so a verified PIN stays verified) and is
 dropped after a transport error, to be opened again by the next job.
 
+Secure messaging: the worker opens each session in the mode it was given
+(:meth:`CardWorker.set_secure_messaging`, from the setting Card ▸ Use secure
+messaging); a change drops the session before the next job, which opens a new one in
+the new mode (a job running meanwhile ends in the old one).  A job that selects the
+applet on its own connection (the diagnosis) asks for a new session the same way
+(:attr:`JobContext.renew_session`): the card ended the old session's channel and login.
+
 Cancel: every job gets a :class:`threading.Event`; :meth:`CardWorker.cancel` sets the
 running job's, and a job checks it between units of work
 (:meth:`JobContext.check_cancelled`).  Progress goes through
@@ -33,6 +40,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from keymanager.card.errors import CardReset, TransportError
 from keymanager.card.hsm import SmartCardHsm
+from keymanager.card.secure_messaging import SecureMessagingMode
 from keymanager.card.transport import LocalTransport, Transport
 from keymanager.workflows.interaction import (
     Cancelled,
@@ -170,6 +178,9 @@ class JobContext:
     cancel: threading.Event
     report: ProgressCallback
     interaction: Interaction
+    renew_session: bool = False
+    """Set by a job that left the session's card state behind (it selected the applet
+    on a connection of its own): the worker opens a new session for the next job."""
 
     def progress(self, step: str, done: int, total: int) -> None:
         """Report progress (throttled before it reaches the GUI)."""
@@ -218,10 +229,16 @@ class CardWorker(QObject):
         source: CardSource,
         *,
         interaction_factory: InteractionFactory | None = None,
+        secure_messaging: SecureMessagingMode | None = None,
         parent: QObject | None = None,
     ) -> None:
+        """:param secure_messaging: the mode sessions are opened in (``None``: what
+        ``KEYMANAGER_SECURE_MESSAGING`` says, see :meth:`SmartCardHsm.open`)."""
         super().__init__(parent)
         self.source = source
+        self._secure_messaging = secure_messaging
+        self._renew = False
+        self._session_lock = threading.Lock()
         self._interaction_factory = interaction_factory
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._jobs: dict[int, Job] = {}
@@ -279,6 +296,24 @@ class CardWorker(QObject):
             self.busy_changed.emit(True)
         return job
 
+    @property
+    def secure_messaging(self) -> SecureMessagingMode | None:
+        """The mode the next session is opened in (``None``: the environment's)."""
+        return self._secure_messaging
+
+    def set_secure_messaging(self, mode: SecureMessagingMode) -> bool:
+        """Open sessions in ``mode`` from now on; ``False`` if that is the mode already.
+
+        The open session is dropped before the next job starts (a running job ends in
+        the old mode); the next job opens a new session, so a verified PIN is gone.
+        """
+        with self._session_lock:
+            if mode is self._secure_messaging:
+                return False
+            self._secure_messaging = mode
+            self._renew = True
+        return True
+
     def cancel(self) -> None:
         """Ask the running job to stop."""
         with self._current_lock:
@@ -302,10 +337,15 @@ class CardWorker(QObject):
     # --- worker thread -------------------------------------------------------------
 
     def _session(self) -> SmartCardHsm:
+        with self._session_lock:
+            renew, self._renew = self._renew, False
+            mode = self._secure_messaging
+        if renew:
+            self._drop_session()
         if self._hsm is None:
             transport = self.source.open()
             try:
-                self._hsm = SmartCardHsm.open(transport)
+                self._hsm = SmartCardHsm.open(transport, secure_messaging=mode)
             except BaseException:
                 transport.close()
                 raise
@@ -359,8 +399,13 @@ class CardWorker(QObject):
                 if self._interaction_factory is not None
                 else NoInteraction()
             )
-            with hsm.transport.exclusive():
-                result = job.run(JobContext(hsm, job.cancel, report, interaction))
+            context = JobContext(hsm, job.cancel, report, interaction)
+            try:
+                with hsm.transport.exclusive():
+                    result = job.run(context)
+            finally:
+                if context.renew_session:
+                    self._drop_session()
         except Exception as error:
             if isinstance(error, TransportError | CardReset):
                 self._drop_session()

@@ -1,7 +1,8 @@
 """The audit report: the device, and per key domain its KCV (or "hidden"), shares and keys.
 
 The report names the device (serial, token label, firmware version, and the
-authenticity verdict of its device certificate chain, :attr:`AuditReport.device`), the
+authenticity verdict of its device certificate chain, :attr:`AuditReport.device`),
+whether the session ran on secure messaging (:attr:`AuditReport.secure_messaging`), the
 time it was made, and every key-domain slot with the keys in it.  Renderings: text and
 JSON here, CSV (one row per key) and HTML in :mod:`keymanager.workflows.audit_export`.
 
@@ -38,6 +39,7 @@ from keymanager.card.domain_registry import DomainRecord, annotate_keys, read_re
 from keymanager.card.errors import CardError, NoKeyDomainSupport, TransportError
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.keystore import CertificateKind, KeyInfo, KeyStore
+from keymanager.card.secure_messaging import SecureMessagingError
 from keymanager.dkek.dkek import format_kcv
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.interaction import Interaction
@@ -196,6 +198,11 @@ class AuditReport:
     """Why the token label could not be read (``None``: it could, or there is none)."""
     registry_damaged: str | None = None
     """Why keymanager's key-domain registry could not be read (its keys read as unknown)."""
+    secure_messaging: str | None = None
+    """What the audit ran on: ``active``, ``unavailable`` or ``off``
+    (``SecureMessagingStatus``; ``None``: not recorded)."""
+    secure_messaging_text: str = ""
+    """The same in words, as the outline says it (``SecureMessagingState.text``)."""
     created: str = field(
         default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     )
@@ -213,6 +220,8 @@ class AuditReport:
             "created": self.created,
             "domains_probed": self.domains_probed,
             "registry_damaged": self.registry_damaged,
+            "secure_messaging": self.secure_messaging,
+            "secure_messaging_text": self.secure_messaging_text,
             "key_domains": [domain.to_dict() for domain in self.domains],
             "other_keys": [key.to_dict() for key in self.other_keys],
         }
@@ -236,6 +245,7 @@ class AuditReport:
             f"Label           : {self.label_text}",
             f"Firmware        : {self.version}",
             f"Device          : {self.device}",
+            f"Secure messaging: {self.secure_messaging_text or 'not recorded'}",
             f"User PIN        : {self.pin}",
             f"SO-PIN          : {self.so_pin}",
         ]
@@ -348,13 +358,13 @@ def audit(
         verify_user_pin(hsm, interaction, "auditing the key domains")
     try:
         serial: str | None = hsm.serial()
-    except TransportError:
+    except (TransportError, SecureMessagingError):
         raise
     except (CardError, ValueError):
         serial = None
     try:
         device = hsm.device_certificate().identity().text
-    except TransportError:
+    except (TransportError, SecureMessagingError):
         raise
     except CardError as error:
         device = unreadable_identity_text(error)
@@ -421,4 +431,6 @@ def audit(
         label=label,
         label_problem=label_problem,
         registry_damaged=registry.damaged,
+        secure_messaging=hsm.secure_messaging.status.value,
+        secure_messaging_text=hsm.secure_messaging.text,
     )

@@ -1,9 +1,10 @@
 """Renderings of an :class:`~keymanager.workflows.audit.AuditReport`: CSV and HTML, free of Qt.
 
 :func:`audit_csv` writes **one row per key**: the report's columns (when it was made,
-the device's serial, label, firmware and authenticity) and the key domain's columns
-are repeated on every row of the domain's keys; a key-domain slot without keys (an
-empty slot too) still gets one row, with empty key columns; the keys in no known
+the device's serial, label, firmware, authenticity, and whether the audit ran on
+secure messaging) and the key domain's columns are repeated on every row of the
+domain's keys; a key-domain slot without keys (an empty slot too) still gets one row,
+with empty key columns; the keys in no known
 domain follow, ``domain`` saying ``unknown`` (keymanager has no record and no probe
 found it) or ``none`` (recorded or probed as in no complete domain), with empty domain
 columns.  A device without key domains and keys gives one row of device columns.  The
@@ -23,7 +24,14 @@ from collections.abc import Iterator
 
 from keymanager.workflows.audit import AuditedDomain, AuditedKey, AuditReport
 
-DEVICE_COLUMNS = ("report_created", "serial", "device_label", "firmware", "authenticity")
+DEVICE_COLUMNS = (
+    "report_created",
+    "serial",
+    "device_label",
+    "firmware",
+    "authenticity",
+    "secure_messaging",
+)
 """The report's own columns, the same on every row."""
 DOMAIN_COLUMNS = (
     "domain",
@@ -127,7 +135,14 @@ def keys_by_domain(report: AuditReport) -> list[AuditedKey]:
 
 
 def _device_cells(report: AuditReport) -> tuple[str, ...]:
-    return (report.created, report.serial or "", report.label or "", report.version, report.device)
+    return (
+        report.created,
+        report.serial or "",
+        report.label or "",
+        report.version,
+        report.device,
+        report.secure_messaging or "",
+    )
 
 
 def _domain_cells(domain: AuditedDomain) -> tuple[object, ...]:
@@ -234,6 +249,7 @@ def device_rows(report: AuditReport) -> list[tuple[str, str]]:
     rows = [
         ("Serial", report.serial or "unknown"),
         ("Authenticity", report.device),
+        ("Secure messaging", report.secure_messaging_text or "not recorded"),
         ("Label", report.label_text),
         ("Firmware", report.version),
         ("Reader", report.reader),

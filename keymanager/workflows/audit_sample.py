@@ -74,5 +74,7 @@ def sample_report() -> AuditReport:
         domains_probed=False,
         device="unverified (simulator)",
         label="Sample card",
+        secure_messaging="active",
+        secure_messaging_text="active: PINs and shares cross the reader encrypted",
         created=SAMPLE_CREATED,
     )

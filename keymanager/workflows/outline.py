@@ -7,7 +7,8 @@ thin item model, tests read it directly.
 
 Shape of the tree (``docs/gui.md`` explains the choices)::
 
-    device (TokenInfo label, version, serial, genuine / unverified / not genuine)
+    device (TokenInfo label, version, serial, genuine / unverified / not genuine,
+    │       secure messaging: active / unavailable (why) / off)
     ├── user PIN (verified, tries left)
     ├── SO-PIN (tries left)
     ├── key domain 0 … n (purpose and label from keymanager's registry, DKEK / XKEK /
@@ -60,6 +61,7 @@ from keymanager.card.keystore import (
     KeyStore,
 )
 from keymanager.card.pkcs15 import Pkcs15Error, decode_tokeninfo
+from keymanager.card.secure_messaging import SecureMessagingError
 from keymanager.dkek.dkek import format_kcv
 
 T = TypeVar("T")
@@ -295,7 +297,7 @@ def _listed(read: Callable[[], list[T]], what: str) -> tuple[list[T], str | None
     """``read()``, or nothing and a problem text when the card refuses (not transport)."""
     try:
         return read(), None
-    except TransportError:
+    except (TransportError, SecureMessagingError):
         raise
     except CardError as error:
         return [], f"{what} could not be read: {error}"
@@ -307,7 +309,7 @@ def token_label(hsm: SmartCardHsm) -> tuple[str | None, str | None]:
         raw = hsm.read_file(FID_TOKEN_INFO)
     except FileNotFound:
         return None, None
-    except TransportError:
+    except (TransportError, SecureMessagingError):
         raise
     except CardError as error:
         return None, f"EF.TokenInfo could not be read: {error}"
@@ -337,12 +339,13 @@ def _device_node(hsm: SmartCardHsm) -> OutlineNode:
         genuine, short, verdict = identity.text, identity.short, identity.verdict
         details.append(Detail("Serial", serial))
         details.append(Detail("Device certificate", certificate.chr))
-    except TransportError:
+    except (TransportError, SecureMessagingError):
         raise
     except CardError as error:
         details.append(Detail("Serial", "unknown"))
         genuine = unreadable_identity_text(error)
     details.append(Detail("Authenticity", genuine))
+    details.append(Detail("Secure messaging", hsm.secure_messaging.text))
     if info.options is not None:
         details.append(Detail("Options", f"{int(info.options):04X}"))
     details.append(Detail("ATR", hsm.transport.atr.hex().upper()))

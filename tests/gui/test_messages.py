@@ -18,6 +18,7 @@ import pytest
 
 import keymanager.card
 import keymanager.card.errors as card_errors
+import keymanager.card.secure_messaging as secure_messaging
 import keymanager.workflows
 import keymanager.workflows.errors as workflow_errors
 from keymanager.card.errors import ApduError, CardInUse, MalformedResponse
@@ -80,6 +81,13 @@ _MADE_BY_HAND: dict[type[Exception], Callable[[], Exception]] = {
     workflow_errors.PinBlockedNow: lambda: workflow_errors.PinBlockedNow(
         "wrong user PIN: it is blocked now (SW 63C0); nothing was changed", 0
     ),
+    secure_messaging.ChannelEndedByCard: lambda: secure_messaging.ChannelEndedByCard(
+        "VERIFY: the card ended secure messaging (SW 6988); the command was not carried out",
+        0x6988,
+    ),
+    secure_messaging.UnprotectedRefusal: lambda: secure_messaging.UnprotectedRefusal(
+        "VERIFY: the card refused the command without secure messaging (SW 6A82)", 0x6A82
+    ),
     SealNotEnforced: lambda: SealNotEnforced(7),
     KcvMismatch: lambda: KcvMismatch(bytes(8), bytes(range(8))),
     PaperKeyGroupError: lambda: PaperKeyGroupError(2, 3, "a typo"),
@@ -93,7 +101,9 @@ def _raised_with_a_status_word(cls: type[Exception]) -> tuple[Exception, str | N
         return cls(sw, "CHANGE PIN"), f"{sw:04X}"
     if cls in _MADE_BY_HAND:
         error = _MADE_BY_HAND[cls]()
-        return error, next((sw for sw in ("63CE", "63C0") if sw in str(error)), None)
+        return error, next(
+            (sw for sw in ("63CE", "63C0", "6988", "6A82") if sw in str(error)), None
+        )
     if cls.__init__ is not BaseException.__init__ and "args" not in str(
         inspect.signature(cls.__init__)
     ):

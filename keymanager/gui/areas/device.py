@@ -54,6 +54,7 @@ def diagnosis_lines(report: object) -> list[str]:
         ("Version", report.version),
         ("Serial", report.serial),
         ("Device certificate", report.device_certificate),
+        ("Secure messaging", report.secure_messaging_text),
         (
             "Extended length",
             None if report.extended_length is None else ("yes" if report.extended_length else "no"),
@@ -78,7 +79,10 @@ def diagnose(host: AreaHost, node: OutlineNode) -> None:
     def run(context: JobContext) -> object:
         from keymanager.diagnostics import probe_card
 
-        return probe_card(context.hsm.transport)
+        # the probe opens a session of its own (in the session's mode), which ends the
+        # channel and the login of this one: the next job opens a new session
+        context.renew_session = True
+        return probe_card(context.hsm.transport, secure_messaging=context.hsm.secure_messaging.mode)
 
     def show(report: object) -> None:
         host.show_result("Diagnosis", diagnosis_lines(report))
