@@ -1,7 +1,9 @@
-"""Every CLI test runs under both simulator profiles (genuine and pico)."""
+"""Every CLI test runs under both simulator profiles (genuine and pico), with secure
+messaging on and off ([genuine|pico] x [sm|clear])."""
 
 from __future__ import annotations
 
 from tests.support.profiles import pytest_configure, simulator_profile
+from tests.support.secure_messaging import secure_messaging
 
-__all__ = ["pytest_configure", "simulator_profile"]
+__all__ = ["pytest_configure", "secure_messaging", "simulator_profile"]
