@@ -133,6 +133,8 @@ def collect_status(hsm: SmartCardHsm, transport_name: str) -> dict[str, Any]:
         "reader": transport_name,
         "version": f"{hsm.info.version[0]}.{hsm.info.version[1]}",
         "options": hsm.info.options,
+        "secure_messaging": hsm.secure_messaging.status.value,
+        "secure_messaging_text": hsm.secure_messaging.text,
     }
     try:
         device = DeviceCertificate.parse(hsm.device_certificates())
@@ -199,6 +201,7 @@ def _status(arguments: argparse.Namespace) -> int:
     print(f"Version         : {record['version']}")
     print(f"Serial          : {record['serial'] or 'unknown'}")
     print(f"Device          : {record['genuine']}")
+    print(f"Secure messaging: {record['secure_messaging_text']}")
     print(f"User PIN        : {record['pin']}")
     print(f"SO-PIN          : {record['so_pin']}")
     if not record["key_domains"]:
