@@ -744,16 +744,25 @@ class SmartCardHsm:
         allowed_algorithms: Sequence[int] | None = None,
         key_domain: int | None = None,
         use_counter: int | None = None,
+        holder: bytes | None = None,
+        car_is_holder: bool = False,
     ) -> bytes:
         """GENERATE ASYMMETRIC KEY PAIR (``00 46 <key_ref> 00``); returns the CV request.
 
         The data is the CVC body OpenSC builds (CAR ``UTCA00001``, CHR = serial +
         ``00001``) followed by the optional ``91`` allowed algorithms, ``90`` use
         counter and ``92`` key domain.  The card also stores the request in ``CExx``.
+
+        :param holder: the request's CHR instead of serial + ``00001`` (a custodian's
+            public-key-authentication key needs a CHR of its own).
+        :param car_is_holder: put the CHR in the CAR as well (Pico HSM finds the EC
+            domain parameters of a registered PKA key only then; OpenSC issue #594).
         """
         key_ref = _key_ref(key_ref)
-        holder = self.serial().encode("latin-1") + GAKP_CHR_SEQUENCE
-        data = encode_gakp_body(spec, holder) + _metadata_tlvs(
+        if holder is None:
+            holder = self.serial().encode("latin-1") + GAKP_CHR_SEQUENCE
+        car = holder if car_is_holder else GAKP_CAR
+        data = encode_gakp_body(spec, holder, car) + _metadata_tlvs(
             allowed_algorithms, use_counter, key_domain
         )
         command = CommandApdu(
