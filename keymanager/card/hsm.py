@@ -29,14 +29,12 @@ from keymanager.card.apdu import LE_MAX, SW_OK, ApduConnection, CommandApdu, Res
 from keymanager.card.cvc import (
     ID_TA_ECDSA_SHA_256,
     ID_TA_RSA_V1_5_SHA_256,
-    CvcError,
     DeviceCertificate,
 )
 from keymanager.card.errors import (
     ApduError,
     ApplicationNotFound,
     DkekMismatch,
-    FileNotFound,
     MalformedResponse,
     NoKeyDomainSupport,
     NotInitialised,
@@ -315,7 +313,7 @@ class SmartCardHsm:
             state.available, state.reason = False, str(error)
             logger.info("secure messaging unavailable: %s", error)
             return state.status
-        except (FileNotFound, CvcError) as error:
+        except (ApduError, MalformedResponse) as error:  # FileNotFound, CvcError, …
             state.available = False
             state.reason = f"the device certificate cannot be read ({error})"
             return state.status
