@@ -44,6 +44,8 @@ _FALLBACK_ICONS: dict[NodeKind, QStyle.StandardPixmap] = {
     NodeKind.DATA_GROUP: QStyle.StandardPixmap.SP_DirIcon,
     NodeKind.DATA_OBJECT: QStyle.StandardPixmap.SP_FileDialogContentsView,
     NodeKind.NOTICE: QStyle.StandardPixmap.SP_MessageBoxWarning,
+    NodeKind.PKA: QStyle.StandardPixmap.SP_VistaShield,
+    NodeKind.CUSTODIAN_KEY: QStyle.StandardPixmap.SP_FileDialogDetailedView,
 }
 """Qt's standard icons, used when a node kind's own SVG cannot be loaded."""
 
@@ -60,6 +62,8 @@ ICON_NAMES: dict[NodeKind, str] = {
     NodeKind.DATA_GROUP: "data-group",
     NodeKind.DATA_OBJECT: "data-object",
     NodeKind.NOTICE: "notice",
+    NodeKind.PKA: "pka",
+    NodeKind.CUSTODIAN_KEY: "custodian-key",
 }
 """The outline icon (``keymanager/resources/icons/outline/<name>.svg``) of each node kind."""
 

@@ -86,6 +86,8 @@ OUTLINE_ICONS = (
     "data-group",
     "data-object",
     "notice",
+    "pka",
+    "custodian-key",
 )
 """The names of the outline node icons (``icons/outline/<name>.svg``)."""
 

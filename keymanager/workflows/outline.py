@@ -11,6 +11,9 @@ Shape of the tree (``docs/gui.md`` explains the choices)::
     │       secure messaging: active / unavailable (why) / off)
     ├── user PIN (verified, tries left)
     ├── SO-PIN (tries left)
+    ├── Public key authentication: 2 of 3 keys registered, 1 authenticated (2 needed)
+    │   └── slot n: the custodian key's CHR, authenticated or not (only on a PKA card;
+    │                :mod:`keymanager.workflows.outline_pka`)
     ├── key domain 0 … n (purpose and label from keymanager's registry, DKEK / XKEK /
     │   │                 empty, shares, KCV - "pending" while shares are outstanding,
     │   │                 "hidden until login" only for a complete one -, keys, sealed)
@@ -23,7 +26,8 @@ Shape of the tree (``docs/gui.md`` explains the choices)::
     └── Data objects
 
 Costs: SELECT was paid when the session opened; the outline adds EF 2F03 (one READ),
-EF 2F02 (one READ, cached by the session), two PIN status queries, one query per key
+EF 2F02 (one READ, cached by the session), two PIN status queries, the PKA status (one
+APDU; on a PKA card one more per slot), one query per key
 domain slot plus one, keymanager's key-domain registry (one READ of EF CFFE), and the
 key store's listings (three ENUMERATEs and one READ per key, CA certificate and
 data-object description).  A key's certificate file is read by
@@ -105,6 +109,10 @@ class NodeKind(enum.Enum):
     DATA_OBJECT = "data object"
     NOTICE = "notice"
     """Something the outline could not read; the title says what."""
+    PKA = "public key authentication"
+    """The card's custodian keys (only on a card initialised for them)."""
+    CUSTODIAN_KEY = "custodian key"
+    """One slot of the card's public-key-authentication table."""
 
 
 @dataclass(frozen=True)
@@ -218,6 +226,11 @@ def read_outline(hsm: SmartCardHsm) -> Outline:
     pin_verified = pin_status.verified
     device.add(_pin_node(NodeKind.USER_PIN, "User PIN", pin_status))
     device.add(_pin_node(NodeKind.SO_PIN, "SO-PIN", hsm.so_pin_status()))
+    from keymanager.workflows.outline_pka import pka_node  # it builds on this module
+
+    custodians = pka_node(hsm)
+    if custodians is not None:
+        device.add(custodians)
     try:
         slots = hsm.key_domains()
     except NoKeyDomainSupport:
