@@ -203,6 +203,9 @@ class AuditReport:
     (``SecureMessagingStatus``; ``None``: not recorded)."""
     secure_messaging_text: str = ""
     """The same in words, as the outline says it (``SecureMessagingState.text``)."""
+    pka: dict[str, Any] | None = None
+    """Public key authentication (``PkaOverview.to_dict()``: counts, options, slots);
+    ``None``: the device has none."""
     created: str = field(
         default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     )
@@ -222,6 +225,7 @@ class AuditReport:
             "registry_damaged": self.registry_damaged,
             "secure_messaging": self.secure_messaging,
             "secure_messaging_text": self.secure_messaging_text,
+            "pka": self.pka,
             "key_domains": [domain.to_dict() for domain in self.domains],
             "other_keys": [key.to_dict() for key in self.other_keys],
         }
@@ -249,6 +253,15 @@ class AuditReport:
             f"User PIN        : {self.pin}",
             f"SO-PIN          : {self.so_pin}",
         ]
+        if self.pka is not None:
+            pin_too = ", and the user PIN" if self.pka.get("pin_too") else ""
+            lines.append(f"Public key authentication: {self.pka['text']}{pin_too}")
+            for slot in self.pka["slots"]:
+                state = "authenticated" if slot["authenticated"] else "not authenticated"
+                lines.append(
+                    f"    slot {slot['slot']}: "
+                    + (f"{slot['chr']}, {state}" if slot["chr"] else "empty")
+                )
         if not self.domains:
             lines.append(f"Key domains     : none ({NO_DKEK_TEXT})")
         for domain in self.domains:
@@ -433,4 +446,18 @@ def audit(
         registry_damaged=registry.damaged,
         secure_messaging=hsm.secure_messaging.status.value,
         secure_messaging_text=hsm.secure_messaging.text,
+        pka=_pka(hsm),
     )
+
+
+def _pka(hsm: SmartCardHsm) -> dict[str, Any] | None:
+    """The PKA state for the report (``None``: no PKA, or it cannot be read)."""
+    from keymanager.workflows.pka import pka_overview
+
+    try:
+        overview = pka_overview(hsm)
+    except (TransportError, SecureMessagingError):
+        raise
+    except CardError:
+        return None
+    return overview.to_dict() if overview is not None else None

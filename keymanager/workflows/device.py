@@ -62,6 +62,8 @@ from keymanager.workflows.pins import ask_current_so_pin
 
 FID_TOKEN_INFO = 0x2F03
 RANDOM_PIN_LENGTH = 8
+MAX_PKA_KEYS = 90
+"""The most custodian keys a device registers (tag ``93``)."""
 """Digits of a random user PIN (8 allows every retry counter up to 10)."""
 
 
@@ -87,6 +89,11 @@ class InitPlan:
     :param reset_retry_counter: allow RESET RETRY COUNTER with the SO-PIN.
     :param unblock_only: RESET RETRY COUNTER may only unblock, never set a new PIN.
     :param change_so_pin: ask for a new SO-PIN and set it after INITIALIZE.
+    :param public_key_auth: ``(N, M)``: N custodian keys may be registered, M of them
+        unlock the device (tag ``93``); ``None``: the user PIN alone.
+    :param pka_and_pin: with ``public_key_auth``, the user PIN is needed as well as the
+        M custodians (option ``0x0010``); without it the custodians alone unlock.
+    :param pka_replaceable: registered custodian keys may be replaced (option ``0x0008``).
     """
 
     scheme: DkekScheme = DkekScheme.NO_DKEK
@@ -99,6 +106,9 @@ class InitPlan:
     unblock_only: bool = False
     label: str | None = None
     change_so_pin: bool = False
+    public_key_auth: tuple[int, int] | None = None
+    pka_and_pin: bool = False
+    pka_replaceable: bool = False
 
     def __post_init__(self) -> None:
         if self.scheme is DkekScheme.DKEK_SHARES and not 1 <= self.shares <= 255:
@@ -111,6 +121,15 @@ class InitPlan:
             raise ValueError("'unblock only' needs RESET RETRY COUNTER to be allowed")
         if self.label is not None and len(self.label.encode()) > 255:
             raise ValueError("the label is at most 255 bytes")
+        if self.public_key_auth is not None:
+            total, required = self.public_key_auth
+            if not 1 <= required <= total <= MAX_PKA_KEYS:
+                raise ValueError(
+                    f"public key authentication is M of N custodian keys with "
+                    f"1 <= M <= N <= {MAX_PKA_KEYS}, not {required} of {total}"
+                )
+        elif self.pka_and_pin or self.pka_replaceable:
+            raise ValueError("--pka-and-pin and --pka-replaceable go with --pka N/M")
 
     @property
     def options(self) -> InitOptions:
@@ -122,6 +141,10 @@ class InitPlan:
             options |= InitOptions.RRC_UNBLOCK_ONLY
         if self.transport_pin:
             options |= InitOptions.TRANSPORT_PIN
+        if self.public_key_auth is not None and self.pka_replaceable:
+            options |= InitOptions.REPLACE_PKA_KEYS
+        if self.public_key_auth is not None and self.pka_and_pin:
+            options |= InitOptions.REQUIRE_PKA_AND_PIN
         return options
 
     @property
@@ -167,6 +190,8 @@ class InitResult:
     so_pin_changed: bool
     pin_status: str
     domain_kcv: str | None = None
+    public_key_auth: tuple[int, int] | None = None
+    """``(N, M)`` of a device initialised for public key authentication."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON output."""
@@ -184,6 +209,16 @@ class InitResult:
             "so_pin_changed": self.so_pin_changed,
             "pin": self.pin_status,
             "kcv": self.domain_kcv,
+            "pka": (
+                None
+                if self.public_key_auth is None
+                else {
+                    "total": self.public_key_auth[0],
+                    "required": self.public_key_auth[1],
+                    "replaceable": bool(self.options & InitOptions.REPLACE_PKA_KEYS),
+                    "pin_too": bool(self.options & InitOptions.REQUIRE_PKA_AND_PIN),
+                }
+            ),
         }
 
 
@@ -257,6 +292,7 @@ def initialize_device(hsm: SmartCardHsm, interaction: Interaction, plan: InitPla
                 retry_counter=plan.retry_counter,
                 dkek_shares=plan.dkek_shares,
                 key_domains=plan.key_domain_slots,
+                public_key_auth=plan.public_key_auth,
                 current_so_pin=current_so if new_so != current_so else None,
             )
         except ValueError as error:
@@ -324,6 +360,12 @@ def initialize_device(hsm: SmartCardHsm, interaction: Interaction, plan: InitPla
     interaction.inform(f"Initialised the {card.describe()}.")
     if plan.scheme is DkekScheme.DKEK_SHARES:
         interaction.inform(f"Import the {plan.shares} DKEK share(s) into key domain 0 next.")
+    if plan.public_key_auth is not None:
+        total, required = plan.public_key_auth
+        interaction.inform(
+            f"Register the {total} custodian keys next (their .pka files); then {required} "
+            f"of them unlock the device{' together with the user PIN' if plan.pka_and_pin else ''}."
+        )
     return InitResult(
         card=card,
         scheme=plan.scheme,
@@ -337,6 +379,7 @@ def initialize_device(hsm: SmartCardHsm, interaction: Interaction, plan: InitPla
         so_pin_changed=new_so != current_so,
         pin_status=pin_status,
         domain_kcv=domain_kcv,
+        public_key_auth=plan.public_key_auth,
     )
 
 

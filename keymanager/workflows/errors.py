@@ -48,3 +48,61 @@ class PinBlockedNow(WrongPinEntered, PinNotVerified):
 
 class BackupDkekMismatch(WorkflowError):
     """A key backup was wrapped under a DKEK that none of the card's key domains holds."""
+
+
+# -- public key authentication (keymanager.workflows.pka) -----------------------------
+
+
+class PkaWorkflowError(WorkflowError):
+    """A public-key-authentication step failed; ``nothing_changed`` says whether the
+    card is as before (``True`` for every refusal: the card registered or counted
+    nothing)."""
+
+    nothing_changed: bool | None = True
+
+
+class PkaNotAvailable(PkaWorkflowError):
+    """The device was not initialised for public key authentication."""
+
+
+class PkaFileRejected(PkaWorkflowError):
+    """A ``.pka`` file cannot be read, or its chain or signatures do not verify."""
+
+
+class CustodianAlreadyRegistered(PkaWorkflowError):
+    """The custodian's key is registered on the device already."""
+
+
+class NoFreePkaSlot(PkaWorkflowError):
+    """Every slot holds a key (and no replacement was asked or allowed)."""
+
+
+class PkaReplaceRefused(PkaWorkflowError):
+    """A registered key cannot be replaced (option not set, or the slot is empty)."""
+
+
+class CustodianNotRegistered(PkaWorkflowError):
+    """A custodian card holds no key registered on the device."""
+
+
+class CustodianCardUnavailable(PkaWorkflowError):
+    """A custodian card could not be opened or went away during its turn."""
+
+
+class CustodianPinWrong(PkaWorkflowError, WrongPinEntered):
+    """A custodian card's user PIN was wrong (``tries_left`` on that card)."""
+
+    def __init__(self, message: str, tries_left: int | None = None) -> None:
+        WrongPinEntered.__init__(self, message, tries_left)
+
+
+class CustodianPinUnusable(PkaWorkflowError):
+    """A custodian card's user PIN is blocked, or the card is not initialised."""
+
+
+class CustodianSignatureRefused(PkaWorkflowError):
+    """The device did not accept a custodian card's signature of its challenge."""
+
+
+class CustodianKeyNotCreated(PkaWorkflowError):
+    """A custodian key could not be made or its ``.pka`` file not written."""
