@@ -17,7 +17,8 @@ The command groups live in mixins: :mod:`~keymanager.simulator.apdu` (parsing,
 chaining, GET RESPONSE), :mod:`~keymanager.simulator.secure_messaging` (MSE SET AT,
 GENERAL AUTHENTICATE, wrapping), :mod:`~keymanager.simulator.files`,
 :mod:`~keymanager.simulator.pins`, :mod:`~keymanager.simulator.domains`,
-:mod:`~keymanager.simulator.keys` and :mod:`~keymanager.simulator.operations`, all on
+:mod:`~keymanager.simulator.keys`, :mod:`~keymanager.simulator.operations` and
+:mod:`~keymanager.simulator.pka` (public-key authentication), all on
 the shared state of :mod:`~keymanager.simulator.core`.  This module keeps the card's
 identity, presence, persistence and the INS dispatcher.
 """
@@ -47,6 +48,7 @@ from keymanager.simulator.faults import FaultKind, FaultPlan
 from keymanager.simulator.files import FileCommands
 from keymanager.simulator.operations import KeyOperations
 from keymanager.simulator.pins import PinCommands
+from keymanager.simulator.pka import PublicKeyAuthentication
 from keymanager.simulator.profiles import SimulatorProfile, default_profile_name, profile_by_name
 from keymanager.simulator.secure_messaging import SecureChannel, SecureMessaging
 from keymanager.simulator.state import CardState, KeyRecord, load_state, save_state
@@ -65,7 +67,13 @@ logger = logging.getLogger(__name__)
 
 
 class SmartCardHsmSimulator(
-    SecureMessaging, ApduTransport, FileCommands, PinCommands, KeyDomainCommands, KeyOperations
+    SecureMessaging,
+    ApduTransport,
+    FileCommands,
+    PinCommands,
+    KeyDomainCommands,
+    KeyOperations,
+    PublicKeyAuthentication,
 ):
     """A SmartCard-HSM in software (see the module docstring and ``docs/card.md``).
 
@@ -124,6 +132,10 @@ class SmartCardHsmSimulator(
         self._dirty = False
         self._applet_selected = False
         self._verified = False
+        self._pka_authenticated: set[int] = set()
+        self._pka_challenge: bytes | None = None
+        self._pka_dst: str | None = None
+        self._pka_at: int | None = None
         self._current_ef: int | None = None
         self._pending: bytes | None = None
         self._chain: tuple[tuple[int, int, int, int], bytearray] | None = None
@@ -190,7 +202,7 @@ class SmartCardHsmSimulator(
                 except OSError:
                     logger.exception("simulator: could not save the state")
         self._applet_selected = False
-        self._verified = False
+        self._logout()
         self._current_ef = None
         self._pending = None
         self._chain = None
@@ -246,10 +258,16 @@ class SmartCardHsmSimulator(
 
     # --- transport layer ------------------------------------------------------------------
 
+    def _mse(self, command: Command) -> bytes:
+        """MSE: ``81 B6`` / ``81 A4`` for PKA, ``41 A4`` for chip authentication."""
+        if command.p1 == 0x81 and command.p2 in (0xB6, 0xA4):
+            return self._pka_security_environment(command)
+        return self._manage_security_environment(command)
+
     def _dispatch(self, command: Command) -> bytes:
         handlers: dict[int, Callable[[Command], bytes]] = {
             0xA4: self._select,
-            0x22: self._manage_security_environment,
+            0x22: self._mse,
             0x86: self._general_authenticate,
             0x20: self._verify,
             0x24: self._change_reference_data,
@@ -261,6 +279,9 @@ class SmartCardHsmSimulator(
             0xD7: self._update_binary,
             0xE4: self._delete_file,
             0x84: self._get_challenge,
+            0x2A: self._perform_security_operation,
+            0x54: self._public_key_authentication,
+            0x82: self._external_authenticate,
             0x46: self._generate_key_pair,
             0x48: self._generate_aes_key,
             0x72: self._wrap_key,

@@ -36,6 +36,10 @@ DEVICE_CHR_PREFIX = b"UTSIM"
 DEVICE_CHR_SEQUENCE = b"00001"
 CHAIN_CURVE_NAME = "brainpoolP256r1"
 ROOT_KEY_LABEL = b"keymanager simulator root CVCA - not a secret"
+DICA_KEY_LABEL = b"keymanager simulator DICA - not a secret"
+"""The DICA key is one for every simulated device (as a real DICA signs a whole batch):
+a card that learned ``UTSIMDICA00001`` from one custodian verifies every other's device
+CVC with it (public-key authentication)."""
 
 OID_ECDSA_SHA256 = bytes.fromhex("04007F00070202020203")
 """id-TA-ECDSA-SHA-256."""
@@ -76,6 +80,12 @@ def root_private_value() -> int:
     """The root CVCA's private scalar: public by design (the simulator is no genuine card)."""
     curve = chain_curve()
     return int.from_bytes(hashlib.sha256(ROOT_KEY_LABEL).digest(), "big") % curve.order
+
+
+def dica_private_value() -> int:
+    """The DICA's private scalar: shared by every simulated device and public by design."""
+    curve = chain_curve()
+    return 1 + int.from_bytes(hashlib.sha256(DICA_KEY_LABEL).digest(), "big") % (curve.order - 1)
 
 
 def derive_chain_scalar(identity_seed: bytes, label: bytes) -> int:
@@ -265,7 +275,7 @@ def root_certificate() -> bytes:
 def device_chain(identity_seed: bytes, serial_digits: str) -> tuple[bytes, int]:
     """EF 2F02's content (device CVC ‖ DICA CVC) and the device key's private value."""
     curve = chain_curve()
-    dica_value = derive_chain_scalar(identity_seed, b"dica")
+    dica_value = dica_private_value()
     device_value = derive_chain_scalar(identity_seed, b"device")
     dica_point = curve.encode_point(derive_public_point(curve, dica_value))
     device_point = curve.encode_point(derive_public_point(curve, device_value))

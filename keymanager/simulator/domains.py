@@ -18,13 +18,13 @@ class KeyDomainCommands(SimulatorCore):
 
     def _require_domain_pin(self) -> None:
         """Key-domain management needs the user PIN (status word by profile)."""
-        if self.profile.domain_ops_need_pin and (not self.state.initialised or not self._verified):
+        if self.profile.domain_ops_need_pin and not self._user_authenticated():
             raise CardStatus(self.profile.domain_ops_pin_sw)
 
     def _domain_status(self, domain: KeyDomain | None) -> bytes:
         if domain is None:
             return bytes(10)
-        hidden = self.hide_kcv_until_login and not self._verified
+        hidden = self.hide_kcv_until_login and not self._user_authenticated()
         if hidden or (domain.total > 0 and domain.imported == 0) or not self._has_dkek(domain):
             kcv = bytes(8)
         else:

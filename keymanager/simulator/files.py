@@ -1,8 +1,9 @@
 """File commands of the simulator: SELECT, ENUMERATE, READ/UPDATE BINARY, DELETE FILE.
 
-Also GET CHALLENGE.  Key files (``CCxx``) exist while the key does but cannot be read;
-private data objects (``CDxx``) need the user PIN; EF ``2F02`` holds the device
-certificates and cannot be changed or deleted.
+Also GET CHALLENGE (the last challenge is kept for public-key authentication).  Key
+files (``CCxx``) exist while the key does but cannot be read; private data objects
+(``CDxx``) need the user PIN; EF ``2F02`` holds the device certificates and cannot be
+changed or deleted.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class FileCommands(SimulatorCore):
             if command.p2 == 0x0C and self.profile.select_p2_0c_rejected:
                 raise CardStatus(0x6A86)
             self._applet_selected = True
-            self._verified = False
+            self._logout()
             self._current_ef = None
             return b"" if command.p2 == 0x0C else self._applet_fcp()
         if command.p1 in (0x00, 0x02):
@@ -179,4 +180,6 @@ class FileCommands(SimulatorCore):
             raise CardStatus(0x6700)
         if not self.state.initialised and self.profile.challenge_before_init_fails:
             raise CardStatus(0x6A82)
-        return self._rng.bytes(command.ne)
+        challenge = self._rng.bytes(command.ne)
+        self._pka_challenge = challenge  # what EXTERNAL AUTHENTICATE's signature covers
+        return challenge

@@ -1,8 +1,10 @@
 """PIN commands of the simulator: VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER, INITIALIZE.
 
 The user PIN (reference ``81``), the SO PIN / initialisation code (reference ``88``),
-the transport-PIN state and INITIALIZE DEVICE (INS ``50``), which also answers Pico
-HSM's "free memory and version" query when sent without data.
+the transport-PIN state and INITIALIZE DEVICE (INS ``50``, with PKA's ``93 N M`` and
+options ``0008`` / ``0010``), which also answers Pico HSM's "free memory and version"
+query when sent without data.  On a PKA card the VERIFY status query answers ``9000``
+when the user is authenticated by PKA (:mod:`~keymanager.simulator.pka`).
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from keymanager.simulator.core import (
     APPLET_TYPE,
     DEVICE_KEY,
     FID_DEVICE_CERTIFICATES,
+    OPTION_PKA_AND_PIN,
     OPTION_RESET_RETRY_COUNTER,
     OPTION_RRC_UNBLOCK_ONLY,
     OPTION_TRANSPORT_PIN,
     PIN_MAX,
     PIN_MIN,
+    PKA_MAX_KEYS,
     VERSION,
     SimulatorCore,
 )
@@ -71,10 +75,12 @@ class PinCommands(SimulatorCore):
         if command.p1 != 0:
             raise CardStatus(0x6A86)
         if command.p2 == 0x81:
+            if not command.data and self._user_authenticated():
+                return b""  # the PIN, M custodians (PKA), or both with option 0010
             self._user_pin_status()
+            if not self.state.user_pin:
+                raise CardStatus(0x6984)  # PKA only: the PIN is not usable
             if not command.data:
-                if self._verified:
-                    return b""
                 raise CardStatus(0x63C0 | self.state.user_pin_tries)
             if len(command.data) > PIN_MAX:
                 raise CardStatus(0x6700)
@@ -101,6 +107,8 @@ class PinCommands(SimulatorCore):
         if command.p2 == 0x81:
             if not state.initialised:
                 raise CardStatus(0x6A88)
+            if not state.user_pin:
+                raise CardStatus(0x6984)  # PKA only: no user PIN to change
             if state.user_pin_tries == 0:
                 raise CardStatus(0x6983)
             old_length = len(state.user_pin)
@@ -133,6 +141,8 @@ class PinCommands(SimulatorCore):
             raise CardStatus(0x6A88)
         if not state.options & OPTION_RESET_RETRY_COUNTER:
             raise CardStatus(0x6986)
+        if not state.user_pin:
+            raise CardStatus(0x6984)  # PKA only: no user PIN to reset
         enforced = self.profile.rrc_unblock_only_enforced
         if command.p1 == 0x00:
             if state.options & OPTION_RRC_UNBLOCK_ONLY and enforced:
@@ -164,10 +174,15 @@ class PinCommands(SimulatorCore):
         user_pin = tags.get(0x81)
         init_code = tags.get(0x82)
         retries_value = tags.get(0x91, bytes([3]))
+        pka = tags.get(0x93, b"")
+        options = int.from_bytes(options_value, "big")
+        pka_only = len(pka) == 2 and not options & OPTION_PKA_AND_PIN
+        if user_pin is None and pka_only:
+            user_pin = b""  # PKA only: no user PIN ("PIN not usable")
         if (
             len(options_value) != 2
             or user_pin is None
-            or not PIN_MIN <= len(user_pin) <= PIN_MAX
+            or not (PIN_MIN <= len(user_pin) <= PIN_MAX or (pka_only and not user_pin))
             or init_code is None
             or len(init_code) != 8
             or len(retries_value) != 1
@@ -176,11 +191,11 @@ class PinCommands(SimulatorCore):
             raise CardStatus(0x6A80)
         shares = tags.get(0x92)
         slots_value = tags.get(0x97)
-        pka = tags.get(0x93, b"")
         if (
             (shares is not None and len(shares) != 1)
             or (slots_value is not None and len(slots_value) != 1)
             or len(pka) not in (0, 2)
+            or (len(pka) == 2 and not 1 <= pka[1] <= pka[0] <= PKA_MAX_KEYS)
         ):
             raise CardStatus(0x6A80)
         self._check_so_pin(init_code)
@@ -189,12 +204,14 @@ class PinCommands(SimulatorCore):
         state.keys = {DEVICE_KEY: state.keys[DEVICE_KEY]}
         state.files = {FID_DEVICE_CERTIFICATES: state.files[FID_DEVICE_CERTIFICATES]}
         self._key_cache.clear()
-        state.options = int.from_bytes(options_value, "big")
+        state.options = options
         state.user_pin = bytes(user_pin)
         state.user_pin_max = state.user_pin_tries = retries_value[0]
         state.transport_pin = bool(state.options & OPTION_TRANSPORT_PIN)
         state.so_pin_tries = SO_PIN_TRIES
         state.public_key_authentication = bytes(pka)
+        state.pka_keys = {}
+        state.pka_known_keys = {}
         if shares is None and slots_value is None:
             state.key_domains = None
         else:
@@ -205,7 +222,7 @@ class PinCommands(SimulatorCore):
             state.key_domains = domains
         state.initialised = True
         state.unsaved_dkek_domains.clear()
-        self._verified = False
+        self._logout()
         self._current_ef = None
         self._changed()
         return b""

@@ -78,6 +78,9 @@ class SimulatorProfile:
     sm_pads_whole_extra_block: bool = False
     """[SM] Wrapped answer data of 15 bytes mod 16 is padded with a whole extra zero block
     (Pico's ``sm_wrap``: ``80``, then 16 - len % 16 zeros)."""
+    pka_reauthentication_refused: bool = False
+    """[PKA] MSE SET AT for a custodian already authenticated in this session answers
+    ``6985`` (Pico's ``cmd_mse``); genuine: ``9000`` (a decision, ``docs/card.md``)."""
 
 
 GENUINE = SimulatorProfile(name="genuine")
@@ -103,6 +106,7 @@ PICO = SimulatorProfile(
     wrap_enforces_algorithms=True,
     sm_outer_sw_is_inner=True,
     sm_pads_whole_extra_block=True,
+    pka_reauthentication_refused=True,
 )
 
 PROFILES: dict[str, SimulatorProfile] = {GENUINE.name: GENUINE, PICO.name: PICO}

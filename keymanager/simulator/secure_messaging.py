@@ -204,7 +204,7 @@ class SecureMessaging(SimulatorCore):
         channel = SecureChannel(kenc=derive_key(shared_secret, nonce, 1), kmac=kmac)
         token = authentication_token(kmac, host_point)
         self._sm_channel = channel
-        self._verified = False  # authentication is bound to one channel
+        self._logout()  # authentication (PIN and PKA) is bound to one channel
         logger.debug("simulator: secure channel opened")
         return encode_tlv(0x7C, encode_tlv(0x81, nonce) + encode_tlv(0x82, token))
 
@@ -222,7 +222,7 @@ class SecureMessaging(SimulatorCore):
     def _end_secure_channel(self, reason: str) -> None:
         """Forget the channel's keys and the authentication bound to it."""
         self._sm_channel = None
-        self._verified = False
+        self._logout()
         logger.debug("simulator: secure channel ended (%s)", reason)
 
     def _secure_command(self, command: Command) -> tuple[bytes, int]:
@@ -240,8 +240,8 @@ class SecureMessaging(SimulatorCore):
         except _ChannelBroken as broken:
             self._end_secure_channel(broken.reason)
             return b"", broken.sw
-        if inner.ins in (INS_MSE, INS_GENERAL_AUTHENTICATE):
-            data, sw = b"", 0x6985  # no re-keying inside a channel
+        if inner.ins == INS_GENERAL_AUTHENTICATE or (inner.ins == INS_MSE and inner.p1 != 0x81):
+            data, sw = b"", 0x6985  # no re-keying inside a channel (PKA's MSE 81 runs)
         else:
             try:
                 data, sw = self._dispatch(inner), SW_OK

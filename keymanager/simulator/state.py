@@ -2,9 +2,11 @@
 
 Everything a real card keeps across power cycles lives in :class:`CardState`: PINs and
 their counters, the options, key domains with their DKEKs, the keys (as private
-numbers), the files, the identity (serial and chain seed) and the position of the
-seeded random generator.  Volatile state (PIN verified, selected file, pending
-response) is the card's, not this module's.
+numbers), the files, the public-key-authentication keys (registered custodian keys and
+the CA / device keys learned from PSO VERIFY CERTIFICATE), the identity (serial and
+chain seed) and the position of the seeded random generator.  Volatile state (PIN
+verified, custodians authenticated, selected file, pending response) is the card's, not
+this module's.
 
 The file is JSON with hexadecimal byte strings, written atomically: a temporary file in
 the same directory, flushed and fsynced, renamed over the old one with
@@ -106,6 +108,32 @@ class KeyRecord:
         )
 
 
+@dataclass
+class PkaKey:
+    """A public key the card keeps for public-key authentication (PKA).
+
+    Either a custodian's registered key (by slot) or a CA / device key the card learned
+    from PSO VERIFY CERTIFICATE (by CHR).  ``public_key`` is the *value* of the ``7F49``
+    template, ``curve`` the name of its curve (inherited from the issuer when the
+    template holds the point only).
+    """
+
+    chr: str
+    public_key: bytes
+    curve: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"chr": self.chr, "public_key": self.public_key.hex(), "curve": self.curve}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PkaKey:
+        return cls(
+            chr=str(data["chr"]),
+            public_key=bytes.fromhex(data["public_key"]),
+            curve=str(data["curve"]),
+        )
+
+
 def _hex_int(value: int) -> str:
     return format(value, "x")
 
@@ -135,6 +163,10 @@ class CardState:
     """The card's personality (:mod:`keymanager.simulator.profiles`); older files: genuine."""
     unsaved_dkek_domains: list[int] = field(default_factory=list)
     """Pico profile: domains whose DKEK was completed before any VERIFY (lost on reset)."""
+    pka_keys: dict[int, PkaKey] = field(default_factory=dict)
+    """PKA: the registered custodian keys by slot (0 … N-1); older files: none."""
+    pka_known_keys: dict[str, PkaKey] = field(default_factory=dict)
+    """PKA: public keys learned by PSO VERIFY CERTIFICATE, by CHR; older files: none."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -164,6 +196,10 @@ class CardState:
             "files": {f"{fid:04X}": data.hex() for fid, data in sorted(self.files.items())},
             "profile": self.profile,
             "unsaved_dkek_domains": list(self.unsaved_dkek_domains),
+            "pka_keys": {str(slot): key.to_json() for slot, key in sorted(self.pka_keys.items())},
+            "pka_known_keys": {
+                name: key.to_json() for name, key in sorted(self.pka_known_keys.items())
+            },
         }
 
     @classmethod
@@ -201,6 +237,13 @@ class CardState:
             files={int(fid, 16): bytes.fromhex(value) for fid, value in data["files"].items()},
             profile=str(data.get("profile", "genuine")),
             unsaved_dkek_domains=[int(i) for i in data.get("unsaved_dkek_domains", [])],
+            pka_keys={
+                int(slot): PkaKey.from_json(item) for slot, item in data.get("pka_keys", {}).items()
+            },
+            pka_known_keys={
+                str(name): PkaKey.from_json(item)
+                for name, item in data.get("pka_known_keys", {}).items()
+            },
         )
 
 
