@@ -34,7 +34,12 @@ def initialise_device(host: AreaHost, node: OutlineNode) -> None:
         def run(context: JobContext) -> object:
             from keymanager.workflows.device import initialize_device
 
-            return initialize_device(context.hsm, context.interaction, plan)
+            result = initialize_device(context.hsm, context.interaction, plan)
+            if plan.public_key_auth is not None:
+                # the session's SELECT answer still holds the old options (0x0008,
+                # 0x0010): the outline reads the new ones on a new session
+                context.renew_session = True
+            return result
 
         host.select_next("device")
         host.submit("Initialising the device", run, changes_card=True)

@@ -1,9 +1,12 @@
 """The "Initialise device" dialog: the initialisation plan, with the card named.
 
 It collects an :class:`~keymanager.workflows.device.InitPlan` (scheme, shares or key
-domains, retry counter, PIN options, label).  The secrets (SO-PIN, new user PIN) and
-the destructive confirmation - which names the card's serial and reader - are asked
-by :func:`~keymanager.workflows.device.initialize_device` itself, on the worker thread.
+domains, retry counter, PIN options, label, and the custodian keys of public key
+authentication: none, or N total / M required, whether the PIN is needed as well
+(option ``0x0010``) and whether registered keys may be replaced (``0x0008``)).  The
+secrets (SO-PIN, new user PIN) and the destructive confirmation - which names the
+card's serial and reader - are asked by
+:func:`~keymanager.workflows.device.initialize_device` itself, on the worker thread.
 The plan is taken once: the workflow checks the SO-PIN first and asks a wrong one
 again in the PIN dialog (with the tries left), so this dialog is never filled in twice.
 
@@ -18,6 +21,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QGroupBox,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -26,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from keymanager.card.hsm_types import MAX_PUBLIC_KEYS
 from keymanager.workflows.device import DkekScheme, InitPlan
 
 
@@ -90,6 +95,7 @@ class InitDeviceDialog(QDialog):
         self.label_edit.setPlaceholderText("optional, e.g. Issuing CA 2027")
         form.addRow("Label:", self.label_edit)
         layout.addLayout(form)
+        layout.addWidget(self._pka_group())
         self.problem_label = QLabel()
         self.problem_label.setWordWrap(True)
         layout.addWidget(self.problem_label)
@@ -106,9 +112,60 @@ class InitDeviceDialog(QDialog):
             self.reset_retry.toggled,
             self.unblock_only.toggled,
             self.label_edit.textChanged,
+            self.pka_combo.currentIndexChanged,
+            self.pka_total.valueChanged,
+            self.pka_required.valueChanged,
+            self.pka_and_pin.toggled,
+            self.pka_replaceable.toggled,
         ):
             signal.connect(self._validate)
         self._validate()
+
+    def _pka_group(self) -> QGroupBox:
+        group = QGroupBox("Custodian keys (public key authentication)")
+        group.setObjectName("pkaGroup")
+        form = QFormLayout(group)
+        self.pka_combo = QComboBox()
+        self.pka_combo.setObjectName("pkaMode")
+        self.pka_combo.addItem("None", False)
+        self.pka_combo.addItem("M of N custodian keys unlock the device", True)
+        form.addRow("Custodians:", self.pka_combo)
+        self.pka_total = QSpinBox()
+        self.pka_total.setObjectName("pkaTotal")
+        self.pka_total.setRange(1, MAX_PUBLIC_KEYS)
+        self.pka_total.setValue(3)
+        form.addRow("Keys in total (N):", self.pka_total)
+        self.pka_required = QSpinBox()
+        self.pka_required.setObjectName("pkaRequired")
+        self.pka_required.setRange(1, 3)
+        self.pka_required.setValue(2)
+        form.addRow("Keys required (M):", self.pka_required)
+        self.pka_total.valueChanged.connect(self.pka_required.setMaximum)
+        self.pka_and_pin = QCheckBox("PIN and custodians both required")
+        self.pka_and_pin.setObjectName("pkaAndPin")
+        self.pka_and_pin.setToolTip(
+            "Option 0x0010: M custodians must authenticate and the user PIN be verified; "
+            "unticked, M custodians alone unlock the device"
+        )
+        self.pka_replaceable = QCheckBox("Registered keys may be replaced")
+        self.pka_replaceable.setObjectName("pkaReplaceable")
+        self.pka_replaceable.setToolTip(
+            "Option 0x0008: a custodian key in a slot can be replaced by another later"
+        )
+        form.addRow("", self.pka_and_pin)
+        form.addRow("", self.pka_replaceable)
+        self.pka_note = QLabel(
+            "Each custodian then creates a key on their own SmartCard-HSM (Card → Create "
+            "custodian key…) and hands over its .pka file; register the files with Card → "
+            "Register custodian key…"
+        )
+        self.pka_note.setWordWrap(True)
+        form.addRow(self.pka_note)
+        return group
+
+    def pka_chosen(self) -> bool:
+        """Whether the plan has custodian keys."""
+        return bool(self.pka_combo.currentData())
 
     def select_scheme(self, scheme: DkekScheme) -> None:
         self.scheme_combo.setCurrentIndex(self.scheme_combo.findData(scheme))
@@ -117,6 +174,7 @@ class InitDeviceDialog(QDialog):
         """The plan as chosen.  :raises ValueError: an inconsistent choice."""
         scheme = self.scheme_combo.currentData()
         assert isinstance(scheme, DkekScheme)
+        pka = self.pka_chosen()
         return InitPlan(
             scheme=scheme,
             shares=self.shares_spin.value(),
@@ -128,6 +186,9 @@ class InitDeviceDialog(QDialog):
             unblock_only=self.unblock_only.isChecked(),
             label=self.label_edit.text().strip() or None,
             change_so_pin=self.change_so_pin.isChecked(),
+            public_key_auth=((self.pka_total.value(), self.pka_required.value()) if pka else None),
+            pka_and_pin=pka and self.pka_and_pin.isChecked(),
+            pka_replaceable=pka and self.pka_replaceable.isChecked(),
         )
 
     def _validate(self) -> None:
@@ -135,6 +196,9 @@ class InitDeviceDialog(QDialog):
         self.shares_spin.setEnabled(scheme is DkekScheme.DKEK_SHARES)
         self.domains_spin.setEnabled(scheme is DkekScheme.KEY_DOMAINS)
         self.unblock_only.setEnabled(self.reset_retry.isChecked())
+        chosen = self.pka_chosen()
+        for widget in (self.pka_total, self.pka_required, self.pka_and_pin, self.pka_replaceable):
+            widget.setEnabled(chosen)
         try:
             self.plan()
         except ValueError as error:
