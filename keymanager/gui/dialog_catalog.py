@@ -29,6 +29,7 @@ SAMPLES = "keymanager.gui.dialog_samples"
 SCREENS = "keymanager.gui.dialogs.screens"
 SCREENSHOTS = "keymanager.gui.screenshots"
 SHARES = "keymanager.gui.shares.samples"
+PKA = "keymanager.gui.pka_samples"
 
 ENTRIES: tuple[tuple[str, str, str], ...] = (
     # name, factory, what it shows
@@ -58,6 +59,9 @@ ENTRIES: tuple[tuple[str, str, str], ...] = (
     ("share-import-done", f"{SHARES}:card_import_done", "card import: the summary"),
     ("pkcs12", f"{SCREENSHOTS}:_pkcs12_wizard", "PKCS#12 import wizard, entries page"),
     ("audit", f"{SCREENS}:audit_view", "auditor view of the card"),
+    ("register-custodian", f"{PKA}:register_custodian", "register a custodian's .pka file"),
+    ("create-custodian-key", f"{PKA}:create_custodian_key", "a custodian key on this card"),
+    ("authenticate-custodians", f"{PKA}:authenticate_custodians", "custodians unlock a device"),
     ("error", f"{SAMPLES}:error_dialog", "an error: the card was removed"),
     ("result", f"{SAMPLES}:result_box", "what a workflow did"),
     ("file-dialog", f"{SAMPLES}:file_dialog", "save a key backup"),

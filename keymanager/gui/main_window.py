@@ -61,6 +61,7 @@ from keymanager.gui.areas import domains as domains_area
 from keymanager.gui.areas import key_objects as key_objects_area
 from keymanager.gui.areas import keys as keys_area
 from keymanager.gui.areas import pins as pin_area
+from keymanager.gui.areas import pka as pka_area
 from keymanager.gui.blank_page import BlankDevicePage
 from keymanager.gui.details_pane import CopyText, DetailsPane
 from keymanager.gui.dialogs.ceremony import SheetDialogFactory
@@ -184,6 +185,7 @@ class MainWindow(CardSources, QMainWindow):
             + key_objects_area.actions(host)
             + with_pkcs12_reasons(plugin_actions(registry))
             + domains_area.actions(host)
+            + pka_area.actions(host)
         )
         from keymanager.gui.p12_wizard import install_pkcs12_wizard
 
@@ -334,6 +336,10 @@ class MainWindow(CardSources, QMainWindow):
         )
 
     # --- actions -------------------------------------------------------------------
+
+    def card_sources(self) -> tuple[dict[str, CardSource], str | None]:
+        """Every card source in the reader bar (by key) and the current card's key."""
+        return dict(self.sources), self.current_key
 
     def context_actions(self, node: OutlineNode) -> list[MenuAction]:
         """The actions that apply to ``node``, in menu order."""

@@ -81,6 +81,11 @@ _MADE_BY_HAND: dict[type[Exception], Callable[[], Exception]] = {
     workflow_errors.PinBlockedNow: lambda: workflow_errors.PinBlockedNow(
         "wrong user PIN: it is blocked now (SW 63C0); nothing was changed", 0
     ),
+    workflow_errors.CustodianPinWrong: lambda: workflow_errors.CustodianPinWrong(
+        "wrong user PIN for the custodian card custodian 1: 2 tries left (SW 63C2); nothing "
+        "was changed on the device; no custodian authenticated in this session",
+        2,
+    ),
     secure_messaging.ChannelEndedByCard: lambda: secure_messaging.ChannelEndedByCard(
         "VERIFY: the card ended secure messaging (SW 6988); the command was not carried out",
         0x6988,

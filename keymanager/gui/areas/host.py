@@ -16,7 +16,7 @@ from typing import Protocol
 from PySide6.QtWidgets import QDialog, QWidget
 
 from keymanager.gui.gui_interaction import PromptBroker
-from keymanager.gui.worker import JobFunction, ResultCallback
+from keymanager.gui.worker import CardSource, JobFunction, ResultCallback
 from keymanager.workflows.outline import Outline
 
 
@@ -83,4 +83,11 @@ class AreaHost(Protocol):
 
     def dialog_parent(self) -> QWidget:
         """The widget dialogs are opened on."""
+        ...
+
+    def card_sources(self) -> tuple[dict[str, CardSource], str | None]:
+        """Every card source the window offers (by key) and the current card's key.
+
+        For actions that open a second card alongside the current one (the custodian
+        cards of public key authentication)."""
         ...
