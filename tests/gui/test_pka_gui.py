@@ -304,3 +304,56 @@ def test_create_a_custodian_key_on_the_selected_card(qtbot, windows, tmp_path: P
     pka.check()
     assert pka.device_serial == open_session(card).serial()
     assert pka.chr in result.informativeText()
+
+
+class SwappingReader(SimulatorSource):
+    """One reader whose card the test swaps: ``card`` is what is in it now."""
+
+    def __init__(self, cards: list[SmartCardHsmSimulator]) -> None:
+        super().__init__(cards[0], "One reader")
+        self.cards = cards
+        self.card = 0
+
+    @property
+    def key(self) -> str:
+        return "test:one-reader"
+
+    def open(self) -> Any:
+        return LocalTransport(self.cards[self.card], name="One reader")
+
+
+def answer(box: QMessageBox, text: str) -> None:
+    next(button for button in box.buttons() if button.text() == text).click()
+
+
+def test_one_reader_serves_every_custodian_and_asks_for_the_next_card(
+    qtbot, windows, tmp_path: Path
+) -> None:
+    device = pka_device(tmp_path / "device.json", "genuine")
+    custodians = [custodian(tmp_path, number, "genuine") for number in (1, 2)]
+    for each in custodians:
+        register_custodian(open_session(device), ScriptedInteraction(), each.pka)
+    reader = SwappingReader([each.card for each in custodians])
+    window = make_window(qtbot, [SimulatorSource(device, "Device"), reader])
+    windows.append(window)
+    seen = Seen(qtbot, window)
+    assert window.run_action("pka-authenticate")
+    wizard = seen.next(AuthenticateWizard)
+    wizard.sources_page.one_reader.setChecked(True)
+    assert len(wizard.sources_page.combos) == 1 and wizard.sources_page.isComplete()
+    wizard.next()
+    enter(seen.next(PinDialog), custodians[0].pin)
+    ask = seen.next(QMessageBox)
+    assert "put in the card of custodian 2" in ask.text()
+    answer(ask, "Yes")  # still the first card in the reader: refused, asked again
+    warning = seen.next(QMessageBox)
+    assert "authenticated already in this round" in warning.text()
+    answer(warning, "OK")
+    ask = seen.next(QMessageBox)
+    reader.card = 1
+    answer(ask, "Yes")
+    with qtbot.waitSignal(window.outline_loaded, timeout=20_000):
+        enter(seen.next(PinDialog), custodians[1].pin)
+    qtbot.waitUntil(lambda: wizard.result_page.done, timeout=10_000)
+    assert wizard.result_page.status.text() == "2 of 2 needed authenticated: the device is unlocked"
+    assert "2 authenticated (2 needed)" in window.model.outline.find("pka").title
