@@ -10,7 +10,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from keymanager.cli.device import add_device_arguments, open_card
+from keymanager.cli.device import add_device_arguments, open_card, pka_numbers
 from keymanager.cli.prompts import CliError
 from keymanager.cli.workflow_support import (
     add_json_argument,
@@ -152,6 +152,9 @@ def collect_status(hsm: SmartCardHsm, transport_name: str) -> dict[str, Any]:
     pin_status = hsm.pin_status()
     record["pin"] = _pin_text(pin_status)
     record["so_pin"] = hsm.so_pin_status().describe()
+    from keymanager.cli.pka_cli import pka_record
+
+    record["pka"], record["pka_problem"] = pka_record(hsm)
     try:
         slots = hsm.key_domains()
     except NoKeyDomainSupport:
@@ -204,6 +207,10 @@ def _status(arguments: argparse.Namespace) -> int:
     print(f"Secure messaging: {record['secure_messaging_text']}")
     print(f"User PIN        : {record['pin']}")
     print(f"SO-PIN          : {record['so_pin']}")
+    from keymanager.cli.pka_cli import pka_status_lines
+
+    for line in pka_status_lines(record):
+        print(line)
     if not record["key_domains"]:
         if "not initialised" in record["pin"].lower():
             print("Key domains     : none (device not initialised: keymanager-cli init)")
@@ -352,6 +359,23 @@ def _add_init_parser(subcommands: argparse._SubParsersAction[argparse.ArgumentPa
         help="the SO-PIN may unblock the user PIN but not set a new one",
     )
     init.add_argument(
+        "--pka",
+        metavar="N/M",
+        type=pka_numbers,
+        help="public key authentication: N custodian keys may be registered, M of them "
+        "unlock the device (pka register, then --pka-custodian)",
+    )
+    init.add_argument(
+        "--pka-and-pin",
+        action="store_true",
+        help="with --pka: the user PIN is needed as well as the M custodians",
+    )
+    init.add_argument(
+        "--pka-replaceable",
+        action="store_true",
+        help="with --pka: registered custodian keys may be replaced (pka register --slot)",
+    )
+    init.add_argument(
         "--yes",
         action="store_true",
         help="do not ask for confirmation (scripts); also send the SO-PIN from a variable "
@@ -382,6 +406,9 @@ def _init_plan(arguments: argparse.Namespace) -> InitPlan:
             unblock_only=arguments.unblock_only,
             label=arguments.label,
             change_so_pin=arguments.new_so_pin_env is not None,
+            public_key_auth=arguments.pka,
+            pka_and_pin=arguments.pka_and_pin,
+            pka_replaceable=arguments.pka_replaceable,
             **extra,
         )
     except ValueError as error:
@@ -424,6 +451,13 @@ def _init(arguments: argparse.Namespace) -> int:
         lines.append(f"Random DKEK, KCV {result.domain_kcv}.")
     if result.label_written:
         lines.append(f"Label: {result.label}")
+    if result.public_key_auth is not None:
+        total, required = result.public_key_auth
+        pin = " and the user PIN" if arguments.pka_and_pin else ""
+        lines.append(
+            f"Public key authentication: {required} of {total} custodian keys{pin} unlock "
+            "it; register them next: keymanager-cli pka register FILE.pka"
+        )
     return emit(arguments, result.to_dict(), lines)
 
 

@@ -10,6 +10,12 @@ usage error, never a quiet fall-back to the simulated card.
 The session runs on secure messaging where the card offers it; ``--no-secure-messaging``
 (or ``KEYMANAGER_SECURE_MESSAGING=off`` in the environment) keeps it in the clear.
 
+``--pka-custodian R`` (repeatable) authenticates custodian cards on a device initialised
+for public key authentication, in the command's own session before it runs (see
+:mod:`keymanager.cli.custodians`): R names a PC/SC reader as ``--reader`` does, or
+``simulator:PATH`` a simulated custodian card kept in PATH.  ``--custodian-pin-env``
+names the variable of their PINs.
+
 Nothing of the card stack is imported until a card is opened: registering the
 options costs nothing at start-up.
 """
@@ -58,13 +64,58 @@ NO_SECURE_MESSAGING_HELP = (
 )
 
 
+def pka_numbers(text: str) -> tuple[int, int]:
+    """``init --pka N/M``: (N total custodian keys, M required)."""
+    total, slash, required = text.partition("/")
+    try:
+        numbers = (int(total), int(required))
+    except ValueError:
+        numbers = (0, 0)
+    if not slash or not 1 <= numbers[1] <= numbers[0] <= 90:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give N/M, N custodian keys (1 to 90) of which M (1 to N) unlock "
+            "the device, e.g. 3/2"
+        )
+    return numbers
+
+
+def custodian_name(text: str) -> str:
+    """``--pka-custodian``'s value: a reader name or ``simulator:PATH``, not empty."""
+    if not text.strip() or text.strip() == "simulator:":
+        raise argparse.ArgumentTypeError(
+            "the custodian card is empty (an unset variable?): name its reader, or "
+            "simulator:PATH for a simulated custodian card"
+        )
+    return text
+
+
+def add_custodian_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--pka-custodian R`` (repeatable) and ``--custodian-pin-env VAR[,VAR…]``."""
+    parser.add_argument(
+        "--pka-custodian",
+        action="append",
+        metavar="R",
+        type=custodian_name,
+        help="authenticate this custodian card first (public key authentication): R is "
+        "a reader name, or simulator:PATH; repeat it for each custodian",
+    )
+    parser.add_argument(
+        "--custodian-pin-env",
+        metavar="VAR",
+        help="the custodian cards' user PINs: one variable for all, or VAR1,VAR2,… one "
+        "per --pka-custodian in order (default: asked on the terminal)",
+    )
+
+
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--reader``, ``--simulator`` and ``--no-secure-messaging`` to a card command."""
+    """Add ``--reader``, ``--simulator``, ``--no-secure-messaging`` and the custodian
+    options (:func:`add_custodian_arguments`) to a card command."""
     parser.add_argument(
         "--no-secure-messaging",
         action="store_true",
         help=NO_SECURE_MESSAGING_HELP,
     )
+    add_custodian_arguments(parser)
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
         "--reader",
@@ -80,7 +131,8 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _pcsc_transport(wanted: str) -> Transport:
+def pcsc_transport(wanted: str) -> Transport:
+    """The transport of the first PC/SC reader whose name contains ``wanted``."""
     from keymanager.card import pcsc
 
     readers = pcsc.list_readers()
@@ -112,7 +164,7 @@ def open_transport(arguments: argparse.Namespace) -> Transport:
     if reader is not None:
         if not reader.strip():  # callers that build the namespace themselves
             raise CliError(EMPTY_READER)
-        return _pcsc_transport(reader)
+        return pcsc_transport(reader)
     return _simulator_transport(getattr(arguments, "simulator", None))
 
 
@@ -131,14 +183,27 @@ def secure_messaging_mode(arguments: argparse.Namespace) -> SecureMessagingMode:
 
 @contextmanager
 def open_card(arguments: argparse.Namespace) -> Iterator[SmartCardHsm]:
-    """Open the SmartCard-HSM the arguments name, exclusively, for one command."""
+    """Open the SmartCard-HSM the arguments name, exclusively, for one command.
+
+    With ``--pka-custodian`` the custodian cards authenticate on the session first.
+    """
     from keymanager.card.hsm import SmartCardHsm
 
     mode = secure_messaging_mode(arguments)
+    custodians = getattr(arguments, "pka_custodian", None)
+    if custodians:
+        from keymanager.cli.custodians import check_pin_variables
+
+        check_pin_variables(arguments)  # before the card is opened
     transport = open_transport(arguments)
     try:
         with transport.exclusive():
-            yield SmartCardHsm.open(transport, secure_messaging=mode)
+            hsm = SmartCardHsm.open(transport, secure_messaging=mode)
+            if custodians:
+                from keymanager.cli.custodians import authenticate_from_arguments
+
+                authenticate_from_arguments(hsm, arguments, mode)
+            yield hsm
     finally:
         transport.close()
 

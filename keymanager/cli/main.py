@@ -55,6 +55,7 @@ COMMAND_MODULES = {
     "pin_cli": ("pin",),
     "p12": ("import-p12",),
     "diagnose": ("diagnose",),
+    "pka_cli": ("pka",),
 }
 """The modules of :mod:`keymanager.cli` that register commands, in ``--help`` order,
 with the commands each registers.  A command line naming one command needs only its

@@ -375,9 +375,7 @@ def _sign_and_send(
     """One custodian's turn; returns its key's CHR."""
     try:
         card = custodian.open()
-    except CustodianCardUnavailable:
-        raise
-    except (CardError, OSError) as error:
+    except (CustodianCardUnavailable, CardError, OSError) as error:
         raise CustodianCardUnavailable(
             f"the custodian card {custodian.name} cannot be opened ({error}): check that it "
             f"is inserted, then run the authentication again; {_done_text(done)}"

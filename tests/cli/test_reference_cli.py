@@ -13,7 +13,13 @@ import pytest
 from keymanager.cli.main import build_parser
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference.md"
-CARD_OPTIONS = {"--reader", "--simulator", "--no-secure-messaging"}
+CARD_OPTIONS = {
+    "--reader",
+    "--simulator",
+    "--no-secure-messaging",
+    "--pka-custodian",
+    "--custodian-pin-env",
+}
 """How to reach the card: written ``[card]`` in the reference (see its Commands)."""
 
 
