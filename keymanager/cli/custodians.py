@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from keymanager.cli.device import pcsc_transport
 from keymanager.cli.prepared_interaction import PreparedInteraction
 from keymanager.cli.prompts import CliError
 from keymanager.workflows.interaction import SecretKind, SecretRequest
+from keymanager.workflows.pka import custodian_pin_purpose
 
 if TYPE_CHECKING:
     from keymanager.card.hsm import SmartCardHsm
@@ -70,10 +73,23 @@ def check_pin_variables(arguments: argparse.Namespace) -> None:
 
 
 class CustodianInteraction(PreparedInteraction):
-    """The custodian PINs: from the variables in order, or the terminal."""
+    """The custodian PINs: each custodian's variable (found by the request's purpose,
+    so a custodian whose PIN is not asked — authenticated already — shifts nothing), or
+    the terminal."""
+
+    def __init__(self, variables: Sequence[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._by_purpose: dict[str, deque[str]] = {}
+        for name, variable in variables:
+            self._by_purpose.setdefault(custodian_pin_purpose(name), deque()).append(variable)
 
     def ask_secret(self, request: SecretRequest) -> bytearray:
-        if request.kind is SecretKind.USER_PIN and not self._secret_variables.get(request.kind):
+        if request.kind is SecretKind.USER_PIN:
+            queue = self._by_purpose.get(request.purpose)
+            if queue:
+                self._secret_variables[SecretKind.USER_PIN] = deque([queue.popleft()])
+                return super().ask_secret(request)
+            self._secret_variables.pop(SecretKind.USER_PIN, None)
             self._require_terminal(f"user PIN for {request.purpose}", "--custodian-pin-env VAR")
         return super().ask_secret(request)
 
@@ -128,9 +144,9 @@ def authenticate_from_arguments(
     """Authenticate the ``--pka-custodian`` cards on ``hsm`` (messages on stderr)."""
     from keymanager.workflows.pka import authenticate_custodians
 
-    variables = pin_variables(arguments)
+    variables = pin_variables(arguments) or []
     interaction = CustodianInteraction(
-        secret_variables={SecretKind.USER_PIN: variables} if variables else None,
+        list(zip(arguments.pka_custodian, variables, strict=False)),
         assume_yes=bool(getattr(arguments, "yes", False)),
     )
     status = authenticate_custodians(hsm, interaction, custodian_cards(arguments, mode))

@@ -27,7 +27,7 @@ whose messages say what happened and what to do.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,7 @@ __all__ = [
     "Registration",
     "authenticate_custodians",
     "create_custodian_key",
+    "custodian_pin_purpose",
     "pka_overview",
     "read_pka_file",
     "register_custodian",
@@ -325,6 +326,12 @@ class CustodianCard:
     open: Callable[[], SmartCardHsm]
 
 
+def custodian_pin_purpose(name: str) -> str:
+    """The purpose of the :class:`SecretRequest` for custodian ``name``'s user PIN
+    (front ends that hold one PIN per custodian tell them apart by it)."""
+    return f"the custodian card {name}"
+
+
 def _done_text(done: Sequence[str]) -> str:
     if not done:
         return "no custodian authenticated in this session"
@@ -359,6 +366,7 @@ def authenticate_custodians(
     for custodian in custodians:
         custodian_chr = _sign_and_send(hsm, interaction, custodian, registered, message, done)
         done.append(f"{custodian.name} ({custodian_chr})")
+        registered[custodian_chr] = replace(registered[custodian_chr], authenticated=True)
     final = pka_status(hsm)
     assert final is not None
     return final
@@ -388,7 +396,14 @@ def _sign_and_send(
                 "registered on this device: register its .pka file first (pka register); "
                 f"{_done_text(done)}"
             )
-        key = next((k for k in keys if not registered[k.chr].authenticated), keys[0])
+        fresh = [k for k in keys if not registered[k.chr].authenticated]
+        if not fresh:  # nothing to sign: its PIN is not asked
+            interaction.inform(
+                f"Custodian {custodian.name} ({keys[0].chr}) was authenticated already in "
+                "this session."
+            )
+            return keys[0].chr
+        key = fresh[0]
         _verify_custodian_pin(card, interaction, custodian, done)
         signature = custodian_signature(card, key.key_ref, message, key.field_bytes)
     except TransportError as error:
@@ -443,9 +458,7 @@ def _verify_custodian_pin(
         )
     pin = interaction.ask_secret(
         SecretRequest(
-            SecretKind.USER_PIN,
-            f"the custodian card {custodian.name}",
-            tries_left=state.tries_left,
+            SecretKind.USER_PIN, custodian_pin_purpose(custodian.name), tries_left=state.tries_left
         )
     )
     try:

@@ -337,3 +337,14 @@ def test_init_pka_usage_errors(cards: Path, capsys: pytest.CaptureFixture[str]) 
                             "--so-pin-env", "T_SO", "--pin-env", "T_PIN", "--pka-and-pin",
                             "--yes")  # fmt: skip
     assert status == 1 and "go with --pka N/M" in err
+
+
+def test_custodian_pin_variables_follow_their_custodians(
+    cards: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The second turn of custodian 1 asks no PIN: T_WRONG is never used, custodian 2
+    still gets the third variable."""
+    state = run_json(capsys, "pka", "auth", "--simulator", str(cards / "dev.json"),
+                     *custodian_args(cards, 1, 1, 2),
+                     "--custodian-pin-env", "T_CPIN,T_WRONG,T_CPIN")["pka"]  # fmt: skip
+    assert state["authenticated"] == 2 and state["unlocked"] is True

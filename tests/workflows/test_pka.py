@@ -339,3 +339,21 @@ def test_device_without_pka(custodians: list[Custodian]) -> None:
         register_custodian(hsm, ScriptedInteraction(), custodians[0].pka)
     with pytest.raises(PkaNotAvailable):
         authenticate_custodians(hsm, ScriptedInteraction(), [custodians[0].as_card("c")])
+
+
+def test_a_custodian_authenticated_already_is_not_asked_again(
+    custodians: list[Custodian],
+) -> None:
+    _card, hsm = make_device()
+    register_all(hsm, custodians)
+    first = custodians[0].as_card("first")
+    interaction = pin_answers(custodians[0], custodians[1])
+    status = authenticate_custodians(hsm, interaction, [first, first, custodians[1].as_card("b")])
+    assert interaction.finished  # two PINs for three turns
+    assert status.authenticated == 2 and status.unlocked
+    assert any("was authenticated already" in text for text in interaction.texts())
+    tries = custodians[0].tries_left()
+    again = ScriptedInteraction()
+    status = authenticate_custodians(hsm, again, [first])  # a later round, same session
+    assert again.questions == [] and status.authenticated == 2
+    assert custodians[0].tries_left() == tries
