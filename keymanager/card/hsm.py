@@ -21,6 +21,7 @@ so no other program's APDUs come between them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -481,6 +482,8 @@ class SmartCardHsm:
         self._device_certificate = None
         if params.changes_so_pin:
             self.change_so_pin(params.authorising_so_pin, params.so_pin)
+        if self.info.options is not None:  # as the card's next SELECT will tell them
+            self.info = dataclasses.replace(self.info, options=InitOptions(params.options))
 
     # --- key domains -------------------------------------------------------------------------
 

@@ -204,13 +204,19 @@ def change_pin(hsm: SmartCardHsm, interaction: Interaction) -> PinResult:
             raise WrongPinEntered(
                 f"wrong user PIN: {tries} {_plural(tries)} left; nothing was changed", tries
             )
+        left = False
+        if status.state is PinState.TRANSPORT_PIN:
+            # a card logged in by the change may answer "verified" whatever its mode:
+            # only a logged-out card tells whether it is still in transport-PIN mode
+            hsm.select()
+            left = hsm.pin_status().state is not PinState.TRANSPORT_PIN
+            if left:
+                hsm.verify_pin(bytes(new))  # logged in again, as after any change
     finally:
         wipe(current, new)
     if status.state is not PinState.TRANSPORT_PIN:
         interaction.inform("The user PIN was changed.")
         return _result(hsm, "change")
-    after = hsm.pin_status()
-    left = after.state is not PinState.TRANSPORT_PIN
     interaction.inform(
         "The transport PIN was replaced: the card left transport-PIN mode."
         if left

@@ -84,6 +84,7 @@ def test_status_is_off_when_turned_off(
     assert run_json(capsys, "status", "--simulator", str(state))["secure_messaging"] == "off"
 
 
+@pytest.mark.secrets_in_the_clear  # the card has no secure messaging
 def test_a_card_without_secure_messaging_is_unavailable_and_works_in_the_clear(
     state: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

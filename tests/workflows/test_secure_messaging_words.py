@@ -30,6 +30,8 @@ from keymanager.workflows.audit_export import audit_csv, device_rows
 from keymanager.workflows.outline import read_outline
 from keymanager.workflows.secure_messaging import BROKEN_HEADLINE, channel_problem
 
+pytestmark = pytest.mark.secrets_in_the_clear  # sessions turned off, a card without it
+
 PIN = "648219"
 ACTIVE = "active: PINs and shares cross the reader encrypted"
 OFF = "off (turned off): PINs and shares cross the reader in the clear"
