@@ -61,6 +61,10 @@ class PkaReplaceNotAllowed(PkaError):
     """The card was initialised without "registered keys may be replaced" (0x0008)."""
 
 
+class PkaLoginRequired(PkaError):
+    """The card registers keys only in a PIN or SO-PIN session (Pico HSM does)."""
+
+
 class PkaUnknownCustodian(PkaError):
     """No registered key has this CHR."""
 
@@ -184,7 +188,7 @@ def register_public_key(
 
     :param replace_slot: replace the key in this slot (the card must allow it).
     :raises PkaNotEnabled, PkaChainInvalid, PkaKeyAlreadyRegistered, PkaNoFreeSlot,
-        PkaReplaceNotAllowed: as named.
+        PkaReplaceNotAllowed, PkaLoginRequired: as named.
     """
     status = _require_pka(hsm)
     if replace_slot is None and status.missing == 0:
@@ -212,7 +216,12 @@ def register_public_key(
         raise PkaReplaceNotAllowed(
             "the card was initialised without 'registered keys may be replaced'"
         )
-    if sw in (0x6A80, 0x6982, 0x6300):
+    if sw == 0x6982:
+        raise PkaLoginRequired(
+            f"the card registers {pka.chr} only after a login (SW 6982): verify the user PIN "
+            "first (--pin-env)"
+        )
+    if sw in (0x6A80, 0x6300):
         raise PkaChainInvalid(
             f"the card refused the key's request (SW {sw:04X}): the device's signature on it "
             "does not verify"

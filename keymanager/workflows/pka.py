@@ -39,6 +39,7 @@ from keymanager.card.pka import (
     PkaChainInvalid,
     PkaError,
     PkaKeyAlreadyRegistered,
+    PkaLoginRequired,
     PkaNoFreeSlot,
     PkaNotEnabled,
     PkaReplaceNotAllowed,
@@ -301,6 +302,11 @@ def _registration_error(error: PkaError, pka: PkaFile) -> PkaWorkflowError:
         return PkaReplaceRefused(
             "the device was initialised without 'registered keys may be replaced': its "
             "custodian keys cannot be replaced; nothing was changed"
+        )
+    if isinstance(error, PkaLoginRequired):
+        return PkaWorkflowError(
+            f"the device registers {who} only after the user PIN was verified "
+            "(keymanager-cli: --pin-env VAR); nothing was registered"
         )
     if isinstance(error, PkaChainInvalid):
         return PkaFileRejected(f"the device refused {who}: {error}; nothing was registered")
