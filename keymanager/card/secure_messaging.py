@@ -173,27 +173,6 @@ def authentication_token(kmac: bytes, ephemeral_point: bytes) -> bytes:
     return mac(kmac, encode_tlv(0x7F49, body))
 
 
-def _aes_cbc(key: bytes, iv: bytes, data: bytes, *, encrypt: bool) -> bytes:
-    cipher = Cipher(algorithms.AES(key), modes.CBC(iv))
-    context = cipher.encryptor() if encrypt else cipher.decryptor()
-    return context.update(data) + context.finalize()
-
-
-def _aes_ecb(key: bytes, block: bytes) -> bytes:
-    # One block: the IV is the SSC encrypted under Kenc (TR-03110 F.2).
-    encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()  # noqa: S305
-    return encryptor.update(block) + encryptor.finalize()
-
-
-def _le_value(le: int, *, extended: bool) -> bytes:
-    """The value of DO97: one byte up to 256 (``00`` = 256), two beyond (``0000`` = 65536)."""
-    if le < 0:
-        return bytes(2 if extended else 1)
-    if le <= 256:
-        return bytes([le & 0xFF])
-    return (le & 0xFFFF).to_bytes(2, "big")
-
-
 # --- the channel -------------------------------------------------------------------------
 
 
@@ -217,9 +196,27 @@ class SecureChannel:
             raise ValueError("the session keys are 16 bytes each")
         self._kenc = kenc
         self._kmac = kmac
+        self._enc_algorithm = algorithms.AES(kenc)
+        # one ECB context for the IVs (E(Kenc, SSC)), one CMAC context copied per MAC:
+        # made once per channel, not per APDU
+        self._iv_encryptor = Cipher(self._enc_algorithm, modes.ECB()).encryptor()  # noqa: S305
+        self._mac_base = cmac.CMAC(algorithms.AES(kmac))
         self._ssc = 0
         self.commands = 0
         """How many commands went through the channel."""
+
+    def _iv(self, ssc: bytes) -> bytes:
+        return self._iv_encryptor.update(ssc)
+
+    def _mac(self, data: bytes) -> bytes:
+        signer = self._mac_base.copy()
+        signer.update(data)
+        return signer.finalize()[:MAC_LENGTH]
+
+    def _cbc(self, iv: bytes, data: bytes, *, encrypt: bool) -> bytes:
+        cipher = Cipher(self._enc_algorithm, modes.CBC(iv))
+        context = cipher.encryptor() if encrypt else cipher.decryptor()
+        return context.update(data) + context.finalize()
 
     def _next_ssc(self) -> bytes:
         self._ssc += 1
@@ -245,7 +242,7 @@ class SecureChannel:
         protected_cla = cla | SM_CLA_BITS
         objects = b""
         if data:
-            cryptogram = _aes_cbc(self._kenc, _aes_ecb(self._kenc, ssc), pad(data), encrypt=True)
+            cryptogram = self._cbc(self._iv(ssc), pad(data), encrypt=True)
             if ins & 1:
                 objects += encode_tlv(0x85, cryptogram)
             else:
@@ -254,7 +251,7 @@ class SecureChannel:
             objects += encode_tlv(0x97, _le_value(le, extended=extended))
         header = pad(bytes([protected_cla, ins, p1, p2]))
         mac_input = ssc + header + (pad(objects) if objects else b"")
-        objects += encode_tlv(0x8E, mac(self._kmac, mac_input))
+        objects += encode_tlv(0x8E, self._mac(mac_input))
         return ProtectedCommand(protected_cla, objects)
 
     def unwrap(self, data: bytes, sw: int, name: str) -> tuple[bytes, int]:
@@ -325,7 +322,7 @@ class SecureChannel:
                 f"{what}: the protected response lacks its "
                 f"{'MAC' if received_mac is None else 'status word'}"
             )
-        expected = mac(self._kmac, ssc + pad(bytes(authenticated)))
+        expected = self._mac(ssc + pad(bytes(authenticated)))
         if not hmac.compare_digest(expected, received_mac):
             raise ResponseMacInvalid(
                 f"{what}: the response's MAC does not verify: it was altered on its way "
@@ -335,7 +332,7 @@ class SecureChannel:
         if body:
             if len(body) % BLOCK:
                 raise ResponseNotProtected(f"{what}: the encrypted response is not whole blocks")
-            decrypted = _aes_cbc(self._kenc, _aes_ecb(self._kenc, ssc), body, encrypt=False)
+            decrypted = self._cbc(self._iv(ssc), body, encrypt=False)
             try:
                 plain = unpad(decrypted)
             except ValueError:
