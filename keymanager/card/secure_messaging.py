@@ -173,6 +173,15 @@ def authentication_token(kmac: bytes, ephemeral_point: bytes) -> bytes:
     return mac(kmac, encode_tlv(0x7F49, body))
 
 
+def _le_value(le: int, *, extended: bool) -> bytes:
+    """The value of DO97: one byte up to 256 (``00`` = 256), two beyond (``0000`` = 65536)."""
+    if le < 0:
+        return bytes(2 if extended else 1)
+    if le <= 256:
+        return bytes([le & 0xFF])
+    return (le & 0xFFFF).to_bytes(2, "big")
+
+
 # --- the channel -------------------------------------------------------------------------
 
 
