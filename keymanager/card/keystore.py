@@ -266,12 +266,18 @@ class KeyStore(KeyListing):
         allowed_algorithms: Sequence[int] | None = None,
         key_domain: int | None = None,
         use_counter: int | None = None,
+        holder: bytes | None = None,
+        car_is_holder: bool = False,
     ) -> KeyInfo:
         """Generate a key pair on the card and describe it as OpenSC does.
 
         GENERATE ASYMMETRIC KEY PAIR, then ``CExx`` := the CV request (replacing what
         was there), then the PRKD with the ID computed from the public key in the
         request and the access flags of an on-card key (``03 02 03 B8``).
+
+        ``holder`` and ``car_is_holder`` go to
+        :meth:`~keymanager.card.hsm.SmartCardHsm.generate_key_pair` (the CHR of the CV
+        request, and the CHR as its CAR too: a custodian key).
         """
         files = self.files()
         reference = files.choose_key_reference(key_reference)
@@ -281,6 +287,8 @@ class KeyStore(KeyListing):
             allowed_algorithms=allowed_algorithms,
             key_domain=key_domain,
             use_counter=use_counter,
+            holder=holder,
+            car_is_holder=car_is_holder,
         )
         try:
             facts = parse_cv_request_public_key(request)

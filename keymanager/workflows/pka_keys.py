@@ -19,18 +19,11 @@ from keymanager.card.hsm_types import EcKeySpec
 from keymanager.card.keystore import (
     EE_CERTIFICATE_PREFIX,
     KEY_PREFIX,
-    PRKD_PREFIX,
     CardFiles,
+    KeyStore,
     fid,
 )
-from keymanager.card.keystore_certificates import parse_cv_request_public_key
 from keymanager.card.pka_file import PkaFile, PkaFileError
-from keymanager.card.pkcs15 import (
-    GENERATED_KEY_ACCESS,
-    PrivateKeyDescription,
-    default_usage,
-    encode_prkd,
-)
 from keymanager.dkek.curves import curve_by_name
 from keymanager.dkek.errors import UnsupportedKey
 from keymanager.dkek.fileio import write_private_file
@@ -122,26 +115,17 @@ def create_custodian_key(
     files = CardFiles.enumerate(custodian)
     reference = choose_reference(files, None)
     holder = f"{serial}{reference:05d}"
-    request = custodian.generate_key_pair(
-        reference, EcKeySpec(curve), holder=holder.encode("latin-1"), car_is_holder=True
+    key = KeyStore(custodian).generate_key(
+        EcKeySpec(curve),
+        label,
+        key_reference=reference,
+        holder=holder.encode("latin-1"),
+        car_is_holder=True,
     )
     rollback = Rollback(custodian, reference)
     try:
-        facts = parse_cv_request_public_key(request)
-        files.forget(fid(EE_CERTIFICATE_PREFIX, reference))
-        files.replace(fid(EE_CERTIFICATE_PREFIX, reference), request)
-        description = PrivateKeyDescription(
-            kind=facts.kind,
-            label=label,
-            id=facts.key_id,
-            usage=default_usage(facts.kind),
-            size=facts.size,
-            key_reference=reference,
-            access_flags=GENERATED_KEY_ACCESS,
-        )
-        files.replace(fid(PRKD_PREFIX, reference), encode_prkd(description))
         try:
-            pka = PkaFile(CvRequest.parse(request), chain.device, chain.issuer)
+            pka = PkaFile(CvRequest.parse(key.cv_request or b""), chain.device, chain.issuer)
             pka.check()
         except (PkaFileError, CvcError) as error:
             raise CustodianKeyNotCreated(
