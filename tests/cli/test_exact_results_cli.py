@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from keymanager.cli.main import main
 from keymanager.simulator import SmartCardHsmSimulator
 from tests.cli.card_variants import (
     DELETE_KEY_DOMAIN,
@@ -23,6 +22,7 @@ from tests.cli.card_variants import (
     Refusal,
     use_card_variant,
 )
+from tests.cli.support import run
 
 PIN = "648219"
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference.md"
@@ -33,17 +33,6 @@ def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("TEST_SO_PIN", "3537363231383830")
     monkeypatch.setenv("TEST_PIN", PIN)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Exit status (also of a usage error, which exits), stdout and stderr of ``main``."""
-    try:
-        status = main(list(argv))
-    except SystemExit as stop:
-        assert isinstance(stop.code, int)
-        status = stop.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def init_command(state: Path, *scheme: str) -> list[str]:

@@ -10,6 +10,7 @@ import pytest
 
 from keymanager.cli.main import main
 from keymanager.workflows.errors import WorkflowError
+from tests.cli.support import run
 
 SO_PIN = "3537363231383830"
 PIN = "648219"
@@ -26,17 +27,6 @@ def initialised(state: Path) -> Path:
     command = ["init", "--simulator", str(state), "--so-pin-env", "TEST_SO_PIN"]
     assert main([*command, "--pin-env", "TEST_PIN", "--dkek-shares", "1", "--yes"]) == 0
     return state
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Exit status (also of a usage error, which exits), stdout and stderr of ``main``."""
-    try:
-        status = main(list(argv))
-    except SystemExit as stop:
-        assert isinstance(stop.code, int)
-        status = stop.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def subclass_names(cls: type) -> set[str]:

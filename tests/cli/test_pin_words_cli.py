@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from keymanager.cli.main import main
 from tests.cli.card_variants import (
     RESET_RETRY_COUNTER_NEW_PIN,
     RESET_RETRY_COUNTER_UNBLOCK,
     Refusal,
     use_card_variant,
 )
+from tests.cli.support import run
 from tests.support.profiles import current_profile
 
 PIN = "648219"
@@ -40,16 +40,6 @@ def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TEST_PIN", PIN)
     monkeypatch.setenv("WRONG_PIN", "000000")
     monkeypatch.setenv("NEW_PIN", NEW_PIN)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        status = main(list(argv))
-    except SystemExit as stop:
-        assert isinstance(stop.code, int)
-        status = stop.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def initialised(capsys: pytest.CaptureFixture[str], state: Path, *options: str) -> list[str]:
