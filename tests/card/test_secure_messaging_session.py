@@ -9,7 +9,7 @@ import pytest
 
 from keymanager.card.errors import CardError
 from keymanager.card.hsm import AID, SmartCardHsm
-from keymanager.card.hsm_types import InitParams, PinState
+from keymanager.card.hsm_types import PinState
 from keymanager.card.secure_messaging import (
     DeviceAuthenticationFailed,
     SecureMessagingMode,
@@ -19,20 +19,12 @@ from keymanager.card.secure_messaging import (
 from keymanager.card.transport import LocalTransport
 from keymanager.simulator import SmartCardHsmSimulator
 from keymanager.simulator.hostile import HostileCard
+from tests.card.sm_card import PIN, initialised
 from tests.support.profiles import pytest_configure, simulator_profile
 
 __all__ = ["pytest_configure", "simulator_profile"]
 
-PIN = "648219"
-SO_PIN = bytes.fromhex("3537363231383830")
 AUTO = SecureMessagingMode.AUTO
-
-
-def initialised() -> SmartCardHsmSimulator:
-    simulator = SmartCardHsmSimulator(None)
-    hsm = SmartCardHsm.open(LocalTransport(simulator), secure_messaging=SecureMessagingMode.OFF)
-    hsm.initialize(InitParams(user_pin=PIN, so_pin=SO_PIN, dkek_shares=1))
-    return simulator
 
 
 def recording(card: SmartCardHsmSimulator | HostileCard) -> list[bytes]:

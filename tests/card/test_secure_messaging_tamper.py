@@ -14,7 +14,7 @@ import pytest
 
 from keymanager.card.errors import SecurityStatusNotSatisfied, TransportError
 from keymanager.card.hsm import SmartCardHsm
-from keymanager.card.hsm_types import InitParams, PinState
+from keymanager.card.hsm_types import PinState
 from keymanager.card.secure_messaging import (
     ChannelBroken,
     ChannelEndedByCard,
@@ -28,12 +28,11 @@ from keymanager.simulator import SmartCardHsmSimulator
 from keymanager.workflows.ceremony import import_shares
 from keymanager.workflows.interaction import PaperKeyShareInput, ScriptedInteraction
 from keymanager.workflows.pins import verify_pin
+from tests.card.sm_card import PIN, initialised
 from tests.support.profiles import pytest_configure, simulator_profile
 
 __all__ = ["pytest_configure", "simulator_profile"]
 
-PIN = "648219"
-SO_PIN = bytes.fromhex("3537363231383830")
 SHARE = bytes(range(32))
 
 
@@ -118,13 +117,6 @@ class ManInTheMiddle(Transport):
 
     def close(self) -> None:
         self.inner.close()
-
-
-def initialised() -> SmartCardHsmSimulator:
-    simulator = SmartCardHsmSimulator(None)
-    hsm = SmartCardHsm.open(LocalTransport(simulator), secure_messaging=SecureMessagingMode.OFF)
-    hsm.initialize(InitParams(user_pin=PIN, so_pin=SO_PIN, dkek_shares=1))
-    return simulator
 
 
 def on_a_channel(simulator: SmartCardHsmSimulator) -> tuple[SmartCardHsm, ManInTheMiddle]:
