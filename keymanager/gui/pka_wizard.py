@@ -273,15 +273,20 @@ class SourcesPage(QWizardPage):
         self.owner.announce(dialog)
 
     def add_simulated_card(self, path: Path) -> None:
-        """Offer the simulated card kept in ``path`` as a source."""
+        """Offer the simulated card kept in ``path`` as a source, and choose it for the
+        first custodian whose source repeats an earlier custodian's (else the first)."""
         from keymanager.simulator import SmartCardHsmSimulator
 
         source = SimulatorSource(SmartCardHsmSimulator(path), f"Simulated card {path.name}")
         self.owner.sources[source.key] = source
         self._rebuild()
         combo = next((c for c in self.combos if c.findData(source.key) >= 0), None)
-        empty = [c for c in self.combos if c.currentData() in self.used_elsewhere(c)]
-        target = empty[0] if empty else combo
+        repeated = [
+            c
+            for index, c in enumerate(self.combos)
+            if c.currentData() in {earlier.currentData() for earlier in self.combos[:index]}
+        ]
+        target = repeated[0] if repeated else combo
         if target is not None:
             target.setCurrentIndex(target.findData(source.key))
 

@@ -40,61 +40,25 @@ from keymanager.card.pka_file import PkaFile
 from keymanager.card.transport import LocalTransport
 from keymanager.cli.main import main
 from keymanager.dkek.tlv import iter_tlvs
-from keymanager.simulator import SmartCardHsmSimulator
 from tests.support.opensc import sc_hsm_tool
 from tests.support.pcscd import PcscdHarness
-from tests.workflows.p12_support import P12_PASSWORD, host_key, write_p12
-
-PIN = "123456"
-SO_PIN = "3537363231383830"
-CUSTODIAN_PIN = "648219"
-DEVICE_READER = 0
-CUSTODIAN_READER = 1
+from tests.support.pka_pcsc import (
+    CUSTODIAN_READER,
+    DEVICE_READER,
+    PIN,
+    card_in,
+    cli,
+    cli_json,
+    make_custodian,
+    set_pin_variables,
+)
+from tests.workflows.p12_support import host_key, write_p12
 
 
 @pytest.fixture(autouse=True)
 def variables(monkeypatch: pytest.MonkeyPatch) -> None:
     """The PINs the commands read with ``--pin-env`` and friends (test constants)."""
-    monkeypatch.setenv("T_SO", SO_PIN)
-    monkeypatch.setenv("T_PIN", PIN)
-    monkeypatch.setenv("T_CPIN", CUSTODIAN_PIN)
-    monkeypatch.setenv("T_P12", P12_PASSWORD)
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[str, str]:
-    """Run ``keymanager-cli ARGV`` in-process; it must succeed."""
-    words = [str(word) for word in argv]
-    status = main(words)
-    captured = capsys.readouterr()
-    assert status == 0, f"keymanager-cli {' '.join(words)}\n{captured.out}\n{captured.err}"
-    assert "Traceback" not in captured.err
-    return captured.out, captured.err
-
-
-def cli_json(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> dict[str, Any]:
-    out, _err = cli(capsys, *argv, "--json")
-    data: dict[str, Any] = json.loads(out)
-    return data
-
-
-def card_in(directory: Path, name: str) -> SmartCardHsmSimulator:
-    """The simulated card kept in ``directory/name.json`` (made on first use)."""
-    return SmartCardHsmSimulator(directory / f"{name}.json", seed=f"pka pcsc {name}".encode())
-
-
-def make_custodian(
-    pcscd: PcscdHarness, capsys: pytest.CaptureFixture[str], directory: Path, number: int
-) -> dict[str, Any]:
-    """Custodian card ``number`` in the custodian reader: ``init``, ``pka create-key``."""
-    card = card_in(directory, f"custodian{number}")
-    with pcscd.inserted(card, index=CUSTODIAN_READER) as (reader, _bridge):
-        cli(capsys, "init", "--reader", reader, "--so-pin-env", "T_SO",
-            "--pin-env", "T_CPIN", "--yes")  # fmt: skip
-        key = cli_json(capsys, "pka", "create-key", "--reader", reader, "--label",
-                       f"custodian {number}", "--out", directory / f"custodian{number}.pka",
-                       "--pin-env", "T_CPIN")  # fmt: skip
-    assert key["device_serial"] == card.serial
-    return key
+    set_pin_variables(monkeypatch)
 
 
 def slot_chrs(status: dict[str, Any]) -> list[str | None]:
