@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +31,15 @@ from keymanager.simulator.demo import DEMO_SO_PIN
 from keymanager.workflows.device import DkekScheme
 from keymanager.workflows.interaction import ScriptedInteraction
 from keymanager.workflows.outline import NodeKind
-from keymanager.workflows.pka import create_custodian_key, register_custodian
+from keymanager.workflows.pka import register_custodian
 from keymanager.workflows.plugins.transient_import import ImportJournal, transient_import
+from tests.support.custodians import make_custodian
 from tests.support.gui_window import Seen
 from tests.workflows.p12_support import P12_PASSWORD, host_key, write_p12
 
 PROFILES = ("genuine", "pico")
 SO_PIN = bytes.fromhex("3537363231383830")
 DEVICE_PIN = "246810"
-CUSTODIAN_PINS = ("111111", "222222", "333333")
 
 
 @pytest.fixture(autouse=True)
@@ -71,30 +70,6 @@ def pka_device(path: Path, profile: str, *, replaceable: bool = False) -> SmartC
         InitParams(DEVICE_PIN, SO_PIN, options=options, public_key_auth=(3, 2), key_domains=2)
     )
     return card
-
-
-@dataclass
-class Custodian:
-    card: SmartCardHsmSimulator
-    pin: str
-    pka: Path
-    chr: str
-
-
-def custodian(tmp_path: Path, number: int, profile: str) -> Custodian:
-    """A custodian's own simulated card (kept in a file) with a custodian key and its .pka."""
-    path = tmp_path / f"custodian-{number}.json"
-    card = SmartCardHsmSimulator(path, seed=f"custodian {number}".encode(), profile=profile)
-    pin = CUSTODIAN_PINS[number - 1]
-    open_session(card).initialize(InitParams(pin, SO_PIN))
-    out = tmp_path / f"custodian-{number}.pka"
-    key = create_custodian_key(
-        open_session(card),
-        ScriptedInteraction().answer("secret", pin.encode()),
-        label=f"Custodian {number}",
-        out=out,
-    )
-    return Custodian(card, pin, out, key.chr)
 
 
 def make_window(qtbot: Any, sources: list[SimulatorSource]) -> Any:
@@ -166,7 +141,7 @@ def test_register_a_custodian_key_and_see_it_in_the_outline(
     qtbot, windows, tmp_path: Path, profile: str
 ) -> None:
     device = pka_device(tmp_path / "device.json", profile)
-    first = custodian(tmp_path, 1, profile)
+    first = make_custodian(tmp_path, 1, profile=profile, in_file=True)
     window = make_window(qtbot, [SimulatorSource(device, "Device")])
     windows.append(window)
     seen = Seen(qtbot, window)
@@ -207,7 +182,9 @@ def test_two_custodian_cards_unlock_a_2_of_3_device_then_a_pkcs12_import_runs(
     qtbot, windows, tmp_path: Path, profile: str
 ) -> None:
     device = pka_device(tmp_path / "device.json", profile)
-    custodians = [custodian(tmp_path, number, profile) for number in (1, 2, 3)]
+    custodians = [
+        make_custodian(tmp_path, number, profile=profile, in_file=True) for number in (1, 2, 3)
+    ]
     for each in custodians:
         register_custodian(open_session(device), ScriptedInteraction(), each.pka)
     window = make_window(
@@ -330,7 +307,9 @@ def test_one_reader_serves_every_custodian_and_asks_for_the_next_card(
     qtbot, windows, tmp_path: Path
 ) -> None:
     device = pka_device(tmp_path / "device.json", "genuine")
-    custodians = [custodian(tmp_path, number, "genuine") for number in (1, 2)]
+    custodians = [
+        make_custodian(tmp_path, number, profile="genuine", in_file=True) for number in (1, 2)
+    ]
     for each in custodians:
         register_custodian(open_session(device), ScriptedInteraction(), each.pka)
     reader = SwappingReader([each.card for each in custodians])

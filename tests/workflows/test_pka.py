@@ -10,7 +10,6 @@ each a specific error, nothing changed on the device.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -43,43 +42,10 @@ from keymanager.workflows.pka import (
     pka_overview,
     register_custodian,
 )
+from tests.support.custodians import CUSTODIAN_PINS, Custodian, make_custodian
 
 PIN = "123456"
 SO_PIN = bytes.fromhex("3537363231383830")
-CUSTODIAN_PINS = ("111111", "222222", "333333", "444444")
-
-
-@dataclass
-class Custodian:
-    card: SmartCardHsmSimulator
-    pin: str
-    pka: Path
-    chr: str
-
-    def session(self) -> SmartCardHsm:
-        return SmartCardHsm.open(LocalTransport(self.card))
-
-    def as_card(self, name: str) -> CustodianCard:
-        return CustodianCard(name, self.session)
-
-    def tries_left(self) -> int | None:
-        return self.session().pin_status().tries_left
-
-
-def make_custodian(tmp_path: Path, number: int, curve: str = "brainpoolP256r1") -> Custodian:
-    card = SmartCardHsmSimulator(seed=f"custodian {number}".encode())
-    hsm = SmartCardHsm.open(LocalTransport(card))
-    pin = CUSTODIAN_PINS[number - 1]
-    hsm.initialize(InitParams(pin, SO_PIN))
-    out = tmp_path / f"custodian{number}.pka"
-    key = create_custodian_key(
-        hsm,
-        ScriptedInteraction().answer("secret", pin),
-        label=f"custodian {number}",
-        out=out,
-        curve=curve,
-    )
-    return Custodian(card, pin, out, key.chr)
 
 
 def make_device(
