@@ -151,11 +151,14 @@ def _require_pka(hsm: SmartCardHsm) -> PkaStatus:
     return status
 
 
+def _manage_security_environment(hsm: SmartCardHsm, p2: int, reference: str, name: str) -> int:
+    """MSE SET (``00 22 81 <p2> | 83 <reference>``): the key a following command uses."""
+    data = encode_tlv(0x83, reference.encode("latin-1"))
+    return hsm.connection.transmit(CommandApdu(0x00, 0x22, 0x81, p2, data, name=name)).sw
+
+
 def _set_dst(hsm: SmartCardHsm, reference: str) -> int:
-    command = CommandApdu(
-        0x00, 0x22, 0x81, 0xB6, encode_tlv(0x83, reference.encode("latin-1")), name="MSE SET DST"
-    )
-    return hsm.connection.transmit(command).sw
+    return _manage_security_environment(hsm, 0xB6, reference, "MSE SET DST")
 
 
 def _teach(hsm: SmartCardHsm, certificate: CvCertificate) -> None:
@@ -258,21 +261,14 @@ def authenticate_custodian(hsm: SmartCardHsm, custodian_chr: str, signature: byt
     :raises PkaUnknownCustodian: no key with this CHR is registered.
     :raises PkaSignatureRefused: the signature does not verify (wrong key or challenge).
     """
-    command = CommandApdu(
-        0x00,
-        0x22,
-        0x81,
-        0xA4,
-        encode_tlv(0x83, custodian_chr.encode("latin-1")),
-        name="MSE SET AT (custodian key)",
-    )
-    sw = hsm.connection.transmit(command).sw
+    name = "MSE SET AT (custodian key)"
+    sw = _manage_security_environment(hsm, 0xA4, custodian_chr, name)
     if sw == 0x6985:
         return False
     if sw in (0x6A88, 0x6A80):
         raise PkaUnknownCustodian(f"no key {custodian_chr} is registered on this card")
     if sw != SW_OK:
-        raise error_for_status(sw, command.name)
+        raise error_for_status(sw, name)
     command = CommandApdu(0x00, 0x82, 0x00, 0x00, signature, name="EXTERNAL AUTHENTICATE")
     sw = hsm.connection.transmit(command).sw
     if sw != SW_OK:

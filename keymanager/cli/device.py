@@ -57,7 +57,9 @@ def default_simulator_state() -> Path:
 
 
 SECURE_MESSAGING_VARIABLE = "KEYMANAGER_SECURE_MESSAGING"
-"""``off`` turns secure messaging off for every command (the setting of the CLI)."""
+"""``off`` turns secure messaging off for every command (the setting of the CLI): the
+card layer's :data:`~keymanager.card.secure_messaging.MODE_VARIABLE`, spelt out here so
+that building the parser imports nothing of the card stack."""
 NO_SECURE_MESSAGING_HELP = (
     "send PINs and shares in the clear: do not open a secure-messaging channel even "
     f"where the card offers one (also {SECURE_MESSAGING_VARIABLE}=off)"
