@@ -59,7 +59,7 @@ def test_log_file_is_private_and_starts_with_the_environment(log_dir: Path) -> N
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(log_dir.stat().st_mode) == 0o700
     text = _records(path)
-    assert "INFO keymanager.diagnostics" in text
+    assert "INFO keymanager.log_file" in text
     for key in ("keymanager=", "os=", "python=", "qt=", "pyscard=", "pcsc-lite="):
         assert key in text, key
     assert f"python=CPython {sys.version.split()[0]}" in text
@@ -419,3 +419,47 @@ def test_imports_without_qt_and_pyscard_and_says_pyscard_is_missing() -> None:
     (finding,) = output["findings"]
     assert finding["check"] == "pyscard" and finding["severity"] == "error"
     assert "pip install pyscard" in finding["advice"]
+
+
+def test_log_file_rotates_by_size_and_keeps_the_backups(log_dir: Path) -> None:
+    path = configure_logging(log_dir, level=logging.DEBUG, summary=False)
+    (handler,) = [
+        h
+        for h in logging.getLogger("keymanager").handlers
+        if isinstance(h, diagnostics.PrivateRotatingFileHandler)
+    ]
+    handler.max_bytes = 400
+    for number in range(40):
+        logging.getLogger("keymanager.test").debug("record %02d %s", number, "x" * 40)
+    names = sorted(p.name for p in log_dir.iterdir())
+    assert names == [
+        "keymanager.log",
+        "keymanager.log.1",
+        "keymanager.log.2",
+        "keymanager.log.3",
+    ]
+    assert "record 39" in _records(path)
+    assert all(p.stat().st_size < 400 for p in log_dir.iterdir())
+    assert "record 00" not in "".join(_records(p) for p in log_dir.iterdir())
+
+
+def test_the_log_file_module_loads_no_card_module_and_shares_the_traffic_level() -> None:
+    import subprocess
+
+    from keymanager.card import apdu
+    from keymanager.log_file import TRAFFIC as LOG_FILE_TRAFFIC
+
+    assert LOG_FILE_TRAFFIC == apdu.TRAFFIC
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, keymanager.log_file; "
+            "print(sorted(m for m in sys.modules if m.startswith('keymanager.card') "
+            "or m == 'logging.handlers'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert loaded == "[]"

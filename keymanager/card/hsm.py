@@ -70,7 +70,6 @@ from keymanager.card.secure_messaging import (
 from keymanager.card.secure_session import SecureMessagingState, open_channel
 from keymanager.card.transport import Transport
 from keymanager.dkek.curves import curve_by_name
-from keymanager.dkek.keyblob import MINIMUM_BLOB_LENGTH
 from keymanager.dkek.tlv import TlvError, encode_tlv, read_tlv
 
 __all__ = [
@@ -823,6 +822,9 @@ class SmartCardHsm:
             raise NoKeyDomainSupport("WRAP KEY: the card was not initialised for key wrap")
         if response.sw != SW_OK:
             raise error_for_status(response.sw, command.name)
+        # here, not at the top: the key-blob codec is a tenth of a listing's start-up
+        from keymanager.dkek.keyblob import MINIMUM_BLOB_LENGTH
+
         if len(response.data) < MINIMUM_BLOB_LENGTH:
             raise MalformedResponse(
                 f"WRAP KEY: the card answered {len(response.data)} bytes, shorter than any "

@@ -342,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(arguments, "handler", None) is None:
         parser.print_help()
         return 0
-    from keymanager.diagnostics import ensure_logging
+    from keymanager.log_file import ensure_logging
 
     with contextlib.suppress(OSError):  # an unwritable state directory must not stop the CLI
         # No environment summary: it runs `pcscd --version` and reads package metadata,

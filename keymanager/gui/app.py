@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName(ORGANIZATION_NAME)
     from PySide6.QtGui import QIcon
 
-    from keymanager.diagnostics import configure_logging
+    from keymanager.log_file import configure_logging
     from keymanager.resources import app_icon_files
 
     with contextlib.suppress(OSError):  # an unwritable state directory must not stop the app

@@ -15,6 +15,7 @@ too.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import math
@@ -157,10 +158,15 @@ def ecdh(curve: CurveParameters, private_value: int, peer_point: bytes) -> bytes
     return curve.encode_point(shared)
 
 
+@functools.lru_cache(maxsize=64)
 def cryptography_ec_key(
     curve: CurveParameters, private_value: int
 ) -> ec.EllipticCurvePrivateKey | None:
-    """The :mod:`cryptography` key for a curve it supports, else ``None``."""
+    """The :mod:`cryptography` key for a curve it supports, else ``None``.
+
+    Kept for the process (the simulator's keys are not secret): deriving a key costs
+    about a millisecond, and chip authentication and signing ask for the same keys.
+    """
     if curve.cryptography_curve is None:
         return None
     try:
