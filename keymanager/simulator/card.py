@@ -17,8 +17,9 @@ The command groups live in mixins: :mod:`~keymanager.simulator.apdu` (parsing,
 chaining, GET RESPONSE), :mod:`~keymanager.simulator.secure_messaging` (MSE SET AT,
 GENERAL AUTHENTICATE, wrapping), :mod:`~keymanager.simulator.files`,
 :mod:`~keymanager.simulator.pins`, :mod:`~keymanager.simulator.domains`,
-:mod:`~keymanager.simulator.keys`, :mod:`~keymanager.simulator.operations` and
-:mod:`~keymanager.simulator.pka` (public-key authentication), all on
+:mod:`~keymanager.simulator.keys`, :mod:`~keymanager.simulator.operations`,
+:mod:`~keymanager.simulator.pka` (public-key authentication) and
+:mod:`~keymanager.simulator.xkek` (XKEK key domains), all on
 the shared state of :mod:`~keymanager.simulator.core`.  This module keeps the card's
 identity, presence, persistence and the INS dispatcher.
 """
@@ -52,6 +53,7 @@ from keymanager.simulator.pka import PublicKeyAuthentication
 from keymanager.simulator.profiles import SimulatorProfile, default_profile_name, profile_by_name
 from keymanager.simulator.secure_messaging import SecureChannel, SecureMessaging
 from keymanager.simulator.state import CardState, KeyRecord, load_state, save_state
+from keymanager.simulator.xkek import XkekCommands
 
 __all__ = [
     "AID",
@@ -71,6 +73,7 @@ class SmartCardHsmSimulator(
     ApduTransport,
     FileCommands,
     PinCommands,
+    XkekCommands,
     KeyDomainCommands,
     KeyOperations,
     PublicKeyAuthentication,

@@ -49,6 +49,8 @@ ECDSA_OID_PREFIX = bytes.fromhex("04007F000702020202")
 RSA_OID_PREFIX = bytes.fromhex("04007F000702020201")
 CHAT_OID = bytes.fromhex("2B0601040181C31F030101")
 """The CardContact role OID found in genuine SmartCard-HSM certificates."""
+KEY_DOMAIN_UID_OID = bytes.fromhex("2B0601040181C31F030202")
+"""1.3.6.1.4.1.24991.3.2.2: the key-domain UID extension of an XKEK exchange key."""
 
 ROLE_CVCA = 0xC0
 ROLE_DICA = 0x80
@@ -161,8 +163,13 @@ def certificate_body(
     role: int | None = None,
     effective: datetime.date | None = None,
     expiry: datetime.date | None = None,
+    extensions: bytes | None = None,
 ) -> bytes:
-    """The ``7F4E`` body: profile 0, CAR, public key, CHR, then CHAT and dates if given."""
+    """The ``7F4E`` body: profile 0, CAR, public key, CHR, then CHAT and dates if given.
+
+    ``extensions`` (the value of tag ``65``, e.g. :func:`key_domain_uid_extension`) comes
+    last, so in a request (no CHAT, no dates) it follows the CHR.
+    """
     parts = [
         encode_tlv(0x5F29, b"\x00"),
         encode_tlv(0x42, car),
@@ -177,7 +184,14 @@ def certificate_body(
         parts.append(encode_tlv(0x5F25, encode_date(effective)))
     if expiry is not None:
         parts.append(encode_tlv(0x5F24, encode_date(expiry)))
+    if extensions is not None:
+        parts.append(encode_tlv(0x65, extensions))
     return encode_tlv(0x7F4E, b"".join(parts))
+
+
+def key_domain_uid_extension(uid: bytes) -> bytes:
+    """``73 { 06 KEY_DOMAIN_UID_OID, 80 uid }``: one extension (a ``65`` value)."""
+    return encode_tlv(0x73, encode_tlv(0x06, KEY_DOMAIN_UID_OID) + encode_tlv(0x80, uid))
 
 
 def ecdsa_plain_signature(

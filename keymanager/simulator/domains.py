@@ -1,8 +1,9 @@
 """Key-domain management of the simulator (MANAGE DKEK, INS ``52``).
 
 P1 ``00`` imports a DKEK share (or queries the status without data), ``01`` creates a
-DKEK key domain, ``02`` (XKEK domains) is refused, ``03`` deletes an empty domain and
-``04`` deletes its DKEK.  The status answer is total shares ‖ outstanding shares ‖ KCV.
+DKEK key domain, ``02`` creates an XKEK key domain (:mod:`~keymanager.simulator.xkek`),
+``03`` deletes an empty domain and ``04`` deletes its DKEK (an XKEK domain's KEK).  The
+status answer is total shares ‖ outstanding shares ‖ KCV, and the UID for an XKEK domain.
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ class KeyDomainCommands(SimulatorCore):
             kcv = bytes(8)
         else:
             kcv = kcv_of(domain.dkek)
+        if domain.is_xkek:
+            return bytes([self.profile.xkek_status_total, 0]) + kcv + domain.uid
         return bytes([domain.total & 0xFF, domain.outstanding & 0xFF]) + kcv
+
+    def _create_xkek_domain(self, index: int, data: bytes) -> bytes:
+        """P1 ``02``; :class:`~keymanager.simulator.xkek.XkekCommands` implements it."""
+        raise CardStatus(0x6A81)
 
     def _key_domain(self, command: Command) -> bytes:
         domains = self._domains()
@@ -69,7 +76,7 @@ class KeyDomainCommands(SimulatorCore):
             self._changed()
             return self._domain_status(created)
         if command.p1 == 0x02:
-            raise CardStatus(0x6A81)  # XKEK key domains are not simulated
+            return self._create_xkek_domain(index, command.data)
         if command.p1 == 0x03:
             self._require_domain_pin()
             if domain is None:
@@ -88,7 +95,7 @@ class KeyDomainCommands(SimulatorCore):
                 raise CardStatus(0x6A88)
             domain.imported = 0
             self._forget_unsaved_dkek(index)
-            keeps_random = domain.total == 0 and self._has_dkek(domain)
+            keeps_random = not domain.is_xkek and domain.total == 0 and self._has_dkek(domain)
             domain.dkek = self._rng.bytes(32) if keeps_random else bytes(32)
             self._changed()
             return self._domain_status(domain)

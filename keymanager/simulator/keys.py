@@ -2,7 +2,9 @@
 
 :class:`KeyCommands` keeps the key records of the card state and their decoded secrets,
 generates key pairs (answering with the device-authenticated certificate request),
-AES keys, and exports / imports keys as DKEK-wrapped key blobs.
+AES keys, and exports / imports keys as DKEK-wrapped key blobs.  An EC key whose
+allowed algorithms list ``84`` (an XKEK exchange key) must be generated into an XKEK
+domain, and its request carries that domain's UID (:mod:`~keymanager.simulator.xkek`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from keymanager.simulator.state import KeyRecord
 
 _AES_GENERATE = {0xB0: 16, 0xB1: 24, 0xB2: 32}
 WRAP_ALGORITHM = 0x92
+ALGO_EC_DH_XKEK = 0x84
+"""ECDH with a peer's exchange key, deriving an XKEK domain's KEK."""
 
 
 def _matches_curve(curve: CurveParameters, fields: dict[int, bytes]) -> bool:
@@ -124,6 +128,7 @@ class KeyCommands(SimulatorCore):
         fields = tlv_map(template)
         oid = fields.get(0x06, b"")
         algorithms, domain, counter = self._metadata(tags)
+        extensions = self._exchange_key_extension(algorithms, tags, domain, cvc.is_ecdsa_oid(oid))
         car = tags.get(0x42, b"UTCA00001")
         holder = tags.get(0x5F20, b"UTDUMMY00001")
         record: KeyRecord
@@ -150,7 +155,7 @@ class KeyCommands(SimulatorCore):
         else:
             raise CardStatus(0x6A80)
         record.algorithms, record.domain, record.use_counter = algorithms, domain, counter
-        body = cvc.certificate_body(car, public_key, holder)
+        body = cvc.certificate_body(car, public_key, holder, extensions=extensions)
         inner = cvc.certificate(body, cvc.self_signature(secret, body, oid, self._rng.bytes(16)))
         device_curve = curve_by_name(CHAIN_CURVE)
         device_value = self.state.keys[DEVICE_KEY].d
@@ -165,6 +170,22 @@ class KeyCommands(SimulatorCore):
         self.state.files[0xCE00 | kid] = request
         self._changed()
         return request
+
+    def _exchange_key_extension(
+        self, algorithms: bytes, tags: dict[int, bytes], domain: int | None, is_ec: bool
+    ) -> bytes | None:
+        """The ``65`` value of an XKEK exchange key's request (``91`` lists ``84``), else ``None``.
+
+        As Pico's ``cmd_keypair_gen``: the key must be EC and name (``92``) an XKEK
+        domain; otherwise ``6A80`` and nothing is generated.
+        """
+        if ALGO_EC_DH_XKEK not in algorithms:
+            return None
+        slots = self.state.key_domains or []
+        slot = slots[domain] if domain is not None and domain < len(slots) else None
+        if not is_ec or 0x92 not in tags or slot is None or not slot.is_xkek:
+            raise CardStatus(0x6A80)
+        return cvc.key_domain_uid_extension(slot.uid)
 
     @staticmethod
     def _curve_from_template(fields: dict[int, bytes]) -> CurveParameters:

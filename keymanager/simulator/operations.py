@@ -2,7 +2,8 @@
 
 Algorithm identifiers follow the SmartCard-HSM: RSA raw, PKCS#1 v1.5 (DigestInfo or
 hash-and-sign), PSS, ECDSA (raw or hash-and-sign), RSA decryption (raw, PKCS#1, OAEP)
-and ECDH.  Each use decrements the key's use counter when it has one.
+and ECDH.  Each use decrements the key's use counter when it has one.  DECIPHER with
+``84`` derives an XKEK domain's KEK (:mod:`~keymanager.simulator.xkek`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from keymanager.simulator.crypto import (
     hash_algorithm,
     rsa_private_operation,
 )
-from keymanager.simulator.keys import KeyCommands
+from keymanager.simulator.keys import ALGO_EC_DH_XKEK, KeyCommands
 from keymanager.simulator.state import KeyRecord
 
 ALGO_RSA_RAW = 0x20
@@ -126,8 +127,14 @@ class KeyOperations(KeyCommands):
             raise CardStatus(0x6A80)
         return rsa_private_operation(key, value).to_bytes(size, "big")
 
+    def _derive_xkek(self, command: Command) -> bytes:
+        """DECIPHER ``84``; :class:`~keymanager.simulator.xkek.XkekCommands` implements it."""
+        raise CardStatus(0x6A86)
+
     def _decipher(self, command: Command) -> bytes:
         algorithm = command.p2
+        if algorithm == ALGO_EC_DH_XKEK:
+            return self._derive_xkek(command)
         if algorithm not in (
             ALGO_RSA_DECRYPT_RAW,
             ALGO_RSA_DECRYPT_PKCS1,

@@ -81,6 +81,13 @@ class SimulatorProfile:
     pka_reauthentication_refused: bool = False
     """[PKA] MSE SET AT for a custodian already authenticated in this session answers
     ``6985`` (Pico's ``cmd_mse``); genuine: ``9000`` (a decision, ``docs/card.md``)."""
+    xkek_status_total: int = 0x00
+    """[XKEK] The "total shares" byte of an XKEK domain's status (Pico's
+    ``cmd_key_domain``: ``FF``, the slot's share count never set)."""
+    xkek_derive_checks_peer: bool = True
+    """[XKEK] DERIVE XKEK checks the peer request's outer signature (by a device key the
+    card learned with PSO VERIFY CERTIFICATE) and its self-signature; Pico's
+    ``cmd_decrypt_asym`` checks neither."""
 
 
 GENUINE = SimulatorProfile(name="genuine")
@@ -107,6 +114,8 @@ PICO = SimulatorProfile(
     sm_outer_sw_is_inner=True,
     sm_pads_whole_extra_block=True,
     pka_reauthentication_refused=True,
+    xkek_status_total=0xFF,
+    xkek_derive_checks_peer=False,
 )
 
 PROFILES: dict[str, SimulatorProfile] = {GENUINE.name: GENUINE, PICO.name: PICO}

@@ -1,7 +1,8 @@
 """The simulated card's persistent state and its file.
 
 Everything a real card keeps across power cycles lives in :class:`CardState`: PINs and
-their counters, the options, key domains with their DKEKs, the keys (as private
+their counters, the options, key domains with their DKEKs (XKEK domains with their
+UID and KEK), the keys (as private
 numbers), the files, the public-key-authentication keys (registered custodian keys and
 the CA / device keys learned from PSO VERIFY CERTIFICATE), the identity (serial and
 chain seed) and the position of the seeded random generator.  Volatile state (PIN
@@ -37,11 +38,17 @@ class StateFileError(ValueError):
 
 @dataclass
 class KeyDomain:
-    """One configured key-domain slot: the shares it expects and the DKEK so far."""
+    """One configured key-domain slot: the shares it expects and the DKEK so far.
+
+    An XKEK domain (:mod:`~keymanager.simulator.xkek`) has a non-empty ``uid`` (the
+    group signer's public point X ‖ Y), no shares, and its KEK in ``dkek`` (zeros until
+    a KEK was derived).
+    """
 
     total: int
     imported: int
     dkek: bytes = field(repr=False, default=bytes(32))
+    uid: bytes = b""
 
     @property
     def outstanding(self) -> int:
@@ -49,8 +56,18 @@ class KeyDomain:
         return max(0, self.total - self.imported)
 
     @property
+    def is_xkek(self) -> bool:
+        """Whether this is an XKEK domain (created from a key-domain membership)."""
+        return bool(self.uid)
+
+    @property
     def complete(self) -> bool:
-        """Whether the DKEK is fully assembled (keys can be wrapped and unwrapped)."""
+        """Whether the DKEK is fully assembled (keys can be wrapped and unwrapped).
+
+        An XKEK domain is complete only once a KEK was derived.
+        """
+        if self.uid:
+            return self.dkek != bytes(32)
         return self.outstanding == 0
 
 
@@ -188,7 +205,12 @@ class CardState:
             else [
                 None
                 if domain is None
-                else {"total": domain.total, "imported": domain.imported, "dkek": domain.dkek.hex()}
+                else {
+                    "total": domain.total,
+                    "imported": domain.imported,
+                    "dkek": domain.dkek.hex(),
+                    "uid": domain.uid.hex(),
+                }
                 for domain in self.key_domains
             ],
             "public_key_authentication": self.public_key_authentication.hex(),
@@ -213,7 +235,10 @@ class CardState:
                 None
                 if item is None
                 else KeyDomain(
-                    int(item["total"]), int(item["imported"]), bytes.fromhex(item["dkek"])
+                    int(item["total"]),
+                    int(item["imported"]),
+                    bytes.fromhex(item["dkek"]),
+                    bytes.fromhex(item.get("uid", "")),
                 )
                 for item in domains_data
             ]

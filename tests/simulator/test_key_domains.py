@@ -63,7 +63,7 @@ def test_create_and_delete_domains() -> None:
     assert sw == 0x9000 and data == bytes(10)
     assert card.domain(domain=1)[1] == 0x6A88
     assert card.domain(p1=0x03, domain=1)[1] == 0x6A88
-    assert card.domain(p1=0x02, domain=2, data=b"\x00")[1] == 0x6A81  # XKEK not simulated
+    assert card.domain(p1=0x02, domain=2, data=b"\x00")[1] == 0x6A80  # no membership (test_xkek)
     assert card.domain(p1=0x07, domain=2)[1] == 0x6A86
 
 
