@@ -161,8 +161,14 @@ def _set_dst(hsm: SmartCardHsm, reference: str) -> int:
     return _manage_security_environment(hsm, 0xB6, reference, "MSE SET DST")
 
 
-def _teach(hsm: SmartCardHsm, certificate: CvCertificate) -> None:
-    """Make the card know ``certificate``'s public key (verified under its CAR's key)."""
+def teach_certificate(hsm: SmartCardHsm, certificate: CvCertificate) -> None:
+    """Make the card know ``certificate``'s public key (verified under its CAR's key).
+
+    MSE SET DST with its CHR (known already: done), else with its CAR and PSO VERIFY
+    CERTIFICATE.  Also used for XKEK peers (:mod:`keymanager.card.xkek`).
+
+    :raises PkaChainInvalid: the card does not know the issuer, or refuses the certificate.
+    """
     if _set_dst(hsm, certificate.chr) == SW_OK:
         return  # known already
     if certificate.car is None:
@@ -200,7 +206,7 @@ def register_public_key(
         )
     for certificate in (pka.issuer, pka.device):
         if certificate is not None:
-            _teach(hsm, certificate)
+            teach_certificate(hsm, certificate)
     outer_car = pka.request.outer_car or pka.device.chr
     sw = _set_dst(hsm, outer_car)
     if sw != SW_OK:
