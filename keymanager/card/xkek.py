@@ -387,11 +387,11 @@ def find_exchange_key(hsm: SmartCardHsm, domain: int) -> int | None:
     :raises NotAnXkekDomain: ``domain`` is empty or a DKEK domain.
     """
     status = _xkek_status(hsm, domain)
-    objects = set(hsm.enumerate_objects())
-    for fid in sorted(objects):
-        if fid >> 8 != KEY_PREFIX or (EE_CERTIFICATE_PREFIX << 8 | fid & 0xFF) not in objects:
-            continue
-        key_ref = fid & 0xFF
+    # Pico HSM does not list CE files in ENUMERATE OBJECTS: read CExx of every key
+    key_refs = sorted(
+        fid & 0xFF for fid in hsm.enumerate_objects() if fid >> 8 == KEY_PREFIX and fid & 0xFF
+    )
+    for key_ref in key_refs:
         try:
             request = CvRequest.parse(hsm.read_file(EE_CERTIFICATE_PREFIX << 8 | key_ref))
             uid = uid_of_certificate(request.certificate)

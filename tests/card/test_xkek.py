@@ -642,9 +642,11 @@ def test_find_exchange_key_reads_the_requests() -> None:
     hsm, transport = session(
         [
             (status(1), status_answer(GROUP_UID)),
-            ("80 58 00 00 00 00 00", "CC00 CC02 CE02 CC03 CE03 CC05 CE05 CE07 2F02 9000"),
+            # Pico lists no CE files: every key's CExx is read (not the device key's)
+            ("80 58 00 00 00 00 00", "CC00 CC02 CE02 CC03 CC04 CC05 CE07 2F02 9000"),
             (read(0xCE02), "3003 020101 9000"),  # an X.509 certificate's start
             (read(0xCE03), other.hex() + "9000"),
+            (read(0xCE04), "6A82"),
             (read(0xCE05), EXCHANGE_REQUEST.hex() + "9000"),
         ]
     )
