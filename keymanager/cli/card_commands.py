@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keymanager.cli.device import add_device_arguments, open_card, pka_numbers
@@ -110,13 +111,16 @@ def _domain_record(
     else:
         kcv = format_kcv(status.kcv) if status.kcv is not None else None
     no_dkek = domain_without_dkek(status, record, pin_verified=pin_verified)
+    hidden = status.kcv is None and status.shares_outstanding == 0 and not no_dkek
+    if status.uid and pin_verified:
+        hidden = False  # an XKEK domain's zero KCV with the PIN verified: no KEK derived yet
     return {
         "domain": slot.number,
         "type": "XKEK" if status.uid else "DKEK",
         "shares_total": status.shares_total,
         "shares_outstanding": status.shares_outstanding,
         "kcv": kcv,
-        "kcv_hidden": status.kcv is None and status.shares_outstanding == 0 and not no_dkek,
+        "kcv_hidden": hidden,
         "no_dkek": no_dkek,
         "uid": status.uid.hex().upper() if status.uid else None,
     }
@@ -220,6 +224,12 @@ def _status(arguments: argparse.Namespace) -> int:
         number = domain["domain"]
         if domain["type"] == "empty":
             print(f"Key domain {number:<4} : empty")
+            continue
+        if domain["type"] == "XKEK":
+            kek = f"KCV {domain['kcv']}" if domain["kcv"] else "KEK not derived yet"
+            if domain["kcv_hidden"]:
+                kek += " (or its KCV hidden until login: use --pin-env)"
+            print(f"Key domain {number:<4} : XKEK domain, group {domain['uid'][:16]}…, {kek}")
             continue
         if domain["shares_outstanding"]:
             kcv = "KCV pending"
@@ -480,6 +490,12 @@ def _add_domain_parser(subcommands: argparse._SubParsersAction[argparse.Argument
         "delete", help="delete a key domain (refused while keys belong to it)"
     )
     delete.add_argument("--domain", type=int, required=True)
+    delete.add_argument(
+        "--group",
+        type=Path,
+        metavar="GROUP.json",
+        help="an XKEK domain's group file: the device is taken off its members too",
+    )
     rename = actions.add_parser(
         "rename", help="give a key domain a label (kept in keymanager's registry on the card)"
     )
@@ -545,12 +561,29 @@ def _domain_clear(arguments: argparse.Namespace) -> int:
 
 @workflow_command
 def _domain_delete(arguments: argparse.Namespace) -> int:
+    from keymanager.card.errors import IncorrectParameters, NoKeyDomainSupport
     from keymanager.cli.result_once import flushed_on_error
     from keymanager.workflows.device import delete_key_domain
 
     interaction = _domain_interaction(arguments)
     with flushed_on_error(interaction), open_card(arguments) as hsm:
-        result = delete_key_domain(hsm, interaction, arguments.domain)
+        try:
+            status = hsm.key_domain_status(arguments.domain)
+        except (IncorrectParameters, NoKeyDomainSupport):
+            status = None  # delete_key_domain says what is wrong with the slot
+        if status is not None and status.uid:  # an XKEK domain: its exchange key goes first
+            from keymanager.workflows.xkek import delete_xkek_domain
+
+            result = delete_xkek_domain(
+                hsm, interaction, arguments.domain, group_path=arguments.group
+            )
+        else:
+            if arguments.group is not None:
+                raise CliError(
+                    f"key domain {arguments.domain} is not an XKEK domain: --group goes with "
+                    "an XKEK domain only; nothing was changed"
+                )
+            result = delete_key_domain(hsm, interaction, arguments.domain)
     return _domain_result(arguments, interaction, result)
 
 

@@ -56,6 +56,7 @@ COMMAND_MODULES = {
     "p12": ("import-p12",),
     "diagnose": ("diagnose",),
     "pka_cli": ("pka",),
+    "group_cli": ("group", "migrate"),
 }
 """The modules of :mod:`keymanager.cli` that register commands, in ``--help`` order,
 with the commands each registers.  A command line naming one command needs only its

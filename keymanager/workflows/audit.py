@@ -131,6 +131,8 @@ class AuditedDomain:
     """The date keymanager recorded the domain (ISO 8601), if it did."""
     workflow: str | None = None
     """The keymanager workflow that recorded it."""
+    uid: str | None = None
+    """An XKEK domain's group UID (128 hex digits); ``None``: a DKEK domain."""
 
     @property
     def purpose_text(self) -> str:
@@ -171,8 +173,31 @@ class AuditedDomain:
             "label": self.label,
             "created": self.created,
             "workflow": self.workflow,
+            "uid": self.uid,
             "keys": [key.to_dict() for key in self.keys],
         }
+
+
+def _domain_line(domain: AuditedDomain) -> str:
+    """``Key domain 1: DKEK, 1 share(s), 0 outstanding, KCV …`` or, for an XKEK domain,
+    ``Key domain 1: XKEK domain, group 0123456789ABCDEF…, KCV …``."""
+    if domain.uid is not None:
+        kek = f"KCV {domain.kcv}" if domain.kcv else "KEK not derived yet"
+        if domain.kcv_hidden:
+            kek += " (or its KCV hidden until the PIN is verified)"
+        return f"Key domain {domain.number}: XKEK domain, group {domain.uid[:16]}…, {kek}"
+    if domain.shares_outstanding:
+        kcv = "KCV pending (shares outstanding)"
+    elif domain.no_dkek:
+        kcv = NO_DKEK_TEXT
+    elif domain.kcv_hidden:
+        kcv = "KCV hidden until the PIN is verified"
+    else:
+        kcv = f"KCV {domain.kcv or '-'}"
+    return (
+        f"Key domain {domain.number}: {domain.state}, {domain.shares_total} share(s), "
+        f"{domain.shares_outstanding} outstanding, {kcv}"
+    )
 
 
 @dataclass(frozen=True)
@@ -268,18 +293,7 @@ class AuditReport:
             if domain.state == "empty":
                 lines.append(f"Key domain {domain.number}: empty")
                 continue
-            if domain.shares_outstanding:
-                kcv = "KCV pending (shares outstanding)"
-            elif domain.no_dkek:
-                kcv = NO_DKEK_TEXT
-            elif domain.kcv_hidden:
-                kcv = "KCV hidden until the PIN is verified"
-            else:
-                kcv = f"KCV {domain.kcv or '-'}"
-            lines.append(
-                f"Key domain {domain.number}: {domain.state}, {domain.shares_total} share(s), "
-                f"{domain.shares_outstanding} outstanding, {kcv}"
-            )
+            lines.append(_domain_line(domain))
             if domain.purpose is not None:
                 lines.append(
                     f"    purpose {domain.purpose_text}, label {domain.label or '-'}, "
@@ -425,8 +439,12 @@ def audit(
                 shares_total=status.shares_total,
                 shares_outstanding=status.shares_outstanding,
                 kcv=format_kcv(status.kcv) if complete and status.kcv is not None else None,
-                kcv_hidden=complete and status.kcv is None and not no_dkek,
+                kcv_hidden=complete
+                and status.kcv is None
+                and not no_dkek
+                and not (status.uid and pin_verified),  # XKEK, PIN verified: no KEK yet
                 no_dkek=no_dkek,
+                uid=status.uid.hex().upper() if status.uid else None,
                 keys=tuple(placed[slot.index]),
                 **_domain_fields(record),
             )
