@@ -8,24 +8,27 @@ answer then starts a job), and where it stands in the menu bar (``menu``, ``grou
 
 The actions come from one table per area: :func:`builtin_actions` here (Refresh, Copy
 KCV, Copy details), :mod:`keymanager.gui.areas` (device, PINs, keys, key objects, key
-domains and shares) and :func:`plugin_actions`, which wraps every action of
-:mod:`keymanager.workflows.plugins` whose node kind the outline has (the PKCS#12
-imports, shown in the Keys menu).
+domains and shares, custodians, key-domain groups) and :func:`plugin_actions`, which
+wraps every action of :mod:`keymanager.workflows.plugins` whose node kind the outline
+has (the PKCS#12 imports, shown in the Keys menu).
 
 Which node offers what:
 
 =================  =============================================================
 device             Verify PIN…, Log out, Generate key…, Restore key…, Import PKCS#12…,
-                   Create DKEK share…, Create key domain…, Audit…, Diagnose…,
-                   Initialise device…
+                   Create DKEK share…, Create key domain…, Create key-domain group…,
+                   Admit a device to the group…, Derive group KEK…, Audit…,
+                   Diagnose…, Initialise device…
 user PIN           Verify PIN…, Log out, Change PIN…, Unblock PIN…, Unblock and set…
 SO-PIN             Change SO-PIN…
 key domain         Create key domain… (empty slot), Import DKEK shares… (waiting;
                    disabled for a transient import that holds keys), Rename key
-                   domain…, Copy KCV, Clear KEK…, Delete key domain… (not empty)
+                   domain…, Derive group KEK… (XKEK), Copy KCV, Clear KEK…,
+                   Delete key domain… (not empty)
 Keys group         Generate key…, Restore key…, Find key domains… (not recorded)
-key                Back up… (disabled for a sealed key), Rename, export, certificate
-                   request and certificate import, Delete…
+key                Back up… (disabled for a sealed key), Copy key to another device
+                   of the group… (XKEK), Rename, export, certificate request and
+                   certificate import, Delete…
 =================  =============================================================
 
 An action that applies to a node but cannot run there says why: ``disabled`` gives the
@@ -124,9 +127,11 @@ def node_payload(node: OutlineNode) -> object:
 
 def has_kcv(node: OutlineNode) -> bool:
     """Whether a key-domain node shows a KCV that can be copied (not hidden, pending,
-    or a domain without DKEK, whose KCV detail says so in words)."""
+    a domain without DKEK or an XKEK domain without KEK, whose KCV detail says so in
+    words and is not copyable)."""
     kcv = node.detail("KCV")
-    return kcv is not None and kcv not in (KCV_HIDDEN, KCV_PENDING, NO_DKEK_TEXT)
+    copyable = any(item.label == "KCV" and item.copyable for item in node.details)
+    return kcv is not None and copyable and kcv not in (KCV_HIDDEN, KCV_PENDING, NO_DKEK_TEXT)
 
 
 def builtin_actions(

@@ -30,6 +30,7 @@ SCREENS = "keymanager.gui.dialogs.screens"
 SCREENSHOTS = "keymanager.gui.screenshots"
 SHARES = "keymanager.gui.shares.samples"
 PKA = "keymanager.gui.pka_samples"
+XKEK = "keymanager.gui.xkek_samples"
 
 ENTRIES: tuple[tuple[str, str, str], ...] = (
     # name, factory, what it shows
@@ -62,6 +63,10 @@ ENTRIES: tuple[tuple[str, str, str], ...] = (
     ("register-custodian", f"{PKA}:register_custodian", "register a custodian's .pka file"),
     ("create-custodian-key", f"{PKA}:create_custodian_key", "a custodian key on this card"),
     ("authenticate-custodians", f"{PKA}:authenticate_custodians", "custodians unlock a device"),
+    ("create-group", f"{XKEK}:create_group", "a key-domain group: where GROUP.json goes"),
+    ("admit-device", f"{XKEK}:admit_device", "admit a device to a key-domain group"),
+    ("derive-kek", f"{XKEK}:derive_kek", "derive an XKEK domain's KEK with a peer"),
+    ("copy-key-to-group", f"{XKEK}:copy_key", "copy a key to another device of its group"),
     ("error", f"{SAMPLES}:error_dialog", "an error: the card was removed"),
     ("result", f"{SAMPLES}:result_box", "what a workflow did"),
     ("file-dialog", f"{SAMPLES}:file_dialog", "save a key backup"),

@@ -62,6 +62,7 @@ from keymanager.gui.areas import key_objects as key_objects_area
 from keymanager.gui.areas import keys as keys_area
 from keymanager.gui.areas import pins as pin_area
 from keymanager.gui.areas import pka as pka_area
+from keymanager.gui.areas import xkek as xkek_area
 from keymanager.gui.blank_page import BlankDevicePage
 from keymanager.gui.details_pane import CopyText, DetailsPane
 from keymanager.gui.dialogs.ceremony import SheetDialogFactory
@@ -186,6 +187,7 @@ class MainWindow(CardSources, QMainWindow):
             + with_pkcs12_reasons(plugin_actions(registry))
             + domains_area.actions(host)
             + pka_area.actions(host)
+            + xkek_area.actions(host)
         )
         from keymanager.gui.p12_wizard import install_pkcs12_wizard
 

@@ -39,16 +39,21 @@ def device_not_ready(node: OutlineNode) -> str | None:
 
 
 def domain_choices(outline: Outline | None) -> list[tuple[int, str]]:
-    """The DKEK key domains a new key can be generated in: (number, description)."""
+    """The key domains a new key can be generated in: (number, description).
+
+    DKEK domains, and XKEK domains (a key-domain group's: "XKEK, group 1A2B…, KCV …")."""
     if outline is None:
         return []
     choices = []
     for node in outline.nodes(NodeKind.KEY_DOMAIN):
         slot = domain_slot(node)
-        if slot is None or slot.status is None or slot.status.uid:
+        if slot is None or slot.status is None:
             continue
         state = node.detail("KCV") or ""
-        choices.append((slot.number, f"DKEK, KCV {state}" if state else "DKEK"))
+        kind = "DKEK"
+        if slot.status.uid:
+            kind = f"XKEK, group {slot.status.uid.hex().upper()[:16]}…"
+        choices.append((slot.number, f"{kind}, KCV {state}" if state else kind))
     return choices
 
 
