@@ -27,7 +27,8 @@ The content is one BER-TLV (all lengths definite, unknown tags skipped)::
 Purpose ``01`` custodian DKEK (shares held by custodians), ``02`` transient import
 (a one-off DKEK whose KEK is deleted after the import), ``03`` random DKEK (the card
 made it, nobody holds it), ``04`` a domain the card made without a DKEK (Pico HSM's
-answer to a 0-share domain), ``00`` unknown.  Key flags: bit ``01`` sealed (the key's
+answer to a 0-share domain), ``05`` an XKEK domain of a key-domain group (its KEK is
+derived with a peer device's exchange key), ``00`` unknown.  Key flags: bit ``01`` sealed (the key's
 allowed-algorithm list lacks WRAP, so the card refuses to export it), bit ``02`` the
 exportability is known (else bit ``01`` means nothing), bit ``04`` the domain was
 learnt by a WRAP probe rather than recorded when keymanager made the key.
@@ -116,6 +117,7 @@ class DomainPurpose(enum.IntEnum):
     TRANSIENT = 2
     RANDOM = 3
     NO_DKEK = 4
+    XKEK = 5
 
     @property
     def text(self) -> str:
@@ -126,6 +128,7 @@ class DomainPurpose(enum.IntEnum):
             DomainPurpose.TRANSIENT: "transient import",
             DomainPurpose.RANDOM: "random DKEK",
             DomainPurpose.NO_DKEK: "domain without DKEK",
+            DomainPurpose.XKEK: "XKEK group domain",
         }[self]
 
 

@@ -144,6 +144,7 @@ class AuditedDomain:
             "transient": "transient import",
             "random": "random DKEK",
             "no_dkek": "domain without DKEK",
+            "xkek": "XKEK group domain",
         }.get(self.purpose, "not recorded")
 
     @property

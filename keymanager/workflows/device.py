@@ -524,10 +524,16 @@ def clear_kek(hsm: SmartCardHsm, interaction: Interaction, domain: int) -> KeyDo
 def delete_key_domain(hsm: SmartCardHsm, interaction: Interaction, domain: int) -> KeyDomainResult:
     """Delete a key domain (its slot becomes empty).
 
+    An XKEK domain is deleted by :func:`keymanager.workflows.xkek.delete_xkek_domain`
+    (its exchange key first, refused while another key is recorded in it).
+
     :raises DomainNotReady: empty already, or keys still belong to it (the card refuses;
         delete or move those keys first).
     """
-    _existing_domain(hsm, domain)
+    if _existing_domain(hsm, domain).uid:  # an XKEK domain: its exchange key goes first
+        from keymanager.workflows.xkek import delete_xkek_domain
+
+        return delete_xkek_domain(hsm, interaction, domain)
     if not interaction.confirm(
         f"Delete key domain {domain}? Its DKEK is gone for good: backups made under it "
         "can no longer be restored onto this device.",

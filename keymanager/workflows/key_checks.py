@@ -142,10 +142,17 @@ def domain_slots(hsm: SmartCardHsm) -> list[KeyDomainSlot]:
 
 def waiting_domains(hsm: SmartCardHsm) -> dict[int, str]:
     """Every DKEK domain that waits for shares, with what it waits for in words
-    (``key domain 0 has 1 of 1 DKEK shares outstanding``)."""
+    (``key domain 0 has 1 of 1 DKEK shares outstanding``), and every XKEK domain whose
+    KCV reads zero (no KEK derived yet, or hidden until login)."""
     waiting = {}
     for slot in domain_slots(hsm):
         status = slot.status
+        if status is not None and status.uid and status.kcv is None:
+            waiting[slot.index] = (
+                f"key domain {slot.index} is an XKEK domain whose KEK is not derived yet "
+                "(group derive)"
+            )
+            continue
         if status is None or status.uid or not status.shares_outstanding:
             continue
         waiting[slot.index] = (

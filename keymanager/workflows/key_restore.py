@@ -104,7 +104,8 @@ class RestoreResult:
     prkd: str
     """``"file"``, ``"file, key reference corrected"``, ``"made"`` or ``"none"``."""
     certificate: str | None
-    file: Path
+    file: Path | None
+    """The backup file (``None``: a key copied from another device of its group)."""
     sealed: bool = False
     """The restored key's algorithm list lacks WRAP (a sealed restore, or a sealed blob)."""
 
@@ -118,7 +119,7 @@ class RestoreResult:
             "domain": self.domain,
             "prkd": self.prkd,
             "certificate": self.certificate,
-            "file": str(self.file),
+            "file": str(self.file) if self.file is not None else None,
             "sealed": self.sealed,
         }
 
@@ -233,14 +234,45 @@ def restore_key(
         backup = read_backup_file(path)
     except OSError as error:
         raise WorkflowError(f"cannot read {path}: {error.strerror}") from None
+    return restore_backup(
+        hsm,
+        interaction,
+        backup,
+        origin=path.name,
+        backup_file=path,
+        key_reference=key_reference,
+        label=label,
+        journal=journal,
+        seal=seal,
+    )
+
+
+def restore_backup(
+    hsm: SmartCardHsm,
+    interaction: Interaction,
+    backup: KeyBackup,
+    *,
+    origin: str,
+    backup_file: Path | None = None,
+    key_reference: int | None = None,
+    label: str | None = None,
+    journal: KeyJournal | None = None,
+    seal: bool = False,
+) -> RestoreResult:
+    """:func:`restore_key` of a backup already read (a file, or a blob just wrapped on
+    another device of a key-domain group: :mod:`keymanager.workflows.xkek_migrate`).
+
+    :param origin: where the backup comes from, in the messages (``key.wky``).
+    :param backup_file: the file it was read from (``None``: none).
+    """
     header = describe_blob(backup.blob)
     if len(backup.blob) > MAX_UNWRAP_BLOB:
         raise WorkflowError(
-            f"the key blob in {path.name} has {len(backup.blob):,} bytes, more than one "
+            f"the key blob in {origin} has {len(backup.blob):,} bytes, more than one "
             f"UNWRAP KEY command can carry ({MAX_UNWRAP_BLOB:,}); nothing was changed"
         )
     kind = blob_key_kind(header.key_type)
-    verify_user_pin(hsm, interaction, f"restoring the key from {path.name}")
+    verify_user_pin(hsm, interaction, f"restoring the key from {origin}")
     by_kcv, hidden, incomplete = domains_by_kcv(hsm)
     matches = by_kcv.get(header.kcv, [])
     if not matches and not hidden:
@@ -275,7 +307,7 @@ def restore_key(
     listed_sealed = bool(is_sealed(describe_blob(blob).allowed_algorithms))
     files = CardFiles.enumerate(hsm)
     reference = choose_reference(files, key_reference)
-    confirm_new_key(hsm, interaction, _backup_public_key(backup), f"restoring {path.name}")
+    confirm_new_key(hsm, interaction, _backup_public_key(backup), f"restoring {origin}")
     description: PrivateKeyDescription | None
     prkd_source = "none"
     if backup.prkd is not None:
@@ -387,7 +419,7 @@ def restore_key(
         domain=matches[0] if len(matches) == 1 else None,
         prkd=prkd_source,
         certificate=certificate_kind,
-        file=path,
+        file=backup_file,
         sealed=sealed,
     )
 

@@ -226,7 +226,12 @@ def find_key(hsm: SmartCardHsm, key_reference: int) -> KeyInfo:
 
 
 def domains_by_kcv(hsm: SmartCardHsm) -> tuple[dict[bytes, list[int]], list[int], list[int]]:
-    """Complete key domains by KCV, the complete ones whose KCV is hidden, and incomplete ones."""
+    """Complete key domains by KCV, the complete ones whose KCV is hidden, and incomplete ones.
+
+    An XKEK domain counts as complete once its KEK was derived (its KCV is not zero);
+    one whose KCV reads zero is incomplete with the user PIN verified (no KEK derived
+    yet), hidden without it (a card may hide KCVs until login).
+    """
     try:
         slots = hsm.key_domains()
     except NoKeyDomainSupport:
@@ -234,9 +239,18 @@ def domains_by_kcv(hsm: SmartCardHsm) -> tuple[dict[bytes, list[int]], list[int]
     by_kcv: dict[bytes, list[int]] = {}
     hidden: list[int] = []
     incomplete: list[int] = []
+    pin_verified: bool | None = None
     for slot in slots:
         status = slot.status
-        if status is None or status.uid:
+        if status is None:
+            continue
+        if status.uid:
+            if status.kcv is not None:
+                by_kcv.setdefault(status.kcv, []).append(slot.index)
+                continue
+            if pin_verified is None:
+                pin_verified = hsm.pin_status().verified
+            (incomplete if pin_verified else hidden).append(slot.index)
             continue
         if status.shares_outstanding:
             incomplete.append(slot.index)

@@ -448,7 +448,9 @@ def domain_node(
             (Detail("Number", str(slot.number)), Detail("Type", "empty")),
             data=slot,
         )
-    kind = "XKEK" if status.uid else "DKEK"
+    if status.uid:
+        return xkek_domain_node(slot, status, record, keys, pin_verified=pin_verified)
+    kind = "DKEK"
     imported = status.shares_total - status.shares_outstanding
     no_dkek = domain_without_dkek(status, record, pin_verified=pin_verified)
     if status.shares_outstanding:
@@ -467,8 +469,6 @@ def domain_node(
         Detail("Shares outstanding", str(status.shares_outstanding)),
         Detail("KCV", kcv, copyable=kcv not in (KCV_HIDDEN, KCV_PENDING, NO_DKEK_TEXT)),
     ]
-    if status.uid:
-        details.append(Detail("UID", status.uid.hex().upper()))
     if record is not None:
         details.append(Detail("Purpose", record.purpose.text))
         details.append(Detail("Label", record.label or "(none)"))
@@ -482,10 +482,8 @@ def domain_node(
         state = f"waiting for {status.shares_outstanding} of {status.shares_total} share(s)"
     elif no_dkek:
         state = NO_DKEK_TEXT
-    elif (
-        status.shares_total == 0
-        and not status.uid
-        and (record is None or record.purpose is not DomainPurpose.RANDOM)
+    elif status.shares_total == 0 and (
+        record is None or record.purpose is not DomainPurpose.RANDOM
     ):
         state = f"random DKEK, KCV {kcv}"
     else:
@@ -502,6 +500,55 @@ def domain_node(
             seal = seal_summary(keys)
             title += f": {len(keys)} key{'s' if len(keys) != 1 else ''}"
             title += f", {seal}" if seal else ""
+    return OutlineNode(NodeKind.KEY_DOMAIN, title, node_id, tuple(details), data=slot)
+
+
+KEK_NOT_DERIVED = "KEK not derived yet"
+"""An XKEK domain whose KCV reads zero with the PIN verified: no KEK derived with a peer."""
+
+
+def xkek_kcv_text(status: KeyDomainStatus, *, pin_verified: bool) -> str:
+    """``KCV 0123…``, ``KEK not derived yet``, or (the PIN not verified: a card may hide
+    the KCV until login) ``KEK not derived yet (or KCV hidden until login)``."""
+    if status.kcv is not None:
+        return f"KCV {format_kcv(status.kcv)}"
+    return KEK_NOT_DERIVED if pin_verified else f"{KEK_NOT_DERIVED} (or KCV hidden until login)"
+
+
+def xkek_domain_node(
+    slot: KeyDomainSlot,
+    status: KeyDomainStatus,
+    record: DomainRecord | None,
+    keys: Sequence[KeyInfo],
+    *,
+    pin_verified: bool,
+) -> OutlineNode:
+    """An XKEK domain: ``Key domain 1 — XKEK domain, group 0123456789ABCDEF…, KCV …``."""
+    uid = status.uid.hex().upper()
+    kek = xkek_kcv_text(status, pin_verified=pin_verified)
+    details = [
+        Detail("Number", str(slot.number)),
+        Detail("Type", "XKEK"),
+        Detail("Group UID", uid),
+        Detail("KCV", kek.removeprefix("KCV "), copyable=status.kcv is not None),
+    ]
+    if record is not None:
+        details.append(Detail("Purpose", record.purpose.text))
+        details.append(Detail("Label", record.label or "(none)"))
+        details.append(Detail("Admitted", record.created.date().isoformat()))
+        details.append(Detail("Recorded by", f"keymanager ({record.workflow or 'unknown'})"))
+    else:
+        details.append(Detail("Purpose", "not recorded by keymanager", copyable=False))
+    what = f"XKEK domain, group {uid[:16]}…"
+    if record is not None and record.label:
+        what = f"{record.label} ({what})"
+    title = f"Key domain {slot.number} — {what}, {kek}"
+    if keys:
+        seal = seal_summary(keys)
+        details.append(Detail("Keys", f"{len(keys)}{', ' + seal if seal else ''}"))
+        title += f": {len(keys)} key{'s' if len(keys) != 1 else ''}"
+        title += f", {seal}" if seal else ""
+    node_id = f"domain:{slot.number}"
     return OutlineNode(NodeKind.KEY_DOMAIN, title, node_id, tuple(details), data=slot)
 
 
