@@ -38,10 +38,7 @@ from keymanager.card.cvc import CvcError, DeviceCertificate
 from keymanager.card.domain_registry import DomainPurpose, Registry
 from keymanager.card.errors import (
     CardError,
-    FileExists,
     NoKeyDomainSupport,
-    TransportError,
-    WrongData,
 )
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.keystore import (
@@ -61,7 +58,6 @@ from keymanager.card.pkcs15 import (
 from keymanager.card.xkek import (
     ExchangeKey,
     create_xkek_domain,
-    find_exchange_key,
     generate_exchange_key,
     generate_group_signer_key,
     group_uid_of_request,
@@ -69,9 +65,8 @@ from keymanager.card.xkek import (
 )
 from keymanager.dkek.dkek import format_kcv
 from keymanager.workflows.common import verify_user_pin
-from keymanager.workflows.errors import DomainNotReady
-from keymanager.workflows.interaction import Cancelled, Choice, Interaction
-from keymanager.workflows.key_domains import keys_with_domains, record_quietly
+from keymanager.workflows.interaction import Choice, Interaction
+from keymanager.workflows.key_domains import record_quietly
 from keymanager.workflows.key_support import choose_reference, first_tlv
 from keymanager.workflows.xkek_group import (
     AlreadyMember,
@@ -92,12 +87,12 @@ from keymanager.workflows.xkek_group import (
     derive_with_peer,
     exchange_key_of,
     group_domain,
-    short_uid,
 )
+from keymanager.workflows.xkek_leave import delete_xkek_domain
 from keymanager.workflows.xkek_migrate import MigrationResult, migrate_key
 
 if TYPE_CHECKING:
-    from keymanager.workflows.device import KeyDomainResult
+    pass
 
 __all__ = [
     "EXCHANGE_KEY_LABEL",
@@ -449,81 +444,3 @@ def derive_kek(
         "shows the same KCV once it derives with this device's exchange key."
     )
     return DerivedKek(serial, slot, peer.serial, format_kcv(kcv))
-
-
-# --- delete -----------------------------------------------------------------------------
-
-
-def delete_xkek_domain(
-    hsm: SmartCardHsm,
-    interaction: Interaction,
-    domain: int,
-    *,
-    group_path: Path | None = None,
-) -> KeyDomainResult:
-    """Delete an XKEK domain: its exchange key first, then the domain (after a confirm).
-
-    :param group_path: the group file, to drop the device from its members as well.
-    :raises DomainNotReady: not an XKEK domain, or keys other than the exchange key are
-        recorded in it (nothing is changed).
-    """
-    from keymanager.workflows.device import KeyDomainResult
-
-    status = hsm.key_domain_status(domain)
-    if status is None or not status.uid:
-        raise DomainNotReady(f"key domain {domain} is not an XKEK domain; nothing was changed")
-    exchange_ref = find_exchange_key(hsm, domain)
-    _registry, keys = keys_with_domains(hsm)
-    others = [
-        key
-        for key in keys
-        if key.key_domain == domain
-        and key.domain_source != "unknown"
-        and key.key_reference != exchange_ref
-    ]
-    if others:
-        names = ", ".join(f"{key.key_reference} {key.label!r}" for key in others)
-        raise DomainNotReady(
-            f"key domain {domain} (XKEK, group {short_uid(status.uid)}) still holds key(s) "
-            f"{names}: delete them (or copy them to another member first); nothing was changed"
-        )
-    unplaced = [key for key in keys if key.domain_source == "unknown"]
-    doubt = (
-        f" Key(s) {', '.join(str(k.key_reference) for k in unplaced)} have no recorded "
-        "domain: if one is in this domain the card refuses the delete (the exchange key "
-        "is gone then)."
-        if unplaced
-        else ""
-    )
-    exchange_text = (
-        f"its exchange key (key {exchange_ref}) is deleted first, " if exchange_ref else ""
-    )
-    if not interaction.confirm(
-        f"Delete key domain {domain} (XKEK, group {short_uid(status.uid)})? {exchange_text}"
-        "the device leaves the group: keys can no longer be copied to or from it through "
-        f"this domain.{doubt}",
-        destructive=True,
-    ):
-        raise Cancelled("not confirmed; nothing was changed")
-    verify_user_pin(hsm, interaction, f"deleting key domain {domain}")
-    if exchange_ref is not None:
-        KeyStore(hsm).delete_key(exchange_ref)
-        reference = exchange_ref
-        record_quietly(hsm, interaction, lambda registry: registry.forget_key(reference))
-    try:
-        hsm.delete_key_domain(domain)
-    except (FileExists, WrongData) as error:
-        gone = " (its exchange key was deleted)" if exchange_ref is not None else ""
-        raise DomainNotReady(
-            f"the card refuses to delete key domain {domain} while keys still belong to it "
-            f"(SW {error.sw:04X}){gone}: delete those keys first (audit lists them)"
-        ) from None
-    record_quietly(hsm, interaction, lambda registry: registry.forget_domain(domain))
-    if group_path is not None:
-        with contextlib.suppress(XkekWorkflowError, TransportError):
-            group = GroupFile.load(group_path)
-            if group.uid == status.uid:
-                group.remove(hsm.serial())
-                group.save(group_path)
-    interaction.inform(f"Key domain {domain} (XKEK, group {short_uid(status.uid)}) deleted.")
-    return KeyDomainResult(domain, "empty")
