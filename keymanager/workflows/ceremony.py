@@ -551,42 +551,63 @@ def create_share(
     if plan.share_file is not None and plan.protection is FileProtection.PASSWORD:
         password = _ask_new_password(interaction, plan.share_file)
     share = new_share(hsm)
-    source = "card" if hsm is not None else "host"
+    try:
+        result = save_share(
+            interaction,
+            plan,
+            share,
+            password,
+            source="card" if hsm is not None else "host",
+            device=device if device is not None else _device_serial(hsm),
+        )
+    finally:
+        wipe(share, password)
+    interaction.inform(
+        f"New DKEK share created (random bytes from the {result.random_source}); "
+        f"share fingerprint {result.fingerprint}."
+    )
+    return result
+
+
+def save_share(
+    interaction: Interaction,
+    plan: ShareCreationPlan,
+    share: bytearray,
+    password: bytearray | None,
+    *,
+    source: str,
+    device: str | None,
+) -> ShareCreationResult:
+    """Save ``share`` as ``plan`` says (the part of :func:`create_share` after the share
+    was made; custodian rotation saves an existing share anew with it).
+
+    ``password`` is the new file password for :attr:`FileProtection.PASSWORD` (asked
+    by the caller); the caller wipes ``share`` and ``password``.  Written files that do
+    not read back are removed again.
+    """
     checks: list[str] = []
     split: PasswordSplit | None = None
     fragment_pdfs: list[Path] = []
     written: list[Path] = []
-    try:
-        fingerprint = format_kcv(share_fingerprint(share))
-        facts = SheetFacts(
-            fingerprint=fingerprint,
-            share_file=plan.share_file,
-            device=device if device is not None else _device_serial(hsm),
-        )
-        if plan.share_file is not None:
-            try:
-                if password is not None:
-                    checks.append(
-                        _save_file_with_password(share, plan, password, interaction, written)
-                    )
-                    _report_file(interaction, plan.share_file, fingerprint)
-                else:
-                    split, check = _save_file_n_of_m(share, plan, interaction, written)
-                    checks.append(check)
-                    _report_file(interaction, plan.share_file, fingerprint)
-                    fragment_pdfs = _hand_out_fragments(split, plan, interaction, facts)
-            except BaseException:
-                # A file that did not read back, or whose fragments were not all handed
-                # out, is no use to anybody: remove it.
-                _remove_quietly(written)
-                raise
-        if plan.paperkey:
-            checks.extend(_save_paperkey(share, plan, interaction, facts))
-    finally:
-        wipe(share, password)
-    interaction.inform(
-        f"New DKEK share created (random bytes from the {source}); share fingerprint {fingerprint}."
-    )
+    fingerprint = format_kcv(share_fingerprint(share))
+    facts = SheetFacts(fingerprint=fingerprint, share_file=plan.share_file, device=device)
+    if plan.share_file is not None:
+        try:
+            if password is not None:
+                checks.append(_save_file_with_password(share, plan, password, interaction, written))
+                _report_file(interaction, plan.share_file, fingerprint)
+            else:
+                split, check = _save_file_n_of_m(share, plan, interaction, written)
+                checks.append(check)
+                _report_file(interaction, plan.share_file, fingerprint)
+                fragment_pdfs = _hand_out_fragments(split, plan, interaction, facts)
+        except BaseException:
+            # A file that did not read back, or whose fragments were not all handed
+            # out, is no use to anybody: remove it.
+            _remove_quietly(written)
+            raise
+    if plan.paperkey:
+        checks.extend(_save_paperkey(share, plan, interaction, facts))
     return ShareCreationResult(
         fingerprint=fingerprint,
         random_source=source,

@@ -51,6 +51,7 @@ __all__ = [
     "check_public",
     "close_record",
     "head_digest",
+    "is_secret_name",
     "read_lines",
     "start_record",
     "verify_record",
@@ -68,6 +69,11 @@ _SECRET_NAME = re.compile(
     r"(?i)(^|[_ -])(pin|so[_ -]?pin|puk|password|passphrase|secret|share[_ -]?value|"
     r"private[_ -]?key|kek|dkek[_ -]?value|seed)($|[_ -])"
 )
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a field called ``name`` would hold a secret (PIN, password, KEK, …)."""
+    return bool(_SECRET_NAME.search(name)) and not name.endswith(("_tries", "_state"))
 
 
 class RecordError(WorkflowError):
@@ -174,7 +180,7 @@ def check_public(value: object, path: str = "") -> None:
         raise RecordSecretRefused(f"{path or 'value'}: bytes are not recorded (write hex text)")
     if isinstance(value, Mapping):
         for key, item in value.items():
-            if _SECRET_NAME.search(str(key)) and not str(key).endswith(("_tries", "_state")):
+            if is_secret_name(str(key)):
                 raise RecordSecretRefused(
                     f"{path + '.' if path else ''}{key}: a field of this name would put a "
                     "secret into the record; nothing was written"
