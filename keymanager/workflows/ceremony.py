@@ -74,6 +74,7 @@ from keymanager.dkek.sharefile import (
     read_share_file,
     write_share_file,
 )
+from keymanager.workflows.ceremony_session import ceremony_step
 from keymanager.workflows.common import ask_and_verify_pin
 from keymanager.workflows.errors import DomainNotReady, WorkflowError
 from keymanager.workflows.interaction import (
@@ -519,6 +520,7 @@ def _device_serial(hsm: SmartCardHsm | None) -> str | None:
         return None
 
 
+@ceremony_step("create share", witness=True)
 def create_share(
     interaction: Interaction,
     plan: ShareCreationPlan,
@@ -702,6 +704,7 @@ def waiting_domain_status(hsm: SmartCardHsm, domain: int) -> KeyDomainStatus:
     return status
 
 
+@ceremony_step("import shares", witness=True)
 def import_shares(
     hsm: SmartCardHsm,
     interaction: Interaction,

@@ -251,7 +251,18 @@ def ceremony_step(
 
             hsm = _first(args, kwargs, SmartCardHsm)
             interaction = _first(args, kwargs, Interaction)
-            observer = _witness_sign_off(session, interaction, workflow) if witness else None
+            try:
+                observer = _witness_sign_off(session, interaction, workflow) if witness else None
+            except Cancelled as refusal:
+                device = device_facts(hsm) if hsm is not None else {}
+                append_entry(
+                    session.record,
+                    workflow=workflow,
+                    actor=session.actor,
+                    result=f"not started: {refusal}",
+                    device=device,
+                )
+                raise
             before = device_snapshot(hsm) if hsm is not None else {}
             device = device_facts(hsm) if hsm is not None else {}
             try:
@@ -306,3 +317,76 @@ def _append(
         logger.exception("the ceremony record %s could not be written", session.record)
         if error is None:
             raise
+
+
+# --- closing with a key on a card -------------------------------------------------------
+
+_SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+
+
+def close_with_card_key(
+    record: Path, hsm: Any, interaction: Interaction, key_reference: int, signer: str
+) -> Any:
+    """Close ``record`` with the signature of key ``key_reference`` on ``hsm``.
+
+    EC keys sign with ECDSA on the head digest (algorithm ``70``), RSA keys with PKCS#1
+    v1.5 over its SHA-256 DigestInfo (``30``).  The key's X.509 certificate goes into
+    the record when the card holds one, else its public key.  The user PIN is asked and
+    verified first.
+
+    :raises WorkflowError: no such key, or an AES key.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from keymanager.card.hsm_types import Algorithm
+    from keymanager.card.keystore import KeyStore
+    from keymanager.workflows.ceremony_record import RecordSignature, close_record
+    from keymanager.workflows.common import verify_user_pin
+    from keymanager.workflows.errors import WorkflowError
+
+    verify_user_pin(hsm, interaction, "to sign the ceremony record")
+    store = KeyStore(hsm)
+    key = next((k for k in store.list_keys() if k.key_reference == key_reference), None)
+    if key is None:
+        raise WorkflowError(f"there is no key {key_reference} on this card; nothing was signed")
+    key = store.load_certificate(key)
+    public_key = key.public_key
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        algorithm, card_algorithm = "ecdsa-sha256", Algorithm.ECDSA
+
+        def data(digest: bytes) -> bytes:
+            return digest
+
+    elif isinstance(public_key, rsa.RSAPublicKey):
+        algorithm, card_algorithm = "rsa-pkcs1-sha256", Algorithm.RSA_PKCS1
+
+        def data(digest: bytes) -> bytes:
+            return _SHA256_DIGEST_INFO + digest
+
+    else:
+        raise WorkflowError(
+            f"key {key_reference} ({key.label}) cannot sign a record: an RSA or EC key is "
+            "needed; nothing was signed"
+        )
+    certificate = (
+        key.certificate.public_bytes(serialization.Encoding.DER) if key.certificate else b""
+    )
+    spki = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    identity = RecordSignature(
+        algorithm,
+        signer=signer,
+        certificate=certificate,
+        public_key=b"" if certificate else spki,
+        key={
+            **device_facts(hsm),
+            "key_reference": key_reference,
+            "label": key.label,
+            "key_id": key.id.hex().upper() if key.id else None,
+        },
+    )
+    return close_record(
+        record, identity, lambda digest: hsm.sign(key_reference, card_algorithm, data(digest))
+    )

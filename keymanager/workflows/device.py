@@ -54,6 +54,7 @@ from keymanager.card.hsm_types import (
 from keymanager.card.pkcs15 import TokenInfo, encode_tokeninfo
 from keymanager.dkek.dkek import format_kcv
 from keymanager.dkek.secret import wipe
+from keymanager.workflows.ceremony_session import ceremony_step
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.errors import DomainNotReady, WorkflowError
 from keymanager.workflows.interaction import Cancelled, Interaction, SecretKind, SecretRequest
@@ -250,6 +251,7 @@ def _ask_new_so_pin(interaction: Interaction) -> bytes:
         wipe(secret)
 
 
+@ceremony_step("initialise", witness=True)
 def initialize_device(hsm: SmartCardHsm, interaction: Interaction, plan: InitPlan) -> InitResult:
     """Initialise (or re-initialise) the device: ERASES every key and key domain.
 
@@ -419,6 +421,7 @@ def _slots(hsm: SmartCardHsm) -> list[Any]:
     return slots
 
 
+@ceremony_step("create key domain")
 def create_key_domain(
     hsm: SmartCardHsm, interaction: Interaction, shares: int, domain: int | None = None
 ) -> KeyDomainResult:
@@ -491,6 +494,7 @@ def _existing_domain(hsm: SmartCardHsm, domain: int) -> Any:
     return status
 
 
+@ceremony_step("clear KEK", witness=True)
 def clear_kek(hsm: SmartCardHsm, interaction: Interaction, domain: int) -> KeyDomainResult:
     """DELETE KEK: the domain forgets its DKEK; every share is outstanding again.
 
@@ -521,6 +525,7 @@ def clear_kek(hsm: SmartCardHsm, interaction: Interaction, domain: int) -> KeyDo
     )
 
 
+@ceremony_step("delete key domain", witness=True)
 def delete_key_domain(hsm: SmartCardHsm, interaction: Interaction, domain: int) -> KeyDomainResult:
     """Delete a key domain (its slot becomes empty).
 

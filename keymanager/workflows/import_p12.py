@@ -65,6 +65,7 @@ from keymanager.dkek.errors import DkekError
 from keymanager.dkek.keyblob import encode_key
 from keymanager.dkek.secret import wipe
 from keymanager.paths import state_directory
+from keymanager.workflows.ceremony_session import ceremony_step
 from keymanager.workflows.common import (
     check_dkek_matches,
     complete_domain_status,
@@ -727,6 +728,7 @@ class ImportSession:
 # --- the classic import ---------------------------------------------------------------
 
 
+@ceremony_step("PKCS#12 import", witness=True)
 def import_pkcs12(
     hsm: SmartCardHsm,
     interaction: Interaction,

@@ -27,6 +27,7 @@ from keymanager.card.pkcs15 import (
 )
 from keymanager.dkek.curves import curve_by_name
 from keymanager.dkek.errors import UnsupportedKey
+from keymanager.workflows.ceremony_session import ceremony_step
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.errors import DomainNotReady, WorkflowError
 from keymanager.workflows.interaction import Interaction
@@ -130,6 +131,7 @@ class GeneratedKey:
         }
 
 
+@ceremony_step("generate key")
 def generate_key(
     hsm: SmartCardHsm,
     interaction: Interaction,

@@ -58,6 +58,7 @@ from keymanager.card.seal import is_sealed
 from keymanager.dkek.dkek import format_kcv
 from keymanager.dkek.keyblob import describe_blob
 from keymanager.dkek.wky import KeyBackup, read_backup_file
+from keymanager.workflows.ceremony_session import ceremony_step
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.errors import BackupDkekMismatch, DomainNotReady, WorkflowError
 from keymanager.workflows.interaction import Choice, Interaction
@@ -208,6 +209,7 @@ def _made_prkd(
     )
 
 
+@ceremony_step("restore key")
 def restore_key(
     hsm: SmartCardHsm,
     interaction: Interaction,

@@ -46,6 +46,7 @@ from keymanager.dkek.dkek import format_kcv
 from keymanager.dkek.errors import DkekError
 from keymanager.dkek.keyblob import describe_blob
 from keymanager.dkek.wky import KeyBackup, parse_backup, write_backup_file
+from keymanager.workflows.ceremony_session import ceremony_step
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.errors import WorkflowError
 from keymanager.workflows.interaction import Cancelled, Interaction
@@ -122,6 +123,7 @@ class BackupResult:
         }
 
 
+@ceremony_step("back up key")
 def backup_key(
     hsm: SmartCardHsm,
     interaction: Interaction,
@@ -243,6 +245,7 @@ class DeletedKey:
         }
 
 
+@ceremony_step("delete key", witness=True)
 def delete_key(hsm: SmartCardHsm, interaction: Interaction, key_reference: int) -> DeletedKey:
     """Delete a key with its certificate and PRKD after a confirmation naming its label."""
     if key_reference == DEVICE_KEY_REFERENCE:

@@ -50,6 +50,7 @@ from keymanager.card.errors import (
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import InitOptions, PinState, PinStatus, parse_so_pin
 from keymanager.dkek.secret import wipe
+from keymanager.workflows.ceremony_session import ceremony_step
 from keymanager.workflows.common import (
     MAX_PIN_ATTEMPTS,
     PIN_BLOCKED_NOW_TEXT,
@@ -121,6 +122,7 @@ def _wrong_entry(name: str) -> str:
     return f"The {name} entered was wrong."
 
 
+@ceremony_step("change PIN")
 def change_pin(hsm: SmartCardHsm, interaction: Interaction) -> PinResult:
     """Change the user PIN (also replaces a transport PIN).
 
@@ -347,6 +349,7 @@ def reset_refusal_text(options: InitOptions | None, *, set_new: bool, sw: int) -
     )
 
 
+@ceremony_step("unblock PIN", witness=True)
 def unblock_pin(hsm: SmartCardHsm, interaction: Interaction, *, set_new: bool) -> PinResult:
     """RESET RETRY COUNTER with the SO-PIN: unblock only, or unblock and set a new PIN.
 
@@ -383,6 +386,7 @@ def unblock_pin(hsm: SmartCardHsm, interaction: Interaction, *, set_new: bool) -
     return _result(hsm, "unblock" if not set_new else "set")
 
 
+@ceremony_step("change SO-PIN", witness=True)
 def change_so_pin(hsm: SmartCardHsm, interaction: Interaction) -> PinResult:
     """Change the SO-PIN (16 hex digits).
 

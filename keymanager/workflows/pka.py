@@ -57,6 +57,7 @@ from keymanager.card.pka import (
 )
 from keymanager.card.pka_file import PkaFile, PkaFileError
 from keymanager.dkek.secret import wipe
+from keymanager.workflows.ceremony_session import ceremony_step
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.errors import (
     CustodianAlreadyRegistered,
@@ -205,6 +206,7 @@ def read_pka_file(path: Path) -> PkaFile:
     return pka
 
 
+@ceremony_step("register custodian key", witness=True)
 def register_custodian(
     hsm: SmartCardHsm,
     interaction: Interaction,
@@ -344,6 +346,7 @@ def _done_text(done: Sequence[str]) -> str:
     return f"{', '.join(done)} stay{'s' if len(done) == 1 else ''} authenticated in this session"
 
 
+@ceremony_step("authenticate custodians")
 def authenticate_custodians(
     hsm: SmartCardHsm, interaction: Interaction, custodians: Sequence[CustodianCard]
 ) -> PkaStatus:

@@ -64,6 +64,7 @@ from keymanager.card.xkek import (
     issue_membership,
 )
 from keymanager.dkek.dkek import format_kcv
+from keymanager.workflows.ceremony_session import ceremony_step
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.interaction import Choice, Interaction
 from keymanager.workflows.key_domains import record_quietly
@@ -182,6 +183,7 @@ def _now() -> str:
 # --- create -----------------------------------------------------------------------------
 
 
+@ceremony_step("create key-domain group", witness=True)
 def create_group(
     signer: SmartCardHsm,
     interaction: Interaction,
@@ -274,6 +276,7 @@ def _free_slot(hsm: SmartCardHsm, wanted: int | None) -> int:
     return free
 
 
+@ceremony_step("admit device to group", witness=True)
 def admit_member(
     signer: SmartCardHsm,
     member: SmartCardHsm,
@@ -403,6 +406,7 @@ def _choose_peer(
     )
 
 
+@ceremony_step("derive group KEK")
 def derive_kek(
     member: SmartCardHsm,
     interaction: Interaction,

@@ -17,6 +17,7 @@ from keymanager.card.errors import FileExists, TransportError, WrongData
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.keystore import KeyStore
 from keymanager.card.xkek import find_exchange_key
+from keymanager.workflows.ceremony_session import ceremony_step
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.errors import DomainNotReady
 from keymanager.workflows.interaction import Cancelled, Interaction
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["delete_xkek_domain"]
 
 
+@ceremony_step("delete XKEK domain", witness=True)
 def delete_xkek_domain(
     hsm: SmartCardHsm,
     interaction: Interaction,

@@ -62,6 +62,7 @@ from keymanager.dkek.dkek import format_kcv
 from keymanager.dkek.errors import DkekError
 from keymanager.dkek.keyblob import describe_blob
 from keymanager.dkek.wky import KeyBackup
+from keymanager.workflows.ceremony_session import ceremony_step
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.errors import WorkflowError
 from keymanager.workflows.interaction import Interaction
@@ -302,6 +303,7 @@ def prove_copy(hsm: SmartCardHsm, key_reference: int, public_key: PublicKey, all
     )
 
 
+@ceremony_step("copy key to group device", witness=True)
 def migrate_key(
     source: SmartCardHsm,
     target: SmartCardHsm,

@@ -43,6 +43,7 @@ from keymanager.card.errors import ApduError, CardError, NoKeyDomainSupport
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.dkek.dkek import Dkek, format_kcv
 from keymanager.dkek.secret import wipe
+from keymanager.workflows.ceremony_session import ceremony_step
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.errors import DkekKcvMismatch, WorkflowError
 from keymanager.workflows.import_p12 import (
@@ -102,6 +103,7 @@ def find_empty_key_domain(hsm: SmartCardHsm) -> int:
     )
 
 
+@ceremony_step("transient PKCS#12 import", witness=True)
 def transient_import(
     hsm: SmartCardHsm,
     interaction: Interaction,
