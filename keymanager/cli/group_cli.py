@@ -86,7 +86,10 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
     derive.add_argument(
         "--peer",
         metavar="SERIAL",
-        help="the member whose exchange key is used (default: the first other member)",
+        help=(
+            "the member whose exchange key is used (default: the only other member;"
+            " asked on the terminal when there are several)"
+        ),
     )
     derive.add_argument("--pin-env", metavar="VAR", help="the device's user PIN")
     add_yes_argument(derive, confirmations=False)
