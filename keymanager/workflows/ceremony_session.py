@@ -16,9 +16,9 @@ verified``, ``share read back``, …), where it names them, go into the entry's 
 
 Witness sign-off: a step decorated with ``witness=True`` (initialise, share import,
 key-domain deletion, …) stops before it starts until a witness of the ceremony
-confirms on screen, through the workflow's :class:`Interaction`; the witness's name
-goes into the entry.  A ceremony without a witness skips the sign-off and says so in
-the entry.
+confirms on screen by typing their name, through the workflow's :class:`Interaction`;
+the witness's name goes into the entry, and a refusal is recorded as "not started".
+A ceremony without a witness skips the sign-off (the entry then names no witness).
 """
 
 from __future__ import annotations
@@ -212,23 +212,22 @@ def _first(arguments: tuple[Any, ...], values: Mapping[str, Any], kind: type) ->
 
 
 def _witness_sign_off(session: CeremonySession, interaction: Any, workflow: str) -> str | None:
+    """The witness types their name to confirm they observe ``workflow`` (not a yes/no:
+    a scripted ``--yes`` run cannot sign for a witness)."""
     witnesses = session.witnesses()
     if not witnesses or interaction is None:
         return None
-    from keymanager.workflows.interaction import Choice
-
-    name = (
-        witnesses[0]
-        if len(witnesses) == 1
-        else interaction.ask_choice(
-            f"Which witness observes '{workflow}'?", [Choice(w, w) for w in witnesses]
-        )
+    typed = interaction.ask_text(
+        f"Witness ({', '.join(witnesses)}): type your name to confirm that you observe "
+        f"this step ({workflow}) before it starts"
     )
-    if not interaction.confirm(
-        f"Witness {name}: confirm that you observe this step ({workflow}) before it starts."
-    ):
-        raise Cancelled(f"the witness did not confirm '{workflow}'; nothing was changed")
-    return str(name)
+    for name in witnesses:
+        if " ".join(str(typed).split()).casefold() == name.casefold():
+            return name
+    raise Cancelled(
+        f"the witness did not confirm '{workflow}' (the name typed is not a witness of "
+        "this ceremony); nothing was changed"
+    )
 
 
 def ceremony_step(

@@ -52,7 +52,7 @@ def test_a_recorded_ceremony(tmp_path: Path) -> None:
         initialize_device(
             hsm,
             ScriptedInteraction()
-            .answer("confirm", True)  # the witness
+            .answer("text", "wanda  witness")  # the witness types their name
             .answer("secret", DEFAULT_SO_PIN.hex())
             .answer("secret", PIN)
             .answer("confirm", True),
@@ -63,13 +63,15 @@ def test_a_recorded_ceremony(tmp_path: Path) -> None:
             session.actor = who
             path = tmp_path / f"share-{index + 1}.pbe"
             create_share(
-                ScriptedInteraction().answer("confirm", True).answer("secret", PASSWORDS[index]),
+                ScriptedInteraction()
+                .answer("text", "Wanda Witness")
+                .answer("secret", PASSWORDS[index]),
                 ShareCreationPlan(share_file=path),
                 hsm=hsm,
             )
             files.append(path)
         session.actor = "Olga Officer"
-        interaction = ScriptedInteraction().answer("confirm", True).answer("secret", PIN)
+        interaction = ScriptedInteraction().answer("text", "Wanda Witness").answer("secret", PIN)
         for path, password in zip(files, PASSWORDS, strict=True):
             interaction.answer("share", FileShareInput(path, bytearray(password.encode())))
         import_shares(hsm, interaction, 0)
@@ -78,7 +80,7 @@ def test_a_recorded_ceremony(tmp_path: Path) -> None:
         )
         backup = backup_key(hsm, ScriptedInteraction(), key.key_reference, tmp_path / "root.wky")
         with pytest.raises(Cancelled):  # the witness does not confirm: nothing happens
-            import_shares(hsm, ScriptedInteraction().answer("confirm", False), 0)
+            import_shares(hsm, ScriptedInteraction().answer("text", "Mallory"), 0)
 
     entries = [json.loads(line) for line in read_lines(record)]
     steps = [entry for entry in entries if entry["type"] == "step"]
