@@ -98,6 +98,48 @@ def render_text_pdf(title: str, text: str) -> bytes:
         f"<< /Length {len(content)} >>\nstream\n".encode() + content + b"endstream",
         b"<< /Title (" + _escape(title.strip()) + b") /Producer (keymanager) >>",
     ]
+    return _assemble(objects)
+
+
+def render_document_pdf(title: str, text: str) -> bytes:
+    """A PDF of as many A4 pages as ``text`` needs: ``title`` on top of each page with
+    "page i of n", then the text in Courier (for reports; sheets use one page)."""
+    lines = _layout(text)
+    while lines and not lines[-1]:
+        lines.pop()
+    per_page = MAX_LINES
+    pages = [lines[start : start + per_page] for start in range(0, len(lines), per_page)]
+    pages = pages or [[]]
+    total = len(pages)
+    name = title.strip() or "Untitled"
+    font_number = 3 + 2 * total
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        (
+            "<< /Type /Pages /Kids ["
+            + " ".join(f"{3 + 2 * index} 0 R" for index in range(total))
+            + f"] /Count {total} >>"
+        ).encode(),
+    ]
+    for index, page in enumerate(pages):
+        content = _content_stream(f"{name}  (page {index + 1} of {total})", page)
+        objects.append(
+            (
+                f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {PAGE_WIDTH} {PAGE_HEIGHT}] "
+                f"/Resources << /Font << /F1 {font_number} 0 R >> >> "
+                f"/Contents {4 + 2 * index} 0 R >>"
+            ).encode()
+        )
+        objects.append(f"<< /Length {len(content)} >>\nstream\n".encode() + content + b"endstream")
+    objects.append(
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding >>"
+    )
+    objects.append(b"<< /Title (" + _escape(name) + b") /Producer (keymanager) >>")
+    return _assemble(objects)
+
+
+def _assemble(objects: list[bytes]) -> bytes:
+    """A PDF file of ``objects`` (numbered from 1; the last is the Info dictionary)."""
     output = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets: list[int] = []
     for number, body in enumerate(objects, start=1):

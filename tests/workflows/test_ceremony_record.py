@@ -191,3 +191,46 @@ def test_not_a_record(tmp_path: Path) -> None:
     assert Participant.parse("Wanda Witness, witness") == PARTICIPANTS[2]
     with pytest.raises(ValueError, match="unknown role"):
         Participant.parse("Eve:spy")
+
+
+def test_the_report_renders_and_says_what_verify_found(tmp_path: Path) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    from keymanager.workflows.ceremony_report import report_text, write_report_pdf
+
+    path = tmp_path / "ceremony.jsonl"
+    _ceremony(path, tmp_path)
+    text = report_text(path)
+    assert "Verification: record intact: 4 lines, closing signature verified" in text
+    for person in PARTICIPANTS:
+        assert f"{person.name} ({person.role})" in text
+    assert "share import on UTSIM0000001" not in text  # the step names no device
+    assert "witnessed by Wanda Witness" in text and "KCV matches" in text
+    pages = write_report_pdf(path, tmp_path / "report.pdf")
+    reader = PdfReader(io.BytesIO((tmp_path / "report.pdf").read_bytes()))
+    assert len(reader.pages) == pages >= 1
+    rendered = "".join(page.extract_text() for page in reader.pages)
+    assert "Root key ceremony 2026-12" in rendered and "Signature: ____" in rendered
+    assert f"page 1 of {pages}" in rendered
+    # an altered record prints as altered
+    lines = path.read_bytes().split(b"\n")
+    lines[1] = lines[1].replace(b"initialise", b"initialize")
+    path.write_bytes(b"\n".join(lines))
+    assert "Verification: line 2 was altered" in report_text(path)
+
+
+def test_a_long_document_spans_pages() -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    from keymanager.workflows.printable import MAX_LINES, render_document_pdf
+
+    text = "\n".join(f"step {number}" for number in range(2 * MAX_LINES + 5))
+    reader = PdfReader(io.BytesIO(render_document_pdf("Long (report)", text)))
+    assert len(reader.pages) == 3
+    assert "page 3 of 3" in reader.pages[2].extract_text()
+    assert f"step {2 * MAX_LINES + 4}" in reader.pages[2].extract_text()
+    assert "step 0" in reader.pages[0].extract_text()
