@@ -4,7 +4,9 @@
   group-signer key (never exportable) and the group file that names the group;
 * ``group admit GROUP.json --signer-reader R [card] [--domain N]`` — the signer issues
   the device in ``[card]`` its key-domain membership; the device creates the XKEK
-  domain from it and generates its exchange key; the group file records the member;
+  domain from it and generates its exchange key; the group file records the member.
+  The signer's card may itself be the member (both options name the same card: it is
+  opened once);
 * ``group derive GROUP.json [card] [--peer SERIAL]`` — the device derives the domain's
   KEK with a peer member's exchange key and prints its KCV (the peer derives with this
   device's exchange key to hold the same KEK);
@@ -14,7 +16,8 @@
   KCVs are compared, the key is wrapped on the source and unwrapped on the target, and a
   test signature of the copy is checked on the host.
 
-Each command with two cards (``admit``, ``migrate``) opens both at once; the second is
+Each command with two cards (``admit``, ``migrate``) opens both at once (``admit`` one,
+when the signer admits itself); the second is
 named by its own options (``--signer-…``, ``--to-…``) and its PIN by its own variable
 (``--signer-pin-env``, ``--to-pin-env``): each card's PIN is asked through its own
 interaction, so neither is ever offered to the other card.
@@ -160,15 +163,23 @@ def _same_card(first: argparse.Namespace, second: argparse.Namespace) -> bool:
 
 @contextmanager
 def _two_cards(
-    arguments: argparse.Namespace, prefix: str
+    arguments: argparse.Namespace, prefix: str, *, same_allowed: bool = False
 ) -> Iterator[tuple[SmartCardHsm, SmartCardHsm]]:
-    """The card of ``[card]`` and the one ``--PREFIX-…`` names, both open."""
+    """The card of ``[card]`` and the one ``--PREFIX-…`` names, both open.
+
+    :param same_allowed: both options may name the same card (the group signer admitting
+        itself): it is opened once and yielded twice; otherwise that is refused.
+    """
     second = _second_card_namespace(arguments, prefix)
     if _same_card(arguments, second):
-        raise CliError(
-            f"--{prefix}-reader/--{prefix}-simulator names the same card as --reader/"
-            "--simulator: two cards are needed; nothing was changed"
-        )
+        if not same_allowed:
+            raise CliError(
+                f"--{prefix}-reader/--{prefix}-simulator names the same card as --reader/"
+                "--simulator: two cards are needed; nothing was changed"
+            )
+        with open_card(arguments) as card:
+            yield card, card
+        return
     with ExitStack() as stack:
         device = stack.enter_context(open_card(arguments))
         other = stack.enter_context(open_card(second))
@@ -220,15 +231,17 @@ def _admit(arguments: argparse.Namespace) -> int:
     with (
         flushed_on_error(interaction),
         flushed_on_error(signer_interaction),
-        _two_cards(arguments, "signer") as (member, signer),
+        _two_cards(arguments, "signer", same_allowed=True) as (member, signer),
     ):
+        # the signer admitting itself: one card, one PIN (from either variable)
+        one_card = member is signer and arguments.signer_pin_env is None
         admitted = admit_member(
             signer,
             member,
             interaction,
             arguments.group_file,
             domain=arguments.domain,
-            signer_interaction=signer_interaction,
+            signer_interaction=None if one_card else signer_interaction,
         )
     interaction.take_results()
     signer_interaction.take_results()

@@ -328,3 +328,34 @@ def test_domain_delete_of_an_xkek_domain(cards: Path, capsys: pytest.CaptureFixt
                     cards / "group.json", "--simulator", card(cards, "a"),
                     "--pin-env", "T_PIN", "--yes")  # fmt: skip
     assert "not an XKEK domain" in dkek["message"]
+
+
+def test_the_signer_card_admits_itself(cards: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Both options naming one card: it is opened once, signer and member at the same time."""
+    own = cards / "own.json"
+    run_json(capsys, "group", "create", "--signer-simulator", card(cards, "c"),
+             "--out", own, "--pin-env", "T_PIN")  # fmt: skip
+    admitted = run_json(capsys, "group", "admit", own,
+                        "--signer-simulator", card(cards, "c"),
+                        "--simulator", card(cards, "c"), "--pin-env", "T_PIN")  # fmt: skip
+    serial_c = serial_of(card(cards, "c"))
+    assert admitted["member"]["serial"] == serial_c
+    # the PIN from the signer's variable alone is enough too (device A signs itself in)
+    run_json(capsys, "group", "create", "--signer-simulator", card(cards, "a"),
+             "--out", cards / "own-a.json", "--pin-env", "T_PIN")  # fmt: skip
+    run_json(capsys, "group", "admit", cards / "own-a.json",
+             "--signer-simulator", card(cards, "a"), "--signer-pin-env", "T_PIN",
+             "--simulator", card(cards, "a"))  # fmt: skip
+    # a second member, then both derive the same KEK: the signer's membership is real
+    run_json(capsys, "group", "admit", own, "--signer-simulator", card(cards, "c"),
+             "--signer-pin-env", "T_PIN", "--simulator", card(cards, "b"),
+             "--pin-env", "T_PIN")  # fmt: skip
+    group = json.loads(own.read_text())
+    assert [m["serial"] for m in group["members"]] == [serial_c, serial_of(card(cards, "b"))]
+    on_c = run_json(capsys, "group", "derive", own, "--simulator", card(cards, "c"),
+                    "--pin-env", "T_PIN")  # fmt: skip
+    on_b = run_json(capsys, "group", "derive", own, "--simulator", card(cards, "b"),
+                    "--peer", serial_c, "--pin-env", "T_PIN")  # fmt: skip
+    assert on_c["kcv"] == on_b["kcv"] and on_c["peer"] == serial_of(card(cards, "b"))
+    status = run_json(capsys, "status", "--simulator", card(cards, "c"), "--pin-env", "T_PIN")
+    assert [d["uid"] for d in status["key_domains"] if d["type"] == "XKEK"] == [group["uid"]]
