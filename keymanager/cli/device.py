@@ -133,8 +133,27 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def check_card_for_ceremony(simulated: bool) -> None:
+    """Refuse a real card in a rehearsal and a simulated card in a real ceremony."""
+    module = sys.modules.get("keymanager.workflows.ceremony_session")
+    session = None if module is None else module.current_session()
+    if session is None:
+        return
+    if session.rehearsal and not simulated:
+        raise CliError(
+            f"{session.record} is a rehearsal: it takes simulated cards only (--simulator); "
+            "nothing was changed"
+        )
+    if not session.rehearsal and simulated:
+        raise CliError(
+            f"{session.record} records a real ceremony: a simulated card cannot take part "
+            "(start a rehearsal with `ceremony start --rehearse`); nothing was changed"
+        )
+
+
 def pcsc_transport(wanted: str) -> Transport:
     """The transport of the first PC/SC reader whose name contains ``wanted``."""
+    check_card_for_ceremony(simulated=False)
     from keymanager.card import pcsc
 
     readers = pcsc.list_readers()
@@ -146,6 +165,7 @@ def pcsc_transport(wanted: str) -> Transport:
 
 
 def _simulator_transport(state: Path | None) -> Transport:
+    check_card_for_ceremony(simulated=True)
     from keymanager.card.transport import LocalTransport
     from keymanager.simulator import SmartCardHsmSimulator
 

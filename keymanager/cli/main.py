@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
+from keymanager.cli.ceremony_cli import ceremony_options, ceremony_session
 from keymanager.cli.device import reader_name
 from keymanager.cli.prompts import CliError
 from keymanager.cli.workflow_support import error_document, report_error
@@ -57,6 +58,7 @@ COMMAND_MODULES = {
     "diagnose": ("diagnose",),
     "pka_cli": ("pka",),
     "group_cli": ("group", "migrate"),
+    "ceremony_cli": ("ceremony",),
 }
 """The modules of :mod:`keymanager.cli` that register commands, in ``--help`` order,
 with the commands each registers.  A command line naming one command needs only its
@@ -148,6 +150,17 @@ def build_parser(modules: Sequence[str] | None = None) -> argparse.ArgumentParse
         dest="global_no_secure_messaging",
         action="store_true",
         help="send PINs and shares in the clear (no secure-messaging channel)",
+    )
+    ceremony = parser.add_argument_group(
+        "key ceremony options",
+        "accepted anywhere on the command line (or as KEYMANAGER_CEREMONY and "
+        "KEYMANAGER_ACTOR): record this card-changing command in the ceremony record",
+    )
+    ceremony.add_argument(
+        "--ceremony", dest="_ceremony", metavar="RECORD", help="the ceremony record (JSON Lines)"
+    )
+    ceremony.add_argument(
+        "--as", dest="_actor", metavar="NAME", help="the participant who acts (as recorded)"
     )
     # subcommand parsers are CliParsers too (the class is inherited); the command
     # modules register them as plain ArgumentParsers
@@ -326,6 +339,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:  # run as the program (the console script), not called by a test
         _start_process()
     module = command_module(words)
+    record: Path | None = None
+    actor: str | None = None
+    if module != "ceremony_cli":  # `ceremony close --as` names the signer
+        try:
+            record, actor, words = ceremony_options(words)
+        except CliError as error:
+            report_error(argparse.Namespace(json=_json_requested(words)), error, label="error")
+            return 1
     parser = build_parser(None if module is None else [module])
     try:
         try:
@@ -351,7 +372,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         ensure_logging(readers=False, summary=False)
     _log_start(parser, arguments)
     try:
-        status: int = arguments.handler(arguments)
+        session = ceremony_session(record, actor, getattr(arguments, "command", None))
+        if session is None:
+            status: int = arguments.handler(arguments)
+        else:
+            from keymanager.workflows.ceremony_session import recording
+
+            with recording(session):
+                status = arguments.handler(arguments)
     except KeyboardInterrupt:
         text = "interrupted; nothing was changed"
         print(f"\n{PROG}: {text}", file=sys.stderr)

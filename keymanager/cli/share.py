@@ -12,7 +12,9 @@ custodian's share into a key domain (checked to be waiting first), verifies the 
 after the last share and shows the KCV.  ``share import FILE.pbe --n-of-m`` rebuilds
 the file's password from fragments typed on the terminal, ``share import --paperkey``
 reads a PaperKey typed there (the share dialog's checks as each line is typed).
-``share inspect`` decrypts a file and shows its fingerprint.
+``share inspect`` decrypts a file and shows its fingerprint.  ``share rotate FILE.pbe``
+protects an existing share file anew (custodian rotation,
+:mod:`keymanager.workflows.share_rotation`).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 
 
 def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``share create``, ``share import`` and ``share inspect``."""
+    """Register ``share create``, ``share import``, ``share inspect`` and ``share rotate``."""
     share = subcommands.add_parser("share", help="create, inspect and import DKEK shares")
     actions = share.add_subparsers(dest="share_command", required=True, metavar="ACTION")
 
@@ -141,6 +143,48 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
     add_json_argument(import_)
     add_device_arguments(import_)
     import_.set_defaults(handler=_import)
+
+    rotate = actions.add_parser(
+        "rotate",
+        help="protect an existing share file anew (custodian rotation): a new password or "
+        "a new n-of-m split; the share and its fingerprint stay",
+        description=(
+            "Custodian rotation: open FILE.pbe as it is protected now (its password, or "
+            "the threshold of its n-of-m fragments typed on a terminal) and protect the same "
+            "share anew in place, under a new password or a new random password split into "
+            "a new n-of-m set.  The old password or fragments no longer open the file.  If "
+            "anything fails the original file is put back."
+        ),
+    )
+    rotate.add_argument("file", metavar="FILE.pbe", type=Path)
+    old = rotate.add_mutually_exclusive_group(required=True)
+    old.add_argument(
+        "--password-env", metavar="VAR", help="the current password, from this variable"
+    )
+    old.add_argument(
+        "--old-n-of-m",
+        action="store_true",
+        help="the current password is rebuilt from n-of-m fragments typed on the terminal",
+    )
+    new = rotate.add_mutually_exclusive_group(required=True)
+    new.add_argument(
+        "--new-password-env", metavar="VAR", help="protect the file with this new password"
+    )
+    new.add_argument(
+        "--n-of-m",
+        metavar="T/N",
+        help="protect it with a new random password split into N fragments, any T of "
+        "which rebuild it",
+    )
+    rotate.add_argument(
+        "--fragments-dir",
+        metavar="DIR",
+        type=Path,
+        help="with --n-of-m: print each new fragment to DIR/fragment-I-of-N.pdf instead of "
+        "showing them on the terminal",
+    )
+    add_json_argument(rotate)
+    rotate.set_defaults(handler=_rotate)
 
 
 add_parser = add_parsers
@@ -314,3 +358,72 @@ def _import(arguments: argparse.Namespace) -> int:
     else:
         lines.append(f"All shares imported.  DKEK KCV: {result.kcv}")
     return emit(arguments, data, lines)
+
+
+@workflow_command
+def _rotate(arguments: argparse.Namespace) -> int:
+    from keymanager.dkek.secret import wipe
+    from keymanager.workflows.ceremony import FileProtection, ShareCreationPlan
+    from keymanager.workflows.interaction import (
+        FileShareInput,
+        NofMShareInput,
+        SecretKind,
+        ShareRoute,
+    )
+    from keymanager.workflows.share_rotation import rotate_share_file
+
+    path: Path = arguments.file
+    n_of_m = arguments.n_of_m is not None
+    if arguments.fragments_dir is not None and not n_of_m:
+        raise CliError("--fragments-dir goes with --n-of-m")
+    threshold, total = _parse_n_of_m(arguments.n_of_m) if n_of_m else (2, 3)
+    show_fragments = n_of_m and arguments.fragments_dir is None
+    if (show_fragments or arguments.old_n_of_m) and not sys.stdin.isatty():
+        raise CliError(
+            "n-of-m fragments are typed and shown on a terminal; use --password-env and "
+            "--fragments-dir DIR to run without one"
+        )
+    try:
+        plan = ShareCreationPlan(
+            share_file=path,
+            protection=FileProtection.N_OF_M if n_of_m else FileProtection.PASSWORD,
+            threshold=threshold,
+            total=total,
+            show_fragments=show_fragments,
+            fragment_pdf_dir=arguments.fragments_dir,
+            overwrite=True,
+        )
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    if arguments.fragments_dir is not None:
+        arguments.fragments_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    prepared = {}
+    if not n_of_m:
+        prepared[SecretKind.NEW_SHARE_PASSWORD] = [
+            bytearray(read_new_password(arguments.new_password_env, what="new share-file password"))
+        ]
+    interaction = interaction_for(arguments, prepared_secrets=prepared)
+    old: FileShareInput | NofMShareInput
+    try:
+        if arguments.old_n_of_m:
+            typed = interaction._read_share(ShareRoute.N_OF_M, path)
+            assert isinstance(typed, NofMShareInput)
+            old = typed
+        else:
+            old = FileShareInput(path, bytearray(read_password(arguments.password_env)))
+        result = rotate_share_file(interaction, old, plan)
+    finally:
+        for values in prepared.values():
+            wipe(*values)
+    lines = [
+        f"{path} protected anew ({plan.protection.value}; the old {result.old_protection} "
+        "no longer opens it)"
+    ]
+    if result.saved.total:
+        lines.append(
+            f"Password split {result.saved.threshold} of {result.saved.total} "
+            f"(prime {result.saved.prime})"
+        )
+        lines.extend(f"Fragment printed to {pdf}" for pdf in result.saved.fragment_pdfs)
+    lines.append(f"Share fingerprint (unchanged): {result.fingerprint}")
+    return emit(arguments, result.to_dict(), lines)

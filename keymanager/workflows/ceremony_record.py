@@ -51,8 +51,11 @@ __all__ = [
     "check_public",
     "close_record",
     "head_digest",
+    "is_closed",
     "is_secret_name",
+    "participants_of",
     "read_lines",
+    "rehearsal_of",
     "start_record",
     "verify_record",
 ]
@@ -285,6 +288,18 @@ def participants_of(path: Path) -> list[Participant]:
     """The participants the record was opened with."""
     opening = _opening(read_lines(path), path)
     return [Participant(str(p["name"]), str(p["role"])) for p in opening.get("participants", [])]
+
+
+def is_closed(path: Path) -> bool:
+    """Whether the record's last line closes the ceremony."""
+    lines = read_lines(path)
+    _opening(lines, path)
+    return _last(lines, path).get("type") == "close"
+
+
+def rehearsal_of(path: Path) -> bool:
+    """Whether the record is a rehearsal's."""
+    return bool(_opening(read_lines(path), path).get("rehearsal"))
 
 
 def append_entry(

@@ -192,7 +192,7 @@ def _public(value: Any) -> Any:
 
 def _result_data(result: Any) -> tuple[dict[str, Any], list[str]]:
     data: dict[str, Any] = {}
-    to_dict = getattr(result, "to_dict", None)
+    to_dict = getattr(result, "to_dict", None) or getattr(result, "to_json", None)
     if callable(to_dict):
         with contextlib.suppress(Exception):
             data = _public(to_dict())
@@ -224,6 +224,11 @@ def _witness_sign_off(session: CeremonySession, interaction: Any, workflow: str)
     for name in witnesses:
         if " ".join(str(typed).split()).casefold() == name.casefold():
             return name
+    if not str(typed).strip():
+        raise Cancelled(
+            f"no witness confirmed '{workflow}' (the witness types their name when asked, "
+            "on a terminal or on screen); nothing was changed"
+        )
     raise Cancelled(
         f"the witness did not confirm '{workflow}' (the name typed is not a witness of "
         "this ceremony); nothing was changed"

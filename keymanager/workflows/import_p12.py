@@ -344,6 +344,16 @@ class Pkcs12ImportResult:
             and self.kek_deleted is not False
         )
 
+    @property
+    def checks(self) -> list[str]:
+        """What was proven (for the ceremony record): each key's test signature, seals,
+        and that a transient KEK is gone."""
+        checks = [f"{key.label}: {key.proof}" for key in self.keys if key.proven and key.proof]
+        checks += [f"{key.label}: {key.seal_proof}" for key in self.keys if key.seal_proof]
+        if self.transient and self.kek_deleted:
+            checks.append(f"the transient KEK of key domain {self.domain} was deleted")
+        return checks
+
     def to_json(self) -> dict[str, Any]:
         """Plain data for ``--json`` (no secrets: labels, references, IDs, subjects)."""
         return {

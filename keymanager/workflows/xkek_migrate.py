@@ -112,6 +112,11 @@ class MigrationResult:
     """What proved the copy (``ECDSA-SHA256 test signature verified``), or why nothing
     could (an AES key)."""
 
+    @property
+    def checks(self) -> list[str]:
+        """What was proven (for the ceremony record)."""
+        return [f"the KCVs of both devices agree ({self.kcv})", self.proof]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source_serial,
