@@ -8,7 +8,8 @@
   The signer's card may itself be the member (both options name the same card: it is
   opened once);
 * ``group derive GROUP.json [card] [--peer SERIAL]`` — the device derives the domain's
-  KEK with a peer member's exchange key and prints its KCV (the peer derives with this
+  KEK with a peer member's exchange key (default: the first other member in the file)
+  and prints its KCV (the peer derives with this
   device's exchange key to hold the same KEK);
 * ``group show GROUP.json`` — the group file: UID, signer, members;
 * ``migrate --key K [card] --to-reader B`` — copy key K from its XKEK domain on the
@@ -90,8 +91,8 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
         "--peer",
         metavar="SERIAL",
         help=(
-            "the member whose exchange key is used (default: the only other member;"
-            " asked on the terminal when there are several)"
+            "the member whose exchange key is used (default: the first other member"
+            " in GROUP.json; the output names it)"
         ),
     )
     derive.add_argument("--pin-env", metavar="VAR", help="the device's user PIN")
@@ -260,21 +261,30 @@ def _admit(arguments: argparse.Namespace) -> int:
 def _derive(arguments: argparse.Namespace) -> int:
     from keymanager.cli.result_once import flushed_on_error
     from keymanager.workflows.xkek import derive_kek
+    from keymanager.workflows.xkek_group import GroupFile, default_peer
 
     interaction = _interaction(arguments, arguments.pin_env)
+    peer: str | None = arguments.peer
     with flushed_on_error(interaction), open_card(arguments) as hsm:
-        derived = derive_kek(hsm, interaction, arguments.group_file, peer_serial=arguments.peer)
+        if peer is None:  # the first other member of the file (the workflow would ask)
+            chosen = default_peer(GroupFile.load(arguments.group_file), hsm.serial())
+            peer = chosen.serial if chosen is not None else None
+        derived = derive_kek(hsm, interaction, arguments.group_file, peer_serial=peer)
     interaction.take_results()
-    return emit(
-        arguments,
-        derived.to_dict(),
-        [
-            f"Key domain {derived.domain}: KEK derived with the exchange key of device "
-            f"{derived.peer_serial}, KCV {derived.kcv}.",
-            f"Device {derived.peer_serial} shows the same KCV once it derives with the "
-            f"exchange key of device {derived.serial}.",
-        ],
+    lines = [
+        f"Key domain {derived.domain}: KEK derived with the exchange key of device "
+        f"{derived.peer_serial}, KCV {derived.kcv}.",
+    ]
+    if arguments.peer is None:
+        lines.append(
+            f"Peer: device {derived.peer_serial}, the first other member in "
+            f"{arguments.group_file} (--peer SERIAL names another)."
+        )
+    lines.append(
+        f"Device {derived.peer_serial} shows the same KCV once it derives with the "
+        f"exchange key of device {derived.serial}."
     )
+    return emit(arguments, derived.to_dict(), lines)
 
 
 @workflow_command

@@ -123,6 +123,14 @@ class CliInteraction(Interaction):
         if not self._interactive():
             raise CliError(f"no terminal to ask for the {what}: use {option}")
 
+    def _require_terminal_for(self, question: str) -> None:
+        """A question (a whole prompt, not a noun) asked without a terminal."""
+        if not self._interactive():
+            raise CliError(
+                f'no terminal to answer the question "{question.rstrip(": ")}": give the '
+                "answer with the command's options"
+            )
+
     def _input(self, prompt: str) -> str:
         self._stderr.write(prompt)
         self._stderr.flush()
@@ -141,7 +149,7 @@ class CliInteraction(Interaction):
         else:
             if default is not None and not self._interactive():
                 return default
-            self._require_terminal(prompt, "the command's options")
+            self._require_terminal_for(prompt)
             shown = f" [{default}]" if default is not None else ""
             text = self._input(f"{prompt} ({minimum}-{maximum}){shown}: ")
             if not text and default is not None:
@@ -169,7 +177,7 @@ class CliInteraction(Interaction):
         enabled = [choice for choice in choices if not choice.disabled]
         if len(enabled) == 1 and not self._interactive():
             return enabled[0].value
-        self._require_terminal(prompt, "the command's options")
+        self._require_terminal_for(prompt)
         self._stderr.write(f"{prompt}\n")
         for index, choice in enumerate(choices, start=1):
             note = f"  ({choice.disabled})" if choice.disabled else ""

@@ -66,6 +66,7 @@ __all__ = [
     "TargetNotInGroup",
     "XkekDomainMissing",
     "XkekWorkflowError",
+    "default_peer",
     "derive_with_peer",
     "exchange_key_of",
     "group_domain",
@@ -302,6 +303,12 @@ class GroupFile:
                 raise
             what = f"field {error}" if isinstance(error, KeyError) else str(error)
             raise GroupFileDamaged(f"{name} is damaged: {what} is missing or malformed") from None
+
+
+def default_peer(group: GroupFile, serial: str) -> GroupMember | None:
+    """The peer ``group derive`` takes without ``--peer``: the first member, in the
+    file's order, other than ``serial`` that has an exchange key (``None``: no other)."""
+    return next((m for m in group.members if m.serial != serial and m.exchange_key), None)
 
 
 def short_uid(uid: bytes) -> str:

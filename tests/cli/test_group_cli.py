@@ -359,3 +359,58 @@ def test_the_signer_card_admits_itself(cards: Path, capsys: pytest.CaptureFixtur
     assert on_c["kcv"] == on_b["kcv"] and on_c["peer"] == serial_of(card(cards, "b"))
     status = run_json(capsys, "status", "--simulator", card(cards, "c"), "--pin-env", "T_PIN")
     assert [d["uid"] for d in status["key_domains"] if d["type"] == "XKEK"] == [group["uid"]]
+
+
+def test_derive_without_peer_takes_the_first_other_member(
+    cards: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three members: ``group derive`` without --peer uses the first other one in the file
+    and says so (it never asks a terminal there is none of)."""
+    run_json(capsys, "group", "admit", cards / "group.json",
+             "--signer-simulator", card(cards, "signer"), "--signer-pin-env", "T_SPIN",
+             "--simulator", card(cards, "c"), "--pin-env", "T_PIN")  # fmt: skip
+    order = [m["serial"] for m in json.loads((cards / "group.json").read_text())["members"]]
+    serial_a, serial_b, serial_c = (serial_of(card(cards, name)) for name in ("a", "b", "c"))
+    assert order == [serial_a, serial_b, serial_c]
+
+    status, out, err = run(capsys, "group", "derive", str(cards / "group.json"),
+                           "--simulator", str(card(cards, "c")), "--pin-env", "T_PIN")  # fmt: skip
+    assert status == 0, err
+    assert "no terminal" not in err
+    lines = out.splitlines()
+    assert lines[0].startswith("Key domain ") and f"of device {serial_a}, KCV " in lines[0]
+    assert lines[1] == (
+        f"Peer: device {serial_a}, the first other member in {cards / 'group.json'} "
+        "(--peer SERIAL names another)."
+    )
+    on_b = run_json(capsys, "group", "derive", cards / "group.json",
+                    "--simulator", card(cards, "b"), "--pin-env", "T_PIN")  # fmt: skip
+    assert on_b["peer"] == serial_a
+    on_a = run_json(capsys, "group", "derive", cards / "group.json",
+                    "--simulator", card(cards, "a"), "--pin-env", "T_PIN")  # fmt: skip
+    assert on_a["peer"] == serial_b and on_a["kcv"] == on_b["kcv"]
+    # --peer still names another
+    named = run_json(capsys, "group", "derive", cards / "group.json",
+                     "--simulator", card(cards, "a"), "--peer", serial_c,
+                     "--pin-env", "T_PIN")  # fmt: skip
+    assert named["peer"] == serial_c and named["kcv"] != on_b["kcv"]
+
+
+def test_a_question_without_terminal_is_quoted_whole() -> None:
+    """The no-terminal refusal of a question names the question, not 'the <question>'."""
+    import io
+
+    from keymanager.cli.interaction import CliInteraction
+    from keymanager.cli.prompts import CliError
+    from keymanager.workflows.interaction import Choice
+
+    interaction = CliInteraction(stdin=io.StringIO(), stderr=io.StringIO())
+    question = "Derive the group KEK with the exchange key of which member?"
+    with pytest.raises(CliError) as refused:
+        interaction.ask_choice(question, [Choice(1, "A"), Choice(2, "B")])
+    assert str(refused.value) == (
+        f'no terminal to answer the question "{question}": give the answer with the '
+        "command's options"
+    )
+    with pytest.raises(CliError, match='question "How many shares": give the answer'):
+        interaction.ask_number("How many shares:", minimum=1, maximum=9)
