@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from keymanager.card.errors import NoKeyDomainSupport
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import AES_DEFAULT_ALGORITHMS, EcKeySpec, KeySpec, RsaKeySpec
 from keymanager.card.keystore import (
@@ -131,6 +132,25 @@ class GeneratedKey:
         }
 
 
+def _no_key_domain_words(hsm: SmartCardHsm, domain: int) -> str:
+    """Why ``domain`` (neither a DKEK nor an XKEK domain on the card) takes no key."""
+    try:
+        slots = hsm.key_domains()
+    except NoKeyDomainSupport:
+        slots = []
+    if not slots:
+        return f"this card has no key domains, so no key domain {domain}"
+    if any(slot.index == domain for slot in slots):
+        return (
+            f"key domain {domain} is empty on this card: create a DKEK domain in it or "
+            "admit the device to a key-domain group there first"
+        )
+    return (
+        f"this card has no key domain {domain} (its {len(slots)} key-domain slot(s) are "
+        f"0 to {len(slots) - 1})"
+    )
+
+
 @ceremony_step("generate key")
 def generate_key(
     hsm: SmartCardHsm,
@@ -154,7 +174,8 @@ def generate_key(
         (:func:`keymanager.workflows.sealing.generation_algorithms`), proven by a WRAP
         the card refuses before the key is reported; a key the card would export is
         deleted again.
-    :raises DomainNotReady: ``domain`` is not a DKEK domain on this card.
+    :raises DomainNotReady: ``domain`` is no key domain (DKEK or XKEK) on this card: the
+        slot is empty, or the card has no such slot.
     :raises SealNotProven: ``seal`` and the card did not refuse WRAP (the key is gone).
     """
     if not label.strip():
@@ -164,7 +185,7 @@ def generate_key(
         by_kcv, hidden, incomplete = domains_by_kcv(hsm)
         with_kek = {d for ds in by_kcv.values() for d in ds} | set(hidden)
         if domain not in with_kek | set(incomplete):
-            raise DomainNotReady(f"key domain {domain} is not a DKEK domain on this card")
+            raise DomainNotReady(f"{_no_key_domain_words(hsm, domain)}; nothing was changed")
         kek_present = domain in with_kek
         if not kek_present:
             interaction.warn(

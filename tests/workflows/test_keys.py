@@ -229,7 +229,7 @@ def test_generate_rsa_ec_aes_with_domain_and_algorithms() -> None:
     assert (listed[1].kind, listed[1].size, listed[1].label) == (KeyKind.RSA, 1024, "rsa one")
     assert (listed[2].kind, listed[2].size) == (KeyKind.EC, 256)
     assert (listed[3].kind, listed[3].size, listed[3].label) == (KeyKind.AES, 256, "aes one")
-    with pytest.raises(WorkflowError, match="not a DKEK domain"):
+    with pytest.raises(WorkflowError, match=r"no key domain 5 \(its 2 key-domain slot"):
         generate_key(hsm, ScriptedInteraction(), KeyAlgorithm.parse("aes:128"), "x", domain=5)
     for bad in ("rsa:1000", "ec:nosuchcurve", "aes:64", "dsa:1024"):
         with pytest.raises(ValueError):

@@ -378,3 +378,37 @@ def test_delete_xkek_domain(group: tuple[Path, Device, Device]) -> None:
     )
     assert a.hsm.key_domain_status(domain_a) is None
     assert GroupFile.load(path).member(a.serial) is None
+
+
+# --- generating into a key domain ------------------------------------------------------------
+
+
+def test_generate_names_an_empty_or_missing_slot(group: tuple[Path, Device, Device]) -> None:
+    """XKEK domains take keys now: a slot that is no key domain is said to be what it is."""
+    path, a, _b = group
+    free = next(slot.index for slot in a.hsm.key_domains() if slot.status is None)
+    before = snapshot(a)
+    with pytest.raises(DomainNotReady) as empty:
+        generate_key(
+            a.hsm, ScriptedInteraction(), KeyAlgorithm.parse("ec:prime256v1"), "x", domain=free
+        )
+    assert str(empty.value).startswith(f"key domain {free} is empty on this card")
+    assert "DKEK domain" not in str(empty.value).split(":")[0]
+    assert str(empty.value).endswith("nothing was changed")
+    with pytest.raises(DomainNotReady) as missing:
+        generate_key(
+            a.hsm, ScriptedInteraction(), KeyAlgorithm.parse("ec:prime256v1"), "x", domain=9
+        )
+    assert str(missing.value) == (
+        "this card has no key domain 9 (its 4 key-domain slot(s) are 0 to 3); nothing was changed"
+    )
+    assert snapshot(a) == before
+    # the XKEK domain itself takes the key (its KEK not derived yet: a warning, no refusal)
+    generated = generate_key(
+        a.hsm,
+        ScriptedInteraction(),
+        KeyAlgorithm.parse("ec:prime256v1"),
+        "in the group",
+        domain=domain_of(path, a),
+    )
+    assert generated.domain == domain_of(path, a)
