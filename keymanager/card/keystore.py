@@ -102,7 +102,6 @@ from keymanager.card.pkcs15 import (
     encode_cd,
     encode_prkd,
 )
-from keymanager.dkek.keyblob import describe_blob
 
 __all__ = [
     "CA_CERTIFICATE_PREFIX",
@@ -184,6 +183,8 @@ class KeyStore(KeyListing):
         :raises CardError: the card refused a command; if that happened after UNWRAP,
             the new key has been deleted again (best effort).
         """
+        from keymanager.dkek.keyblob import describe_blob  # not needed to list keys
+
         header = describe_blob(blob)
         kind = blob_key_kind(header.key_type)
         facts = public_key_facts(certificate, public_key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 
@@ -22,7 +23,9 @@ from keymanager.card.pkcs15 import (
     KeyUsage,
     PrivateKeyDescription,
 )
-from keymanager.dkek.keyblob import KeyType
+
+if TYPE_CHECKING:
+    from keymanager.dkek.keyblob import KeyType
 
 KEY_PREFIX = 0xCC
 PRKD_PREFIX = 0xC4
@@ -179,6 +182,9 @@ def numbers_of(fids: Iterable[int], prefix: int) -> set[int]:
 
 def blob_key_kind(key_type: KeyType) -> KeyKind:
     """The PKCS#15 key kind of a key blob's type."""
+    # here, not at the top: listing keys does not need the key-blob codec
+    from keymanager.dkek.keyblob import KeyType
+
     if key_type in (KeyType.RSA, KeyType.RSA_CRT):
         return KeyKind.RSA
     if key_type is KeyType.EC:

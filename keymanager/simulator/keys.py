@@ -10,6 +10,7 @@ domain, and its request carries that domain's UID (:mod:`~keymanager.simulator.x
 from __future__ import annotations
 
 import hmac
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -22,15 +23,6 @@ from keymanager.dkek.curves import (
     derive_public_point,
 )
 from keymanager.dkek.errors import KeyBlobError
-from keymanager.dkek.keyblob import (
-    AES_DEFAULT_ALLOWED_ALGORITHMS,
-    AesKey,
-    EcKeyMaterial,
-    WrappableKey,
-    decode_key,
-    describe_blob,
-    encode_key,
-)
 from keymanager.simulator import cvc
 from keymanager.simulator.apdu import CardStatus, Command, tlv_map
 from keymanager.simulator.core import (
@@ -42,6 +34,10 @@ from keymanager.simulator.core import (
 )
 from keymanager.simulator.crypto import cryptography_ec_key, generate_rsa, rsa_from_primes
 from keymanager.simulator.state import KeyRecord
+
+if TYPE_CHECKING:
+    # the key-blob codec is imported where keys are wrapped: listing keys does not need it
+    from keymanager.dkek.keyblob import WrappableKey
 
 _AES_GENERATE = {0xB0: 16, 0xB1: 24, 0xB2: 32}
 WRAP_ALGORITHM = 0x92
@@ -207,6 +203,8 @@ class KeyCommands(SimulatorCore):
         return curve
 
     def _generate_aes_key(self, command: Command) -> bytes:
+        from keymanager.dkek.keyblob import AES_DEFAULT_ALLOWED_ALGORITHMS
+
         self._require_pin()
         kid = command.p1
         length = _AES_GENERATE.get(command.p2)
@@ -228,6 +226,8 @@ class KeyCommands(SimulatorCore):
     # --- wrap / unwrap --------------------------------------------------------------------
 
     def _wrap_key(self, command: Command) -> bytes:
+        from keymanager.dkek.keyblob import encode_key
+
         if command.p2 != 0x92:
             raise CardStatus(0x6A86)
         self._require_pin()
@@ -251,6 +251,8 @@ class KeyCommands(SimulatorCore):
             )
 
     def _wrappable(self, kid: int, record: KeyRecord) -> WrappableKey:
+        from keymanager.dkek.keyblob import AesKey, EcKeyMaterial
+
         secret = self._secret(kid, record)
         if isinstance(secret, rsa.RSAPrivateKey):
             return secret
@@ -263,6 +265,8 @@ class KeyCommands(SimulatorCore):
         return EcKeyMaterial.from_private_value(curve, private_value)
 
     def _unwrap_key(self, command: Command) -> bytes:
+        from keymanager.dkek.keyblob import decode_key, describe_blob
+
         if command.p2 != 0x93:
             raise CardStatus(0x6A86)
         self._require_pin()
@@ -300,6 +304,8 @@ class KeyCommands(SimulatorCore):
 
     @staticmethod
     def _record_for(key: WrappableKey) -> KeyRecord:
+        from keymanager.dkek.keyblob import EcKeyMaterial
+
         if isinstance(key, rsa.RSAPrivateKey):
             numbers = key.private_numbers()
             bits = key.key_size
