@@ -20,7 +20,8 @@ file, never a torn one.
 :meth:`GroupFile.load` checks the whole file before anything uses it: a file of another
 program (or a newer format) raises :class:`GroupFileForeign`, a file that is ours but
 cannot be read (bad JSON, a missing or malformed field, a membership or request that
-does not belong to the group's UID) raises :class:`GroupFileDamaged`.
+does not belong to the group's UID) raises :class:`GroupFileDamaged`; both messages end
+with "nothing was changed" (``reason`` holds the words before it).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ __all__ = [
     "GroupFile",
     "GroupFileDamaged",
     "GroupFileForeign",
+    "GroupFileUnusable",
     "GroupMember",
     "GroupSigner",
     "KcvMismatch",
@@ -88,11 +90,21 @@ class XkekWorkflowError(WorkflowError):
     nothing_changed: bool = True
 
 
-class GroupFileDamaged(XkekWorkflowError):
+class GroupFileUnusable(XkekWorkflowError):
+    """The group file cannot be used: the message is the reason and "; nothing was
+    changed" (nothing is done with a file before it was read whole); ``reason`` is the
+    reason alone, for a summary that is not a refusal."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{reason}; nothing was changed")
+        self.reason = reason
+
+
+class GroupFileDamaged(GroupFileUnusable):
     """The group file is keymanager's but cannot be read (torn, edited, truncated)."""
 
 
-class GroupFileForeign(XkekWorkflowError):
+class GroupFileForeign(GroupFileUnusable):
     """The file is not a keymanager key-domain group file (or a newer format of one)."""
 
 
@@ -267,7 +279,7 @@ class GroupFile:
             raw = path.read_bytes()
         except OSError as error:
             raise XkekWorkflowError(
-                f"cannot read the group file {path}: {error.strerror or error}"
+                f"cannot read the group file {path}: {error.strerror or error}; nothing was changed"
             ) from None
         return cls.decode(raw, str(path))
 

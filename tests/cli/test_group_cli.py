@@ -414,3 +414,27 @@ def test_a_question_without_terminal_is_quoted_whole() -> None:
     )
     with pytest.raises(CliError, match='question "How many shares": give the answer'):
         interaction.ask_number("How many shares:", minimum=1, maximum=9)
+
+
+def test_a_damaged_or_foreign_group_file_changes_nothing(
+    cards: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = json.loads((cards / "group.json").read_text())
+    damaged = cards / "damaged.json"
+    damaged.write_text(json.dumps({**good, "uid": good["uid"][:-2] + "00"}))
+    foreign = cards / "foreign.json"
+    foreign.write_text(json.dumps({**good, "format": "sc-hsm-tool"}))
+    for path, kind in ((damaged, "GroupFileDamaged"), (foreign, "GroupFileForeign"),
+                       (cards / "absent.json", "XkekWorkflowError")):  # fmt: skip
+        for argv in (
+            ("group", "show", path),
+            ("group", "derive", path, "--simulator", card(cards, "a"), "--pin-env", "T_PIN"),
+            ("group", "admit", path, "--signer-simulator", card(cards, "signer"),
+             "--signer-pin-env", "T_SPIN", "--simulator", card(cards, "c"),
+             "--pin-env", "T_PIN"),
+        ):  # fmt: skip
+            error = error_of(capsys, *argv)
+            assert error["kind"] == kind, (argv, error)
+            assert error["message"].endswith("; nothing was changed"), error["message"]
+            assert error["nothing_changed"] is True
+    assert not (cards / "absent.json").exists()

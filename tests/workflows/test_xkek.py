@@ -341,9 +341,11 @@ def test_group_file_damaged_or_foreign(group: tuple[Path, Device, Device], tmp_p
         bad = tmp_path / "bad.json"
         bad.write_text(content)
         before = (snapshot(a), snapshot(c), bad.read_bytes())
-        with pytest.raises(error, match=words):
+        with pytest.raises(error, match=words) as refused:
             GroupFile.load(bad)
-        with pytest.raises(error):
+        assert str(refused.value).endswith("; nothing was changed")
+        assert refused.value.nothing_changed is True
+        with pytest.raises(error, match=r"nothing was changed$"):
             admit_member(a.hsm, c.hsm, ScriptedInteraction(), bad)
         assert (snapshot(a), snapshot(c), bad.read_bytes()) == before
 
