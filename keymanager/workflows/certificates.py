@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.keystore import CertificateKind, KeyInfo, KeyStore
 from keymanager.card.pkcs15 import KeyKind, key_kind_and_size
+from keymanager.workflows.ceremony_session import ceremony_step
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.csr import sign_on_card
 from keymanager.workflows.errors import WorkflowError
@@ -143,6 +144,7 @@ def _proven(
     return [c for c in candidates if _verifies(c.public_key(), signature, message)]
 
 
+@ceremony_step("import certificate")
 def import_certificate(
     hsm: SmartCardHsm, interaction: Interaction, key_reference: int, data: bytes
 ) -> ImportedCertificate:

@@ -41,6 +41,7 @@ from keymanager.card.pkcs15 import (
     encode_prkd,
 )
 from keymanager.dkek.fileio import write_private_file
+from keymanager.workflows.ceremony_session import ceremony_step
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.errors import WorkflowError
 from keymanager.workflows.interaction import Cancelled, Interaction
@@ -85,6 +86,7 @@ class RenamedKey:
         }
 
 
+@ceremony_step("rename key")
 def rename_key(
     hsm: SmartCardHsm, interaction: Interaction, key_reference: int, label: str
 ) -> RenamedKey:
@@ -260,6 +262,7 @@ class DeletedDataObject:
         return {"label": self.label, "deleted": True, "removed": list(self.removed)}
 
 
+@ceremony_step("delete data object", witness=True)
 def delete_data_object(hsm: SmartCardHsm, interaction: Interaction, file: int) -> DeletedDataObject:
     """Delete a data object after a confirmation: its description ``C9xx``, then its file.
 

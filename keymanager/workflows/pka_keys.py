@@ -27,6 +27,7 @@ from keymanager.card.pka_file import PkaFile, PkaFileError
 from keymanager.dkek.curves import curve_by_name
 from keymanager.dkek.errors import UnsupportedKey
 from keymanager.dkek.fileio import write_private_file
+from keymanager.workflows.ceremony_session import ceremony_step
 from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.errors import CustodianKeyNotCreated, WorkflowError
 from keymanager.workflows.interaction import Interaction
@@ -86,6 +87,7 @@ def custodian_curve(name: str) -> str:
     return curve
 
 
+@ceremony_step("create custodian key")
 def create_custodian_key(
     custodian: SmartCardHsm,
     interaction: Interaction,
