@@ -2,10 +2,11 @@
 
 One subprocess (``tests/gui_xcb/xcb_smoke.py``, ``QT_QPA_PLATFORM=xcb`` on the private
 Xvfb) opens them all, one after another, on the demo card's main window; each dialog
-is then one test here: visible, a non-empty size, exposed by the X server, and neither
-the widget's grab nor the pixels read back from the X server blank.  If the subprocess
-dies on a dialog (a crash in Qt), that dialog fails with the process's last words and
-a new subprocess goes on with the rest.
+is then one test here: visible, a non-empty size, exposed by the X server, neither
+the widget's grab nor the pixels read back from the X server blank, and no label, field
+or button squashed below the height it needs (``tests/support/dialog_layout.py``).  If
+the subprocess dies on a dialog (a crash in Qt), that dialog fails with the process's
+last words and a new subprocess goes on with the rest.
 
 The long scripted session (``tests/gui/test_long_session.py``) runs here too, on xcb.
 """
@@ -115,6 +116,7 @@ def test_dialog_paints_in_a_real_window(
     assert width >= MIN_SIDE and height >= MIN_SIDE, f"{name} is {width}x{height}"
     assert result["blank"] is None, f"{name}'s grab is blank: {result['blank']}"
     assert result["screen_blank"] is None, f"{name} on the X server: {result['screen_blank']}"
+    assert result["cramped"] == [], f"{name} squashes: {result['cramped']}"
 
 
 def test_long_session_on_xcb_quits_cleanly(xvfb: XvfbServer, tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ read back from the X server), closes it.  One line per dialog on stdout, flushed
 once so a crash still leaves the lines before it::
 
     RESULT {"name": ..., "visible": ..., "width": ..., "height": ..., "exposed": ...,
-            "blank": null or why, "screen_blank": null or why, "error": null or text}
+            "blank": null or why, "screen_blank": null or why,
+            "cramped": [squashed widgets], "error": null or text}
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def check_dialog(app: Any, window: Any, name: str, shots: Path) -> dict[str, obj
 
     from keymanager.gui.dialog_catalog import CATALOG
     from tests.support.blank_image import blank_reason
+    from tests.support.dialog_layout import cramped_widgets
 
     result: dict[str, object] = {"name": name, "error": None}
     dialog = CATALOG.build(name, window)
@@ -47,6 +49,7 @@ def check_dialog(app: Any, window: Any, name: str, shots: Path) -> dict[str, obj
     _settle(app)
     result["visible"] = dialog.isVisible()
     result["width"], result["height"] = dialog.width(), dialog.height()
+    result["cramped"] = cramped_widgets(dialog)
     image = dialog.grab().toImage()
     result["blank"] = blank_reason(image)
     screen_image = dialog.screen().grabWindow(dialog.winId()).toImage()

@@ -120,6 +120,10 @@ class CsrDialog(QDialog):
             edit.textChanged.connect(self._validate)
         self.names_edit.textChanged.connect(self._validate)
         self._validate()
+        # Tall enough for the wrapped intro: Qt limits a dialog sizing itself to two
+        # thirds of the screen (682 lines on a 1280x1024 one), then only up to its
+        # minimum size, which leaves out the intro's wrapped lines and squashes the fields.
+        self.setMinimumHeight(layout.totalHeightForWidth(self.sizeHint().width()))
 
     def content(self) -> RequestContent:
         """The request's content.

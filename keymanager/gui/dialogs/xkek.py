@@ -42,6 +42,8 @@ from keymanager.gui.worker import CardSource
 FIRST_FREE = -1
 """The slot spin box's value for "the first free slot"."""
 ANY_PEER = ""
+DIALOG_WIDTH = 560
+"""Pixels: the group dialogs' smallest width (their notes wrap to it)."""
 
 
 class _GroupDialog(QDialog):
@@ -53,9 +55,14 @@ class _GroupDialog(QDialog):
         super().__init__(parent)
         self.setObjectName(object_name)
         self.setWindowTitle(title)
-        self.resize(560, 0)
+        # A minimum width, not resize(): a dialog resized before it is shown keeps that
+        # size, and its word-wrapped note then gets the height of a few lines less than
+        # it needs (Qt's minimum size ignores height-for-width), squashing the form.
+        # Unresized, show() sizes it by height-for-width, as the other dialogs.
+        self.setMinimumWidth(DIALOG_WIDTH)
         self.main_layout = QVBoxLayout(self)
         intro = QLabel(note)
+        intro.setObjectName("groupNote")
         intro.setWordWrap(True)
         self.main_layout.addWidget(intro)
         self.form = QFormLayout()
@@ -66,6 +73,14 @@ class _GroupDialog(QDialog):
         _buttons, self.ok_button = add_ok_cancel(self, self.main_layout, ok_text)
         self._validate()
 
+    def _make_room(self) -> None:
+        """Grow to the height the wrapped lines need now (a longer summary or problem)."""
+        if not self.isVisible():
+            return
+        needed = self.main_layout.totalHeightForWidth(self.width())
+        if self.height() < needed:
+            self.resize(self.width(), needed)
+
     def problem(self) -> str | None:
         return None
 
@@ -73,6 +88,7 @@ class _GroupDialog(QDialog):
         problem = self.problem()
         self.problem_label.setText(f"Not possible: {problem}" if problem else "")
         self.ok_button.setEnabled(problem is None)
+        self._make_room()
 
     def accept(self) -> None:
         if self.problem() is None:
