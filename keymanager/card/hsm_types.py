@@ -274,7 +274,9 @@ class KeyDomainStatus:
 
     ``kcv`` is ``None`` when the card answers eight zero bytes: the KCV is hidden until
     the user PIN is verified (Pico HSM), or no share was imported yet.
-    ``uid`` is the key-domain UID of an XKEK domain (empty otherwise).
+    ``uid`` is the key-domain UID of an XKEK domain (empty otherwise).  An XKEK domain
+    has no shares: its ``shares_total`` and ``shares_outstanding`` are 0 whatever the
+    card answers (Pico HSM answers FF for the total).
     """
 
     shares_total: int
@@ -291,7 +293,9 @@ class KeyDomainStatus:
     def parse(cls, data: bytes) -> KeyDomainStatus:
         """Parse the response; the caller checked it has at least 10 bytes."""
         kcv = bytes(data[2:10])
-        return cls(data[0], data[1], None if kcv == bytes(8) else kcv, bytes(data[10:]))
+        uid = bytes(data[10:])
+        total, outstanding = (0, 0) if uid else (data[0], data[1])  # XKEK: no shares
+        return cls(total, outstanding, None if kcv == bytes(8) else kcv, uid)
 
 
 @dataclass(frozen=True)

@@ -438,3 +438,27 @@ def test_a_damaged_or_foreign_group_file_changes_nothing(
             assert error["message"].endswith("; nothing was changed"), error["message"]
             assert error["nothing_changed"] is True
     assert not (cards / "absent.json").exists()
+
+
+def test_an_xkek_domain_counts_no_shares(cards: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Pico HSM answers FF for an XKEK domain's share total: status and audit say 0, 0."""
+    import csv
+    import io
+
+    uid = json.loads((cards / "group.json").read_text())["uid"]
+    status = run_json(capsys, "status", "--simulator", card(cards, "a"), "--pin-env", "T_PIN")
+    [xkek] = [d for d in status["key_domains"] if d["type"] == "XKEK"]
+    assert (xkek["shares_total"], xkek["shares_outstanding"]) == (0, 0)
+    audit = run_json(capsys, "audit", "--simulator", card(cards, "a"), "--pin-env", "T_PIN")
+    [audited] = [d for d in audit["key_domains"] if d["state"] == "XKEK"]
+    assert (audited["shares_total"], audited["shares_outstanding"]) == (0, 0)
+    assert audited["uid"] == uid
+    code, out, err = run(capsys, "audit", "--simulator", str(card(cards, "a")), "--pin-env",
+                         "T_PIN", "--csv")  # fmt: skip
+    assert code == 0, err
+    rows = [r for r in csv.DictReader(io.StringIO(out)) if r["domain_state"] == "XKEK"]
+    assert rows and {(r["shares_total"], r["shares_outstanding"]) for r in rows} == {("0", "0")}
+    code, out, err = run(capsys, "audit", "--simulator", str(card(cards, "a")), "--pin-env",
+                         "T_PIN")  # fmt: skip
+    assert code == 0, err
+    assert "255" not in out

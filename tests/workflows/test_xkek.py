@@ -135,6 +135,12 @@ def test_group_file_and_registry(group: tuple[Path, Device, Device]) -> None:
         assert member is not None
         status = device.hsm.key_domain_status(member.domain)
         assert status is not None and status.uid == loaded.uid and status.kcv is None
+        # no shares (Pico HSM answers FF for the total: normalised by the card layer)
+        assert (status.shares_total, status.shares_outstanding) == (0, 0)
+        [listed] = [s for s in device.hsm.key_domains() if s.index == member.domain]
+        assert listed.status == status
+        [audited] = [d for d in audit(device.hsm).domains if d.number == member.domain]
+        assert (audited.shares_total, audited.shares_outstanding) == (0, 0)
         record = read_registry(device.hsm).domains[member.domain]
         assert record.purpose is DomainPurpose.XKEK
         [exchange] = [
