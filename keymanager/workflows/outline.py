@@ -85,6 +85,9 @@ UNRECORDED_GROUP_ID = "keys:unrecorded"
 DOMAIN_NOT_RECORDED = "Domain not recorded"
 SEALED_TEXT = "sealed: the card refuses to export it"
 EXPORTABLE_TEXT = "exportable (wrapped under its key domain's DKEK)"
+EXPORTABLE_XKEK_TEXT = (
+    "exportable (wrapped under its XKEK domain's KEK, to another device of the group)"
+)
 DOMAIN_SOURCE_TEXT = {
     "recorded": "recorded by keymanager",
     "probed": "probed",
@@ -262,8 +265,9 @@ def read_outline(hsm: SmartCardHsm) -> Outline:
                 pin_verified=pin_verified,
             )
         )
+        in_xkek = slot.status is not None and bool(slot.status.uid)
         for key in placed.get(slot.number, []):
-            node.add(key_node(key))
+            node.add(key_node(key, xkek=in_xkek))
     cas_found, ca_problem = _listed(store.list_ca_certificates, "the CA certificates")
     objects_found, data_problem = _listed(store.list_data_objects, "the data objects")
     if unrecorded:
@@ -613,12 +617,15 @@ def is_unrecorded(node: OutlineNode) -> bool:
     )
 
 
-def export_text(key: KeyInfo) -> str:
-    """Whether the card exports the key: sealed, exportable, or not known."""
+def export_text(key: KeyInfo, *, xkek: bool = False) -> str:
+    """Whether the card exports the key: sealed, exportable, or not known.
+
+    :param xkek: the key is in an XKEK domain (wrapped under the group's KEK, not a DKEK).
+    """
     if key.exportable is False:
         return SEALED_TEXT
     if key.exportable is True:
-        return EXPORTABLE_TEXT
+        return EXPORTABLE_XKEK_TEXT if xkek else EXPORTABLE_TEXT
     return "not known (“Find key domains…” tells)"
 
 
@@ -660,8 +667,8 @@ def _key_type(key: KeyInfo) -> str:
     return f"{key.kind.value} {key.size} bits"
 
 
-def key_node(key: KeyInfo) -> OutlineNode:
-    """The node of one key, with its certificate as a child."""
+def key_node(key: KeyInfo, *, xkek: bool = False) -> OutlineNode:
+    """The node of one key, with its certificate as a child (``xkek``: in an XKEK domain)."""
     details = [
         Detail("Label", key.label),
         Detail("Key reference", f"{key.key_reference} (CC{key.key_reference:02X})"),
@@ -674,7 +681,7 @@ def key_node(key: KeyInfo) -> OutlineNode:
         )
         details.append(Detail("Usage", usage or "(none)"))
     details.append(Detail("Key domain", key_domain_text(key)))
-    details.append(Detail("Export", export_text(key), copyable=False))
+    details.append(Detail("Export", export_text(key, xkek=xkek), copyable=False))
     details.append(
         Detail(
             "Allowed algorithms",

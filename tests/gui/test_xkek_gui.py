@@ -41,7 +41,7 @@ from keymanager.gui.messages import ErrorDialog
 from keymanager.gui.pin_dialog import PinDialog
 from keymanager.gui.worker import SimulatorSource
 from keymanager.simulator import SmartCardHsmSimulator
-from keymanager.workflows.outline import NodeKind, OutlineNode
+from keymanager.workflows.outline import EXPORTABLE_XKEK_TEXT, NodeKind, OutlineNode
 from tests.support.gui_window import Seen
 
 PROFILES = ("genuine", "pico")
@@ -214,6 +214,7 @@ def test_group_admit_derive_and_copy_a_key_to_the_other_device(
         if "group signing key" in node.title
     )
     assert key.parent is not None and key.parent.node_id == domain.node_id
+    assert key.detail("Export") == EXPORTABLE_XKEK_TEXT  # the group's KEK, no DKEK
     key_a = key.data
 
     # the exchange key stays: greyed with the reason
