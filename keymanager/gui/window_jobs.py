@@ -122,7 +122,12 @@ class JobRunning(HostServices):
         worker.submit("Reading the card", self._read_job(key), on_result=loaded, on_error=failed)
 
     def _read_job(self, key: str) -> JobFunction:
-        """Read the outline; first, once per session, repair what earlier sessions left."""
+        """Read the outline; first, once per session, repair what earlier sessions left.
+        An XKEK domain's details list the members of the group file used last."""
+        from keymanager.gui.areas.xkek import last_group_file
+        from keymanager.gui.xkek_members import add_group_members
+
+        group_file = last_group_file()  # a setting: read here, on the GUI thread
 
         def run(context: JobContext) -> LoadedCard:
             loaded = LoadedCard(Outline(OutlineNode(NodeKind.DEVICE, "", "root"), ""))
@@ -135,6 +140,7 @@ class JobRunning(HostServices):
                 except Exception as error:
                     loaded.problem = error
             loaded.outline = read_outline(context.hsm)
+            add_group_members(loaded.outline, group_file)
             return loaded
 
         return run

@@ -40,8 +40,17 @@ from keymanager.gui.dialogs.xkek_parts import THIS_CARD
 from keymanager.gui.messages import ErrorDialog
 from keymanager.gui.pin_dialog import PinDialog
 from keymanager.gui.worker import SimulatorSource
+from keymanager.gui.xkek_members import MEMBERS_UNKNOWN, add_group_members
+from keymanager.gui.xkek_samples import make_group_file
 from keymanager.simulator import SmartCardHsmSimulator
-from keymanager.workflows.outline import EXPORTABLE_XKEK_TEXT, NodeKind, OutlineNode
+from keymanager.workflows.outline import (
+    EXPORTABLE_XKEK_TEXT,
+    Detail,
+    NodeKind,
+    Outline,
+    OutlineNode,
+)
+from keymanager.workflows.xkek_group import GroupFile
 from tests.support.gui_window import Seen
 
 PROFILES = ("genuine", "pico")
@@ -173,6 +182,15 @@ def test_group_admit_derive_and_copy_a_key_to_the_other_device(
     assert f"XKEK domain, group {uid[:16].upper()}…" in domain.title
     assert "KEK not derived yet" in domain.title
     assert domain.detail("Group UID") == uid.upper()
+    # its members, from the group file used last
+    assert domain.detail("Members") == "2 in the group file, this device among them"
+    exchange_a, exchange_b = (m["exchange_key_ref"] for m in members)
+    assert (
+        domain.detail("Member 1")
+        == f"{serial_a}, key domain 0, exchange key {exchange_a} (this device)"
+    )
+    assert domain.detail("Member 2") == f"{serial_b}, key domain 0, exchange key {exchange_b}"
+    assert domain.detail("Group file") == str(group_path)
     offered = [action.id for action in window.context_actions(domain)]
     assert "xkek-derive" in offered
     assert "copy-kcv" not in offered  # nothing to copy before a KEK is derived
@@ -257,6 +275,9 @@ def test_group_admit_derive_and_copy_a_key_to_the_other_device(
     assert outline_b.device.detail("Serial") == serial_b
     domain_b = xkek_domain(outline_b.device)
     assert f"XKEK domain, group {uid[:16].upper()}…" in domain_b.title
+    assert domain_b.detail("Member 2") == (
+        f"{serial_b}, key domain 0, exchange key {exchange_b} (this device)"
+    )
     copied = [child for child in domain_b.children if "group signing key" in child.title]
     assert len(copied) == 1 and copied[0].data.key_reference == target_reference
 
@@ -300,3 +321,41 @@ def test_the_dialogs_say_why_they_cannot_run_yet(qtbot, window, tmp_path: Path) 
     added = admit.member_field.add_simulated_card(other)
     assert admit.member_source() is added and added.label == "Simulated card other.json"
     admit.reject()
+
+
+def _outline_with_xkek_domain(uid: str, serial: str) -> Outline:
+    root = OutlineNode(NodeKind.DEVICE, "", "root")
+    device_node = root.add(
+        OutlineNode(NodeKind.DEVICE, "device", "device", (Detail("Serial", serial),))
+    )
+    device_node.add(
+        OutlineNode(
+            NodeKind.KEY_DOMAIN,
+            "Key domain 0 — XKEK domain",
+            "domain:0",
+            (Detail("Type", "XKEK"), Detail("Group UID", uid), Detail("KCV", "0011")),
+        )
+    )
+    return Outline(root, "reader")
+
+
+def test_members_need_the_group_file_of_the_domains_group(tmp_path: Path) -> None:
+    path = make_group_file(tmp_path / "GROUP.json")
+    group = GroupFile.load(path)
+    first = group.members[0].serial
+    # no group file known, or one of another group: the line says how to list them
+    for known in (None, path):
+        outline = _outline_with_xkek_domain("AB" * 64, first)
+        add_group_members(outline, known)
+        domain = outline.nodes(NodeKind.KEY_DOMAIN)[0]
+        assert domain.detail("Members") == MEMBERS_UNKNOWN
+        assert domain.detail("Member 1") is None
+    # the group file of the domain's group: each member, this device named
+    outline = _outline_with_xkek_domain(group.uid.hex().upper(), first)
+    add_group_members(outline, path)
+    domain = outline.nodes(NodeKind.KEY_DOMAIN)[0]
+    labels = [item.label for item in domain.details]
+    assert labels[:4] == ["Type", "Group UID", "KCV", "Members"]  # after the KCV
+    assert (domain.detail("Member 1") or "").endswith("(this device)")
+    assert not (domain.detail("Member 2") or "").endswith("(this device)")
+    assert domain.detail("Group signer") == group.signer.serial
