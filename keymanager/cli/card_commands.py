@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from keymanager.card.keystore import KeyInfo
     from keymanager.cli.result_once import ResultOnceInteraction
     from keymanager.workflows.device import InitPlan, KeyDomainResult
+    from keymanager.workflows.xkek_leave import XkekDomainDeleted
 
 
 def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -525,16 +526,38 @@ def _domain_result(
     arguments: argparse.Namespace, interaction: ResultOnceInteraction, result: KeyDomainResult
 ) -> int:
     """Print a domain action's result once: the workflow's own words are not repeated."""
+    from keymanager.workflows.xkek_leave import XkekDomainDeleted
+
     interaction.take_results()
     if result.state == "empty":
-        line = f"Key domain {result.domain} deleted: the slot is empty now."
+        lines = [f"Key domain {result.domain} deleted: the slot is empty now."]
+        if isinstance(result, XkekDomainDeleted):
+            lines += _xkek_deleted_lines(result)
     else:
         kcv = f", KCV {result.kcv}" if result.kcv else ""
-        line = (
+        lines = [
             f"Key domain {result.domain}: {result.shares_total} share(s), "
             f"{result.shares_outstanding} outstanding{kcv}."
+        ]
+    return emit(arguments, result.to_dict(), lines)
+
+
+def _xkek_deleted_lines(result: XkekDomainDeleted) -> list[str]:
+    """What went with a deleted XKEK domain: its exchange key, the group file entry."""
+    left = f"device {result.serial} left group {result.short_uid}."
+    if result.exchange_key_ref is not None:
+        lines = [f"Its exchange key (key reference {result.exchange_key_ref}) was deleted: {left}"]
+    else:
+        lines = [f"It held no exchange key: {left}"]
+    if result.left_group_file:
+        lines.append(f"Device {result.serial} was taken off {result.group_file}.")
+    elif result.group_file is None:
+        lines.append(
+            f"No --group GROUP.json was given: the group file still lists device {result.serial}."
         )
-    return emit(arguments, result.to_dict(), [line])
+    else:
+        lines.append(result.group_file_note[:1].upper() + result.group_file_note[1:] + ".")
+    return lines
 
 
 @workflow_command

@@ -462,3 +462,53 @@ def test_an_xkek_domain_counts_no_shares(cards: Path, capsys: pytest.CaptureFixt
                          "T_PIN")  # fmt: skip
     assert code == 0, err
     assert "255" not in out
+
+
+def test_domain_delete_says_the_exchange_key_and_the_group_file(
+    cards: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = json.loads((cards / "group.json").read_text())
+    members = {m["serial"]: m for m in group["members"]}
+    serial_a, serial_b = serial_of(card(cards, "a")), serial_of(card(cards, "b"))
+    on_a, on_b = members[serial_a], members[serial_b]
+    status, out, err = run(capsys, "domain", "delete", "--domain", str(on_a["domain"]),
+                           "--group", str(cards / "group.json"), "--simulator",
+                           str(card(cards, "a")), "--pin-env", "T_PIN", "--yes")  # fmt: skip
+    assert status == 0, err
+    assert out.splitlines() == [
+        f"Key domain {on_a['domain']} deleted: the slot is empty now.",
+        f"Its exchange key (key reference {on_a['exchange_key_ref']}) was deleted: device "
+        f"{serial_a} left group {group['uid'][:16]}….",
+        f"Device {serial_a} was taken off {cards / 'group.json'}.",
+    ]
+    assert [m["serial"] for m in json.loads((cards / "group.json").read_text())["members"]] == [
+        serial_b
+    ]
+    # without --group: the file still lists the device, and the output says so
+    kept = cards / "kept.json"
+    shutil.copy(cards / "group.json", kept)
+    deleted = run_json(capsys, "domain", "delete", "--domain", str(on_b["domain"]),
+                       "--simulator", card(cards, "b"), "--pin-env", "T_PIN",
+                       "--yes")  # fmt: skip
+    assert deleted["state"] == "empty"
+    assert deleted["exchange_key_ref"] == on_b["exchange_key_ref"]
+    assert deleted["group_uid"] == group["uid"]
+    assert deleted["group_file"] is None and deleted["left_group_file"] is False
+    assert kept.read_bytes() == (cards / "group.json").read_bytes()
+
+
+def test_domain_delete_without_group_file_says_the_file_still_lists_it(
+    cards: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = json.loads((cards / "group.json").read_text())
+    serial_b = serial_of(card(cards, "b"))
+    on_b = next(m for m in group["members"] if m["serial"] == serial_b)
+    status, out, err = run(capsys, "domain", "delete", "--domain", str(on_b["domain"]),
+                           "--simulator", str(card(cards, "b")), "--pin-env", "T_PIN",
+                           "--yes")  # fmt: skip
+    assert status == 0, err
+    assert out.splitlines()[1:] == [
+        f"Its exchange key (key reference {on_b['exchange_key_ref']}) was deleted: device "
+        f"{serial_b} left group {group['uid'][:16]}….",
+        f"No --group GROUP.json was given: the group file still lists device {serial_b}.",
+    ]

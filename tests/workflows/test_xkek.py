@@ -50,6 +50,7 @@ from keymanager.workflows.xkek import (
     derive_kek,
     migrate_key,
 )
+from keymanager.workflows.xkek_leave import XkekDomainDeleted
 
 PIN = "123456"
 SO_PIN = bytes.fromhex("3537363231383830")
@@ -376,16 +377,38 @@ def test_delete_xkek_domain(group: tuple[Path, Device, Device]) -> None:
     confirmed = ScriptedInteraction().answer("confirm", True)
     result = delete_key_domain(b.hsm, confirmed, domain_b)
     assert result.domain == domain_b and b.hsm.key_domain_status(domain_b) is None
+    assert isinstance(result, XkekDomainDeleted)
+    assert result.exchange_key_ref == member.exchange_key_ref and result.serial == b.serial
+    assert result.group_uid == GroupFile.load(path).uid_hex
+    assert result.group_file is None and not result.left_group_file
     assert any("exchange key" in q for q in confirmed.questions)
     assert member.exchange_key_ref not in {k.key_reference for k in KeyStore(b.hsm).list_keys()}
     assert domain_b not in read_registry(b.hsm).domains
     # directly, with the group file: the member leaves it too
     domain_a = domain_of(path, a)
-    delete_xkek_domain(
+    left = delete_xkek_domain(
         a.hsm, ScriptedInteraction().answer("confirm", True), domain_a, group_path=path
     )
     assert a.hsm.key_domain_status(domain_a) is None
     assert GroupFile.load(path).member(a.serial) is None
+    assert left.left_group_file and left.group_file == str(path) and not left.group_file_note
+
+
+def test_delete_xkek_domain_with_the_file_of_another_group(
+    group: tuple[Path, Device, Device],
+) -> None:
+    """The domain goes; the other group's file is left as it was, and the result says why."""
+    path, a, _b = group
+    other = make_device(b"xkek other group O")
+    other_path = path.with_name("OTHER.json")
+    create_group(other.hsm, ScriptedInteraction(), other_path)
+    before = other_path.read_bytes()
+    told = ScriptedInteraction().answer("confirm", True)
+    result = delete_xkek_domain(a.hsm, told, domain_of(path, a), group_path=other_path)
+    assert isinstance(result, XkekDomainDeleted) and not result.left_group_file
+    assert "is the file of group" in result.group_file_note
+    assert other_path.read_bytes() == before
+    assert any(result.group_file_note in text for text in told.texts())
 
 
 # --- generating into a key domain ------------------------------------------------------------
