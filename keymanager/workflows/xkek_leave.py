@@ -143,10 +143,11 @@ def delete_xkek_domain(
     exchange_text = (
         f"its exchange key (key {exchange_ref}) is deleted first, " if exchange_ref else ""
     )
+    file_text = f" Device {serial} is taken off {group_path}." if group_path is not None else ""
     if not interaction.confirm(
         f"Delete key domain {domain} (XKEK, group {short_uid(status.uid)})? {exchange_text}"
         "the device leaves the group: keys can no longer be copied to or from it through "
-        f"this domain.{doubt}",
+        f"this domain.{file_text}{doubt}",
         destructive=True,
     ):
         raise Cancelled("not confirmed; nothing was changed")

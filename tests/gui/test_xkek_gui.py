@@ -29,6 +29,7 @@ from keymanager.card.hsm import SmartCardHsm
 from keymanager.card.hsm_types import InitParams
 from keymanager.card.keystore import KeyStore
 from keymanager.card.transport import LocalTransport
+from keymanager.gui.areas.xkek import remember_group_file
 from keymanager.gui.dialogs.generate_key import GenerateKeyDialog
 from keymanager.gui.dialogs.xkek import (
     AdmitDeviceDialog,
@@ -37,6 +38,7 @@ from keymanager.gui.dialogs.xkek import (
     DeriveKekDialog,
 )
 from keymanager.gui.dialogs.xkek_parts import THIS_CARD
+from keymanager.gui.gui_interaction import ChoiceDialog
 from keymanager.gui.messages import ErrorDialog
 from keymanager.gui.pin_dialog import PinDialog
 from keymanager.gui.worker import SimulatorSource
@@ -359,3 +361,113 @@ def test_members_need_the_group_file_of_the_domains_group(tmp_path: Path) -> Non
     assert (domain.detail("Member 1") or "").endswith("(this device)")
     assert not (domain.detail("Member 2") or "").endswith("(this device)")
     assert domain.detail("Group signer") == group.signer.serial
+
+
+def group_of_two(tmp_path: Path, profile: str) -> tuple[SimulatorSource, Path]:
+    """Devices A (the signer) and B, both admitted (one PIN for both); A's source."""
+    from keymanager.workflows.interaction import ScriptedInteraction
+    from keymanager.workflows.xkek import admit_member, create_group
+
+    card_a = device(tmp_path / "a.json", profile, "a", PIN_A)
+    card_b = device(tmp_path / "b.json", profile, "b", PIN_A)
+    path = tmp_path / "GROUP.json"
+    hsm_a, hsm_b = open_session(card_a), open_session(card_b)
+    interaction = ScriptedInteraction()
+    for _ in range(4):
+        interaction.answer("secret", PIN_A.encode())
+    create_group(hsm_a, interaction, path)
+    admit_member(hsm_a, hsm_a, interaction, path)
+    admit_member(hsm_a, hsm_b, interaction, path)
+    return SimulatorSource(card_a, "Device A"), path
+
+
+def delete_through_the_window(
+    qtbot: Any, window: Any, seen: Seen, *, take_off: bool | None
+) -> tuple[str, list[str]]:
+    """Delete key domain… on the XKEK domain; ``take_off``: the group-file answer
+    (``None``: no such question expected).  The confirmation's text and the messages."""
+    domain = xkek_domain(window.model.outline.device)
+    window.select_node(domain.node_id)
+    assert window.run_action("delete-domain")
+    if take_off is not None:
+        question = seen.next(ChoiceDialog)
+        labels = [choice.label for choice in question.choices]
+        assert labels == [
+            "Take this device off the group file (GROUP.json)",
+            "Leave the group file as it is",
+        ]
+        question.select(labels[0] if take_off else labels[1])
+        question.accept()
+    confirm = seen.next(QMessageBox)
+    confirmation = confirm.text()
+    yes = next(b for b in confirm.buttons() if b.text() == "Yes, erase")
+    messages: list[str] = []  # what the workflow says (the status bar shows it)
+    window.broker.info_message.connect(messages.append)
+    loaded: list[object] = []
+    window.outline_loaded.connect(loaded.append)
+    yes.click()
+
+    def pin_asked_or_done() -> bool:
+        for shown in seen.items:
+            if isinstance(shown, ErrorDialog):
+                pytest.fail(f"the job failed: {shown.message.title}: {shown.message.what_to_do}")
+            if isinstance(shown, PinDialog | ChoiceDialog) and id(shown) not in seen.used:
+                return True
+        return bool(loaded)
+
+    while not loaded:
+        qtbot.waitUntil(pin_asked_or_done, timeout=30_000)
+        if not loaded:
+            pin = seen.next(PinDialog)
+            pin.entry.setText(PIN_A)
+            pin.accept()
+    return confirmation, messages
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_delete_an_xkek_domain_takes_the_device_off_the_group_file(
+    qtbot, windows, tmp_path: Path, profile: str
+) -> None:
+    source_a, path = group_of_two(tmp_path, profile)
+    serial_a = source_a.simulator.serial
+    remember_group_file(path)  # the group file used last: the window offers to update it
+    window = make_window(qtbot, [source_a])
+    windows.append(window)
+    seen = Seen(qtbot, window)
+    domain = xkek_domain(window.model.outline.device)
+    exchange = next(child for child in domain.children if "XKEK exchange key" in child.title)
+    exchange_ref = exchange.data.key_reference
+    assert "delete-domain" in [action.id for action in window.context_actions(domain)]
+
+    confirmation, messages = delete_through_the_window(qtbot, window, seen, take_off=True)
+    assert f"its exchange key (key {exchange_ref}) is deleted first" in confirmation
+    assert f"Device {serial_a} is taken off {path}" in confirmation
+    assert any(f"taken off {path}" in text for text in messages), messages
+
+    # the card: the slot is empty, the exchange key gone; the group file lists B only
+    hsm_a = open_session(source_a.simulator)
+    assert hsm_a.key_domain_status(int(domain.detail("Number") or "0")) is None
+    assert exchange_ref not in [key.key_reference for key in KeyStore(hsm_a).list_keys()]
+    members = [m.serial for m in GroupFile.load(path).members]
+    assert serial_a not in members and len(members) == 1
+    outline = window.model.outline
+    assert not [n for n in outline.nodes(NodeKind.KEY_DOMAIN) if n.detail("Type") == "XKEK"]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_delete_an_xkek_domain_without_its_group_file(
+    qtbot, windows, tmp_path: Path, profile: str
+) -> None:
+    source_a, path = group_of_two(tmp_path, profile)
+    before = path.read_bytes()
+    window = make_window(qtbot, [source_a])  # no group file used in this window yet
+    windows.append(window)
+    seen = Seen(qtbot, window)
+    domain = xkek_domain(window.model.outline.device)
+    assert domain.detail("Members") == MEMBERS_UNKNOWN
+    confirmation, _messages = delete_through_the_window(qtbot, window, seen, take_off=None)
+    assert "is deleted first" in confirmation and "taken off" not in confirmation
+    assert not [
+        n for n in window.model.outline.nodes(NodeKind.KEY_DOMAIN) if n.detail("Type") == "XKEK"
+    ]
+    assert path.read_bytes() == before  # the group file is not touched

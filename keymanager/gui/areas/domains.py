@@ -72,7 +72,31 @@ def _delete_domain(context: JobContext, node: OutlineNode) -> object:
 
     slot = domain_slot(node)
     assert slot is not None
+    if slot.status is not None and slot.status.uid:
+        return _delete_xkek_domain(context, slot.number, slot.status.uid)
     return delete_key_domain(context.hsm, context.interaction, slot.number)
+
+
+def _delete_xkek_domain(context: JobContext, number: int, uid: bytes) -> object:
+    """An XKEK domain: its exchange key goes first (the workflow's confirmation names it);
+    with the group file of its group known here, offer to take the device off it too."""
+    from keymanager.gui.areas.xkek import group_file_of
+    from keymanager.workflows.interaction import Choice
+    from keymanager.workflows.xkek import delete_xkek_domain
+
+    known = group_file_of(uid)
+    group_path = None
+    if known is not None:
+        leave = context.interaction.ask_choice(
+            f"Key domain {number} is the XKEK domain of the group in {known}.  Update the "
+            "group file as well?",
+            [
+                Choice(True, f"Take this device off the group file ({known.name})"),
+                Choice(False, "Leave the group file as it is"),
+            ],
+        )
+        group_path = known if leave else None
+    return delete_xkek_domain(context.hsm, context.interaction, number, group_path=group_path)
 
 
 def rename_domain(host: AreaHost, node: OutlineNode) -> None:
@@ -250,7 +274,8 @@ def actions(host: AreaHost) -> list[MenuAction]:
             "Delete key domain…",
             DOMAIN,
             _delete_domain,
-            "Free the slot (refused while keys belong to the domain)",
+            "Free the slot (refused while keys belong to the domain; an XKEK domain's "
+            "exchange key is deleted with it)",
             available=is_used_domain,
             destructive=True,
         ),

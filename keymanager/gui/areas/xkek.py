@@ -130,6 +130,15 @@ def last_group_file() -> Path | None:
     return path if path is not None and path.is_file() else None
 
 
+def group_file_of(uid: bytes) -> Path | None:
+    """The group file used last if it is the file of group ``uid`` (``None``: not known)."""
+    from keymanager.gui.xkek_members import read_group
+
+    path = last_group_file()
+    group = read_group(path)
+    return path if group is not None and group.uid == uid else None
+
+
 def remember_group_file(path: Path) -> None:
     settings.save_value(GROUP_FILE_SETTING, str(path))
 
