@@ -12,6 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keymanager.cli.device import add_device_arguments, open_card, pka_numbers
+from keymanager.cli.group_cli import (
+    add_group_file_argument,
+    add_status_members,
+    group_file_option,
+    member_line,
+    no_group_domain_line,
+)
 from keymanager.cli.prompts import CliError
 from keymanager.cli.workflow_support import (
     add_json_argument,
@@ -46,6 +53,7 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
         help="verify the user PIN from this variable first (some devices hide KCVs until then)",
     )
     add_yes_argument(status, confirmations=False)  # the last try of a PIN from --pin-env
+    add_group_file_argument(status)
     status.add_argument("--json", action="store_true", help="print the result as JSON")
     status.set_defaults(handler=_status)
 
@@ -199,9 +207,11 @@ def _verify_from_env(hsm: SmartCardHsm, arguments: argparse.Namespace) -> None:
 
 
 def _status(arguments: argparse.Namespace) -> int:
+    group = group_file_option(arguments)  # a damaged file is refused before the card
     with open_card(arguments) as hsm:
         _verify_from_env(hsm, arguments)
         record = collect_status(hsm, hsm.connection.transport.name)
+    group_found = add_status_members(record, group) if group is not None else True
     if arguments.json:
         print(json.dumps(record, indent=2))
         return 0
@@ -231,6 +241,8 @@ def _status(arguments: argparse.Namespace) -> int:
             if domain["kcv_hidden"]:
                 kek += " (or its KCV hidden until login: use --pin-env)"
             print(f"Key domain {number:<4} : XKEK domain, group {domain['uid'][:16]}…, {kek}")
+            for member in domain.get("members", ()):
+                print(f"                  {member_line(member)}")
             continue
         if domain["shares_outstanding"]:
             kcv = "KCV pending"
@@ -244,6 +256,8 @@ def _status(arguments: argparse.Namespace) -> int:
             f"Key domain {number:<4} : {domain['type']}, {domain['shares_total']} share(s), "
             f"{domain['shares_outstanding']} outstanding, {kcv}"
         )
+    if group is not None and not group_found:
+        print(no_group_domain_line(arguments.group, group) + ".")
     return 0
 
 
@@ -661,6 +675,7 @@ def _add_audit_parser(subcommands: argparse._SubParsersAction[argparse.ArgumentP
         help="print the report as CSV, one row per key (the columns of docs/reference.md)",
     )
     add_yes_argument(audit_parser, confirmations=False)  # the last try of a PIN
+    add_group_file_argument(audit_parser)
     audit_parser.set_defaults(handler=_audit)
 
 
@@ -670,11 +685,23 @@ def _audit(arguments: argparse.Namespace) -> int:
     from keymanager.workflows.common import verify_user_pin
     from keymanager.workflows.interaction import SecretKind
 
+    if arguments.csv and arguments.group is not None:
+        raise CliError(
+            "--group lists the group's members in the text and JSON reports; the audit "
+            "CSV's columns are fixed (use it without --group); nothing was changed"
+        )
+    group = group_file_option(arguments)  # a damaged file is refused before the card
     interaction = interaction_for(arguments, {SecretKind.USER_PIN: arguments.pin_env})
     with open_card(arguments) as hsm:
         if arguments.pin_env and not arguments.probe_domains:
             verify_user_pin(hsm, interaction, "the audit")
         report = audit(hsm, interaction, probe_wrap=arguments.probe_domains)
+    group_found = True
+    if group is not None:
+        from keymanager.workflows.xkek_members import with_group_members
+
+        report = with_group_members(report, group)
+        group_found = any(domain.members is not None for domain in report.domains)
     if arguments.csv:
         from keymanager.workflows.audit_export import audit_csv
 
@@ -683,4 +710,6 @@ def _audit(arguments: argparse.Namespace) -> int:
         print(report.to_json())
     else:
         print(report.to_text(), end="")
+        if group is not None and not group_found:
+            print(no_group_domain_line(arguments.group, group) + ".")
     return 0

@@ -30,7 +30,7 @@ import argparse
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from keymanager.cli.device import add_device_arguments, open_card, reader_name
 from keymanager.cli.prompts import CliError
@@ -44,6 +44,7 @@ from keymanager.cli.workflow_support import (
 if TYPE_CHECKING:
     from keymanager.card.hsm import SmartCardHsm
     from keymanager.cli.result_once import ResultOnceInteraction
+    from keymanager.workflows.xkek_group import GroupFile
 
 
 def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -343,4 +344,66 @@ def _migrate(arguments: argparse.Namespace) -> int:
             f"XKEK key domain {result.target_domain} (group KEK KCV {result.kcv}).",
             f"Proof: {result.proof}.",
         ],
+    )
+
+
+# -- status / audit --group ----------------------------------------------------------
+
+
+def add_group_file_argument(parser: argparse.ArgumentParser) -> None:
+    """``--group GROUP.json`` of ``status`` and ``audit``: the members it records."""
+    parser.add_argument(
+        "--group",
+        type=Path,
+        metavar="GROUP.json",
+        help="a key-domain group file: list its members under this device's XKEK domain "
+        "of that group",
+    )
+
+
+def group_file_option(arguments: argparse.Namespace) -> GroupFile | None:
+    """The group file ``--group`` names, read and checked (``None`` without it)."""
+    from keymanager.workflows.xkek_group import GroupFile, XkekWorkflowError
+
+    path: Path | None = getattr(arguments, "group", None)
+    if path is None:
+        return None
+    try:
+        return GroupFile.load(path)
+    except XkekWorkflowError as error:  # its kind and "nothing changed" stay the error's
+        raise CliError(str(error)) from error
+
+
+def add_status_members(record: dict[str, Any], group: GroupFile) -> bool:
+    """Put ``group``'s members into ``status``'s record of its XKEK domain of that group
+    (``"members"``); whether this device has such a domain."""
+    from keymanager.workflows.xkek_members import group_members_for
+
+    found = False
+    for domain in record["key_domains"]:
+        uid = bytes.fromhex(domain["uid"]) if domain.get("uid") else b""
+        members = group_members_for(uid, group, record.get("serial") or "")
+        if uid == group.uid:
+            domain["members"] = [member.to_dict() for member in members]
+            found = True
+    return found
+
+
+def member_line(member: dict[str, Any]) -> str:
+    """A member of ``status --json``'s ``"members"``, as the text report says it."""
+    from keymanager.workflows.xkek_members import KnownMember
+
+    return KnownMember(
+        serial=member["serial"],
+        domain=member["domain"],
+        exchange_key_ref=member["exchange_key_ref"],
+        this_device=member["this_device"],
+        admitted=member["admitted"],
+    ).text
+
+
+def no_group_domain_line(path: Path, group: GroupFile) -> str:
+    """What ``--group`` says when no key domain of the device is of that group."""
+    return (
+        f"Group file {path}: group {group.short_uid}, to which no key domain of this device belongs"
     )

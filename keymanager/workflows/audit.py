@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keymanager.card.cvc import unreadable_identity_text
 from keymanager.card.domain_registry import DomainRecord, annotate_keys, read_registry
@@ -50,6 +50,9 @@ from keymanager.workflows.outline import (
     domain_without_dkek,
     token_label,
 )
+
+if TYPE_CHECKING:
+    from keymanager.workflows.xkek_members import KnownMember
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,9 @@ class AuditedDomain:
     """The keymanager workflow that recorded it."""
     uid: str | None = None
     """An XKEK domain's group UID (128 hex digits); ``None``: a DKEK domain."""
+    members: tuple[KnownMember, ...] | None = None
+    """An XKEK domain's members as a group file records them
+    (:func:`keymanager.workflows.xkek_members.with_group_members`); ``None``: no file."""
 
     @property
     def purpose_text(self) -> str:
@@ -162,7 +168,7 @@ class AuditedDomain:
         return sum(key.exportable is False for key in self.keys)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "domain": self.number,
             "state": self.state,
             "shares_total": self.shares_total,
@@ -177,6 +183,9 @@ class AuditedDomain:
             "uid": self.uid,
             "keys": [key.to_dict() for key in self.keys],
         }
+        if self.members is not None:
+            data["members"] = [member.to_dict() for member in self.members]
+        return data
 
 
 def _domain_line(domain: AuditedDomain) -> str:
@@ -303,6 +312,7 @@ class AuditReport:
                 )
             else:
                 lines.append("    purpose not recorded by keymanager")
+            lines.extend(f"    {member.text}" for member in domain.members or ())
             sealed = f", {domain.sealed_keys} sealed" if domain.sealed_keys else ""
             lines.append(f"    {len(domain.keys)} key(s){sealed}")
             lines.extend(_key_line(key) for key in domain.keys)

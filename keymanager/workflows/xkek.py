@@ -90,6 +90,7 @@ from keymanager.workflows.xkek_group import (
     group_domain,
 )
 from keymanager.workflows.xkek_leave import delete_xkek_domain
+from keymanager.workflows.xkek_members import KnownMember, group_members_for
 from keymanager.workflows.xkek_migrate import MigrationResult, migrate_key
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ __all__ = [
     "KeyNotInXkekDomain",
     "KeyNotProven",
     "KeySealed",
+    "KnownMember",
     "MigrationResult",
     "NotAMember",
     "NotTheGroupSigner",
@@ -122,6 +124,7 @@ __all__ = [
     "derive_with_peer",
     "exchange_key_of",
     "group_domain",
+    "group_members_for",
     "migrate_key",
 ]
 

@@ -512,3 +512,69 @@ def test_domain_delete_without_group_file_says_the_file_still_lists_it(
         f"{serial_b} left group {group['uid'][:16]}….",
         f"No --group GROUP.json was given: the group file still lists device {serial_b}.",
     ]
+
+
+def test_status_and_audit_list_the_members_of_a_group_file(
+    cards: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = json.loads((cards / "group.json").read_text())
+    serial_a = serial_of(card(cards, "a"))
+    expected = [
+        {"serial": m["serial"], "domain": m["domain"], "exchange_key_ref": m["exchange_key_ref"],
+         "exchange_key": True, "this_device": m["serial"] == serial_a, "admitted": m["admitted"]}
+        for m in group["members"]
+    ]  # fmt: skip
+    lines = [
+        f"member device {m['serial']}: key domain {m['domain']}, exchange key "
+        f"{m['exchange_key_ref']}" + (" (this device)" if m["this_device"] else "")
+        for m in expected
+    ]
+    on_a = ("--simulator", card(cards, "a"), "--pin-env", "T_PIN")
+    with_file = ("--group", cards / "group.json")
+
+    status = run_json(capsys, "status", *on_a, *with_file)
+    [xkek] = [d for d in status["key_domains"] if d["type"] == "XKEK"]
+    assert xkek["members"] == expected
+    assert all("members" not in d for d in status["key_domains"] if d["type"] != "XKEK")
+    code, out, err = run(capsys, "status", *map(str, on_a + with_file))
+    assert code == 0, err
+    domain_line = next(i for i, line in enumerate(out.splitlines()) if "XKEK domain" in line)
+    assert [line.strip() for line in out.splitlines()[domain_line + 1 :][:2]] == lines
+
+    audit = run_json(capsys, "audit", *on_a, *with_file)
+    [audited] = [d for d in audit["key_domains"] if d["state"] == "XKEK"]
+    assert audited["members"] == expected
+    code, out, err = run(capsys, "audit", *map(str, on_a + with_file))
+    assert code == 0, err
+    for line in lines:
+        assert f"    {line}\n" in out
+
+    # without --group nothing changes
+    plain = run_json(capsys, "status", *on_a)
+    assert all("members" not in d for d in plain["key_domains"])
+    plain_audit = run_json(capsys, "audit", *on_a)
+    assert all("members" not in d for d in plain_audit["key_domains"])
+    code, out, _err = run(capsys, "audit", *map(str, on_a))
+    assert "member device" not in out
+
+    # the file of another group: no domain of A is of it, and the text says so
+    run_json(capsys, "group", "create", "--signer-simulator", card(cards, "c"),
+             "--out", cards / "other.json", "--pin-env", "T_PIN")  # fmt: skip
+    other = run_json(capsys, "status", *on_a, "--group", cards / "other.json")
+    assert all("members" not in d for d in other["key_domains"])
+    for command in ("status", "audit"):
+        code, out, err = run(capsys, command, *map(str, on_a), "--group",
+                             str(cards / "other.json"))  # fmt: skip
+        assert code == 0, err
+        assert "member device" not in out
+        assert f"Group file {cards / 'other.json'}: group " in out
+        assert "to which no key domain of this device belongs." in out
+
+    # a damaged file is refused, nothing read or changed; the CSV takes no --group
+    damaged = cards / "damaged.json"
+    damaged.write_text((cards / "group.json").read_text()[:-40])
+    for command in ("status", "audit"):
+        refused = error_of(capsys, command, *on_a, "--group", damaged)
+        assert refused["kind"] == "GroupFileDamaged" and refused["nothing_changed"] is True
+    code, _out, err = run(capsys, "audit", *map(str, on_a + with_file), "--csv")
+    assert code == 1 and "CSV" in err

@@ -48,9 +48,11 @@ from keymanager.workflows.xkek import (
     create_group,
     delete_xkek_domain,
     derive_kek,
+    group_members_for,
     migrate_key,
 )
 from keymanager.workflows.xkek_leave import XkekDomainDeleted
+from keymanager.workflows.xkek_members import with_group_members
 
 PIN = "123456"
 SO_PIN = bytes.fromhex("3537363231383830")
@@ -443,3 +445,32 @@ def test_generate_names_an_empty_or_missing_slot(group: tuple[Path, Device, Devi
         domain=domain_of(path, a),
     )
     assert generated.domain == domain_of(path, a)
+
+
+# --- the members as far as known ------------------------------------------------------------
+
+
+def test_group_members_for_an_xkek_domain(group: tuple[Path, Device, Device]) -> None:
+    path, _a, b = group
+    loaded = GroupFile.load(path)
+    status = b.hsm.key_domain_status(domain_of(path, b))
+    assert status is not None
+    members = group_members_for(status.uid, loaded, b.serial)
+    assert [(m.serial, m.domain, m.exchange_key_ref, m.this_device) for m in members] == [
+        (m.serial, m.domain, m.exchange_key_ref, m.serial == b.serial) for m in loaded.members
+    ]
+    assert all(m.has_exchange_key for m in members)
+    assert members[1].text == (
+        f"member device {b.serial}: key domain {domain_of(path, b)}, exchange key "
+        f"{loaded.members[1].exchange_key_ref} (this device)"
+    )
+    assert group_members_for(b"", loaded, b.serial) == []  # a DKEK domain
+    assert group_members_for(bytes(64), loaded, b.serial) == []  # another group
+    # in the audit: under the XKEK domain of that group only
+    report = with_group_members(audit(b.hsm), loaded)
+    [xkek] = [d for d in report.domains if d.state == "XKEK"]
+    assert xkek.members == tuple(members)
+    assert all(d.members is None for d in report.domains if d.state != "XKEK")
+    assert f"    {members[1].text}\n" in report.to_text()
+    assert xkek.to_dict()["members"][1]["this_device"] is True
+    assert "members" not in next(d for d in audit(b.hsm).domains if d.state == "XKEK").to_dict()
