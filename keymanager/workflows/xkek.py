@@ -294,7 +294,8 @@ def admit_member(
     :param signer_interaction: asks for the signer card's PIN (default ``interaction``,
         which asks for the member's).
     :raises NotTheGroupSigner: ``signer`` does not hold the group's signer key.
-    :raises AlreadyMember: the device is in the group already.
+    :raises AlreadyMember: the device holds a key domain of the group already (an entry in
+        the group file whose domain is gone from the card is replaced).
     :raises XkekWorkflowError: no free slot, or the group file cannot be written (the
         message says what was made on the card then).
     """
@@ -304,14 +305,18 @@ def admit_member(
     serial = member.serial()
     recorded = group.member(serial)
     on_card = group_domain(member, group.uid)
-    if recorded is not None or on_card is not None:
-        if on_card is not None:
-            where = f"key domain {on_card[0]} on the card"
-        else:
-            where = f"key domain {recorded.domain if recorded else '?'} in the group file"
+    if on_card is not None:
         raise AlreadyMember(
-            f"device {serial} is a member of group {group.short_uid} already ({where}); "
-            "nothing was changed"
+            f"device {serial} is a member of group {group.short_uid} already (key domain "
+            f"{on_card[0]} on the card); nothing was changed"
+        )
+    if recorded is not None:
+        # the group file still lists the device, but its domain of this group is gone
+        # (deleted without the group file): admitting it again replaces the stale entry
+        interaction.inform(
+            f"The group file lists device {serial} (key domain {recorded.domain}), but the "
+            "card holds no key domain of this group any more: admitting it again replaces "
+            "that entry."
         )
     slot = _free_slot(member, domain)
     chain_raw = member.device_certificates()

@@ -48,6 +48,7 @@ from keymanager.workflows.xkek import (
     create_group,
     delete_xkek_domain,
     derive_kek,
+    group_domain,
     group_members_for,
     migrate_key,
 )
@@ -386,6 +387,14 @@ def test_delete_xkek_domain(group: tuple[Path, Device, Device]) -> None:
     assert any("exchange key" in q for q in confirmed.questions)
     assert member.exchange_key_ref not in {k.key_reference for k in KeyStore(b.hsm).list_keys()}
     assert domain_b not in read_registry(b.hsm).domains
+    # the group file still lists B (deleted without it): B can be admitted again
+    assert GroupFile.load(path).member(b.serial) is not None
+    told = ScriptedInteraction()
+    again = admit_member(a.hsm, b.hsm, told, path)
+    assert any("replaces that entry" in text for text in told.texts())
+    assert [m.serial for m in GroupFile.load(path).members].count(b.serial) == 1
+    assert GroupFile.load(path).member(b.serial) == again
+    assert group_domain(b.hsm, GroupFile.load(path).uid) is not None
     # directly, with the group file: the member leaves it too
     domain_a = domain_of(path, a)
     left = delete_xkek_domain(
