@@ -1,4 +1,5 @@
-"""Custodian rotation (issue 18): the same share protected anew; old secrets stop working;
+"""Custodian rotation (issue 18), the workflow and `keymanager-cli share rotate`: the same
+share protected anew; old secrets stop working;
 a failed rotation puts the original file back.
 
 Card-free, so not under tests/workflows (whose modules run once per simulator profile
@@ -6,6 +7,7 @@ and secure-messaging mode): each test runs several share-file key derivations.""
 
 from __future__ import annotations
 
+import json
 import re
 import stat
 from pathlib import Path
@@ -19,6 +21,8 @@ from keymanager.workflows.errors import WorkflowError
 from keymanager.workflows.interaction import FileShareInput, NofMShareInput, ScriptedInteraction
 from keymanager.workflows.share_rotation import rotate_share_file
 from keymanager.workflows.shares import read_share
+from tests.cli.support import run
+from tests.support.fake_terminal import install_terminal
 
 OLD_PASSWORD = "old custodian passphrase"
 NEW_PASSWORD = "new custodian passphrase"
@@ -114,3 +118,61 @@ def test_failures_leave_the_original_file(tmp_path: Path) -> None:
             ShareCreationPlan(share_file=tmp_path / "other.pbe"),
         )
     assert path.read_bytes() == original and not (tmp_path / "other.pbe").exists()
+
+
+# --- keymanager-cli share rotate -------------------------------------------------------
+
+
+def _pdf_text(path: Path) -> str:
+    return "".join(
+        re.sub(rb"\\(.)", rb"\1", m.group(1)).decode("latin-1") + "\n"
+        for m in re.finditer(rb"\(((?:\\.|[^\\)])*)\) Tj", path.read_bytes())
+    )
+
+
+def test_rotate_to_n_of_m_and_back_to_a_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("OLD", "the old custodian passphrase")
+    monkeypatch.setenv("NEW", "the new custodian passphrase")
+    share = tmp_path / "alice.pbe"
+    status, out, err = run(capsys, "share", "create", str(share), "--password-env", "OLD", "--json")
+    assert status == 0, err
+    fingerprint = json.loads(out)["fingerprint"]
+
+    status, out, err = run(capsys, "share", "rotate", str(share), "--password-env", "WRONG_UNSET")
+    assert status == 2  # usage: a new protection is required
+    monkeypatch.setenv("WRONG", "not the password at all")
+    before = share.read_bytes()
+    status, _, err = run(
+        capsys, "share", "rotate", str(share), "--password-env", "WRONG", "--n-of-m", "2/3",
+        "--fragments-dir", str(tmp_path / "fragments"),
+    )  # fmt: skip
+    assert status == 1 and share.read_bytes() == before
+
+    status, out, err = run(
+        capsys, "share", "rotate", str(share), "--password-env", "OLD", "--n-of-m", "2/3",
+        "--fragments-dir", str(tmp_path / "fragments"), "--json",
+    )  # fmt: skip
+    assert status == 0, err
+    result = json.loads(out)
+    assert result["fingerprint"] == fingerprint and (result["threshold"], result["total"]) == (2, 3)
+    status, _, _ = run(capsys, "share", "inspect", str(share), "--password-env", "OLD")
+    assert status == 1  # the old password no longer opens it
+
+    sheets = [_pdf_text(tmp_path / "fragments" / f"fragment-{i}-of-3.pdf") for i in (1, 3)]
+    typed = [result["prime"], "2"]  # the prime as printed (also in the JSON), how many
+    for sheet in sheets:
+        ident = re.search(r"Share ID\s*:\s*(\S+)", sheet)
+        value = re.search(r"Share value\s*:\s*(\S+)", sheet)
+        assert ident and value
+        typed += [ident.group(1), value.group(1)]
+    terminal = install_terminal(monkeypatch, typed)
+    status, out, err = run(
+        capsys, "share", "rotate", str(share), "--old-n-of-m", "--new-password-env", "NEW"
+    )
+    assert status == 0, err + terminal.screen
+    assert f"Share fingerprint (unchanged): {fingerprint}" in out
+    status, out, _ = run(capsys, "share", "inspect", str(share), "--password-env", "NEW", "--json")
+    assert status == 0 and json.loads(out)["kcv"] == fingerprint

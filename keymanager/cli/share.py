@@ -201,6 +201,15 @@ def _parse_n_of_m(text: str) -> tuple[int, int]:
         raise CliError(f"--n-of-m takes T/N, e.g. 2/3, not {text!r}") from None
 
 
+def _new_protection(arguments: argparse.Namespace) -> tuple[bool, int, int, bool]:
+    """``(n_of_m, threshold, total, show_fragments)`` of ``--n-of-m`` / ``--fragments-dir``."""
+    n_of_m = arguments.n_of_m is not None
+    if arguments.fragments_dir is not None and not n_of_m:
+        raise CliError("--fragments-dir goes with --n-of-m")
+    threshold, total = _parse_n_of_m(arguments.n_of_m) if n_of_m else (2, 3)
+    return n_of_m, threshold, total, n_of_m and arguments.fragments_dir is None
+
+
 @workflow_command
 def _create(arguments: argparse.Namespace) -> int:
     from keymanager.dkek.secret import wipe
@@ -208,13 +217,9 @@ def _create(arguments: argparse.Namespace) -> int:
     from keymanager.workflows.interaction import SecretKind
 
     output = Path(arguments.output)
-    n_of_m = arguments.n_of_m is not None
-    if n_of_m and arguments.password_env:
+    if arguments.n_of_m is not None and arguments.password_env:
         raise CliError("use either --password-env or --n-of-m")
-    if arguments.fragments_dir is not None and not n_of_m:
-        raise CliError("--fragments-dir goes with --n-of-m")
-    threshold, total = _parse_n_of_m(arguments.n_of_m) if n_of_m else (2, 3)
-    show_fragments = n_of_m and arguments.fragments_dir is None
+    n_of_m, threshold, total, show_fragments = _new_protection(arguments)
     if show_fragments and not sys.stdin.isatty():
         raise CliError(
             "n-of-m fragments are shown one at a time on a terminal; "
@@ -373,11 +378,7 @@ def _rotate(arguments: argparse.Namespace) -> int:
     from keymanager.workflows.share_rotation import rotate_share_file
 
     path: Path = arguments.file
-    n_of_m = arguments.n_of_m is not None
-    if arguments.fragments_dir is not None and not n_of_m:
-        raise CliError("--fragments-dir goes with --n-of-m")
-    threshold, total = _parse_n_of_m(arguments.n_of_m) if n_of_m else (2, 3)
-    show_fragments = n_of_m and arguments.fragments_dir is None
+    n_of_m, threshold, total, show_fragments = _new_protection(arguments)
     if (show_fragments or arguments.old_n_of_m) and not sys.stdin.isatty():
         raise CliError(
             "n-of-m fragments are typed and shown on a terminal; use --password-env and "

@@ -24,18 +24,16 @@ record (ECDSA with SHA-256, or RSA PKCS#1 v1.5 with SHA-256).
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from keymanager.dkek.fileio import write_private_file
 from keymanager.workflows.errors import WorkflowError
 
 __all__ = [
@@ -206,25 +204,8 @@ def read_lines(path: Path) -> list[bytes]:
 
 
 def _write_atomically(path: Path, lines: Sequence[bytes]) -> None:
-    directory = path.parent
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    try:
-        os.fchmod(descriptor, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(b"".join(line + b"\n" for line in lines))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    with contextlib.suppress(OSError):
-        directory_descriptor = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(directory_descriptor)
-        finally:
-            os.close(directory_descriptor)
+    """The whole record, replaced atomically with mode 0600 (see the module text)."""
+    write_private_file(path, b"".join(line + b"\n" for line in lines), overwrite=True)
 
 
 def _digest(line: bytes) -> str:
