@@ -68,9 +68,10 @@ MENU_FILE = "File"
 MENU_CARD = "Card"
 MENU_KEYS = "Keys"
 MENU_DOMAINS = "Key domains and shares"
+MENU_CEREMONY = "Ceremony"
 MENU_VIEW = "View"
 MENU_HELP = "Help"
-MENU_ORDER = (MENU_FILE, MENU_CARD, MENU_KEYS, MENU_DOMAINS, MENU_VIEW, MENU_HELP)
+MENU_ORDER = (MENU_FILE, MENU_CARD, MENU_KEYS, MENU_DOMAINS, MENU_CEREMONY, MENU_VIEW, MENU_HELP)
 JobRun = Callable[[JobContext, OutlineNode], object]
 GuiRun = Callable[[OutlineNode], None]
 

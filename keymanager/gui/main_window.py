@@ -63,9 +63,10 @@ from keymanager.gui.areas import keys as keys_area
 from keymanager.gui.areas import pins as pin_area
 from keymanager.gui.areas import pka as pka_area
 from keymanager.gui.areas import xkek as xkek_area
+from keymanager.gui.areas.ceremony_record import CeremonyArea
 from keymanager.gui.blank_page import BlankDevicePage
 from keymanager.gui.details_pane import CopyText, DetailsPane
-from keymanager.gui.dialogs.ceremony import SheetDialogFactory
+from keymanager.gui.dialogs.ceremony_record import CeremonyDialogFactory
 from keymanager.gui.gc_guard import install_gui_thread_gc
 from keymanager.gui.gui_interaction import PromptBroker
 from keymanager.gui.menus import MenuBar, ordered
@@ -159,7 +160,7 @@ class MainWindow(CardSources, QMainWindow):
         self.last_message: UserMessage | None = None
         self.reader_snapshot = ReaderSnapshot()
         self.copy_text = CopyText()
-        self.broker = PromptBroker(self, SheetDialogFactory())
+        self.broker = PromptBroker(self, CeremonyDialogFactory())
         self.broker.info_message.connect(self._show_info)
         self.model = OutlineModel(self)
         self._loading_certificates: set[str] = set()
@@ -197,10 +198,12 @@ class MainWindow(CardSources, QMainWindow):
         )
 
         self.preferred_reader = ""
+        self.ceremony = CeremonyArea(cast("MainWindow", weakref.proxy(self)), self)
         build_menus(self)
         build_toolbars(self)
         build_centre(self)
         build_status_bar(self)
+        self.ceremony.install()
         self._restore_settings()
         for source in sources:
             self.add_source(source)
@@ -264,7 +267,13 @@ class MainWindow(CardSources, QMainWindow):
     def _update_title(self) -> None:
         """The title names the card: "keymanager — “label” (serial …) in reader"."""
         outline = self.model.outline
-        self.setWindowTitle(APP_NAME if outline is None else f"{APP_NAME} — {self.card_name()}")
+        title = APP_NAME if outline is None else f"{APP_NAME} — {self.card_name()}"
+        caption = self.ceremony.caption()  # "Ceremony: <title> — acting: <name>"
+        self.setWindowTitle(f"{title} — {caption}" if caption else title)
+
+    def refresh_title(self) -> None:
+        """Say the card and the running ceremony in the title again."""
+        self._update_title()
 
     def _show_right_pane(self, node: OutlineNode | None) -> None:
         """The blank-device page for an uninitialised device's node, else the details."""
@@ -457,6 +466,7 @@ class MainWindow(CardSources, QMainWindow):
         if self.watcher is not None:
             self.watcher.stop()
         self.broker.close_all()
+        self.ceremony.card_free.stop()
         if self.error_hook is not None:
             self.error_hook.uninstall()
         for worker in self.workers.values():

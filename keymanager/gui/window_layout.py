@@ -143,6 +143,7 @@ def build_menus(window: MainWindow) -> None:
             "bound to the device key) where the card offers it",
             checked=lambda: window.secure_messaging_on,
         ),
+        *window.ceremony.menu_entries(),
         Extra("quit", "Quit", MENU_FILE, window.close, "Ctrl+Q", "last", "Close keymanager"),
         Extra("expand-all", "Expand all", MENU_VIEW, lambda: window.tree.expandAll(), "Ctrl+E"),
         Extra(

@@ -35,7 +35,7 @@ from keymanager.gui.worker import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from keymanager.gui.areas.ceremony_record import CeremonyArea
 
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class CardSources(JobRunning):
     """Whether sessions run on secure messaging where the card offers it (the menu's
     check mark; set from the settings by ``window_layout.build_menus``)."""
     _clear_outline: Callable[[str], None]
+    ceremony: CeremonyArea
 
     def add_source(self, source: CardSource) -> None:
         """Offer ``source`` in the reader bar."""
@@ -89,6 +90,7 @@ class CardSources(JobRunning):
                 secure_messaging=self._secure_messaging_mode(),
                 parent=self,
             )
+            worker.job_scope = self.ceremony.job_scope  # the ceremony record, while one runs
             worker.busy_changed.connect(lambda busy, k=key: self._worker_busy(k, busy))
             worker.job_started.connect(lambda _id, title, k=key: self._job_started(k, title))
             worker.job_progress.connect(

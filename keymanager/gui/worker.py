@@ -196,6 +196,8 @@ class JobContext:
 
 
 JobFunction = Callable[[JobContext], object]
+JobScope = Callable[["CardSource", str, JobFunction], JobFunction]
+"""Wraps a job as it is submitted (GUI thread): ``scope(source, title, run) -> run``."""
 ResultCallback = Callable[[object], None]
 ErrorCallback = Callable[[BaseException], None]
 
@@ -248,6 +250,8 @@ class CardWorker(QObject):
         self._hsm: SmartCardHsm | None = None
         self._stopped = False
         self.current_title = ""
+        self.job_scope: JobScope | None = None
+        """Wraps every job as it is submitted (the ceremony record's recording)."""
         self._thread = threading.Thread(
             target=self._loop, name=f"card worker {source.label}", daemon=True
         )
@@ -288,6 +292,8 @@ class CardWorker(QObject):
         """Queue a job; ``on_result`` / ``on_error`` are called on the GUI thread."""
         if self._stopped:
             raise RuntimeError("the card worker was stopped")
+        if self.job_scope is not None:
+            run = self.job_scope(self.source, title, run)
         job = Job(next(self._ids), title, run, on_result=on_result, on_error=on_error)
         was_busy = self.busy
         self._jobs[job.id] = job
