@@ -31,6 +31,7 @@ SCREENSHOTS = "keymanager.gui.screenshots"
 SHARES = "keymanager.gui.shares.samples"
 PKA = "keymanager.gui.pka_samples"
 XKEK = "keymanager.gui.xkek_samples"
+CEREMONY = "keymanager.gui.ceremony_samples"
 
 ENTRIES: tuple[tuple[str, str, str], ...] = (
     # name, factory, what it shows
@@ -67,6 +68,12 @@ ENTRIES: tuple[tuple[str, str, str], ...] = (
     ("admit-device", f"{XKEK}:admit_device", "admit a device to a key-domain group"),
     ("derive-kek", f"{XKEK}:derive_kek", "derive an XKEK domain's KEK with a peer"),
     ("copy-key-to-group", f"{XKEK}:copy_key", "copy a key to another device of its group"),
+    ("start-ceremony", f"{CEREMONY}:start_ceremony", "start a key ceremony record"),
+    ("acting-participant", f"{CEREMONY}:acting_participant", "who acts now in the ceremony"),
+    ("close-ceremony", f"{CEREMONY}:close_ceremony", "close the ceremony: the signing key"),
+    ("verify-record", f"{CEREMONY}:verify_record", "a ceremony record checked: intact"),
+    ("rotate-share", f"{CEREMONY}:rotate_share", "custodian rotation of a share file"),
+    ("witness", f"{CEREMONY}:witness", "a witness types their name before a step"),
     ("error", f"{SAMPLES}:error_dialog", "an error: the card was removed"),
     ("result", f"{SAMPLES}:result_box", "what a workflow did"),
     ("file-dialog", f"{SAMPLES}:file_dialog", "save a key backup"),

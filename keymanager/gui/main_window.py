@@ -66,7 +66,7 @@ from keymanager.gui.areas import xkek as xkek_area
 from keymanager.gui.areas.ceremony_record import CeremonyArea
 from keymanager.gui.blank_page import BlankDevicePage
 from keymanager.gui.details_pane import CopyText, DetailsPane
-from keymanager.gui.dialogs.ceremony_record import CeremonyDialogFactory
+from keymanager.gui.dialogs.ceremony_witness import CeremonyDialogFactory
 from keymanager.gui.gc_guard import install_gui_thread_gc
 from keymanager.gui.gui_interaction import PromptBroker
 from keymanager.gui.menus import MenuBar, ordered

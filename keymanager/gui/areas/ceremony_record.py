@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,11 +40,11 @@ from PySide6.QtWidgets import QLabel
 from keymanager.card.keystore import KeyInfo
 from keymanager.card.pkcs15 import KeyKind
 from keymanager.gui import settings
+from keymanager.gui.card_free import CardFreeJobs
 from keymanager.gui.worker import CardSource, JobContext, JobFunction, SimulatorSource
 from keymanager.workflows.ceremony_record import Participant
 from keymanager.workflows.ceremony_session import CeremonySession, recording
 from keymanager.workflows.errors import WorkflowError
-from keymanager.workflows.interaction import Interaction
 from keymanager.workflows.outline import NodeKind, Outline
 
 if TYPE_CHECKING:
@@ -126,62 +124,6 @@ def default_record_path(today: datetime.date | None = None) -> Path:
         candidate = folder / f"ceremony-{day}-{number}.jsonl"
         number += 1
     return candidate
-
-
-class CardFreeJobs(QObject):
-    """Runs card-free workflows (custodian rotation) on a thread of their own; the
-    result or error arrives on the GUI thread."""
-
-    _finished = Signal(int, object, object)
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._callbacks: dict[
-            int, tuple[Callable[[object], None], Callable[[BaseException], None]]
-        ] = {}
-        self._next = 0
-        self.threads: list[threading.Thread] = []
-        self.cancels: list[threading.Event] = []
-        self._finished.connect(self._deliver)
-
-    def run(
-        self,
-        title: str,
-        work: Callable[[threading.Event], object],
-        on_result: Callable[[object], None],
-        on_error: Callable[[BaseException], None],
-    ) -> threading.Thread:
-        self._next += 1
-        number = self._next
-        self._callbacks[number] = (on_result, on_error)
-        cancel = threading.Event()
-
-        def body() -> None:
-            try:
-                result = work(cancel)
-            except Exception as error:
-                self._finished.emit(number, None, error)
-            else:
-                self._finished.emit(number, result, None)
-
-        thread = threading.Thread(target=body, name=title, daemon=True)
-        self.threads = [t for t in self.threads if t.is_alive()] + [thread]
-        self.cancels.append(cancel)
-        thread.start()
-        return thread
-
-    def _deliver(self, number: int, result: object, error: object) -> None:
-        on_result, on_error = self._callbacks.pop(number)
-        if isinstance(error, BaseException):
-            on_error(error)
-        else:
-            on_result(result)
-
-    def stop(self) -> None:
-        for cancel in self.cancels:
-            cancel.set()
-        for thread in self.threads:
-            thread.join(10)
 
 
 class CeremonyArea(QObject):
@@ -481,48 +423,10 @@ class CeremonyArea(QObject):
 
     def rotate(self) -> None:
         """Custodian rotation of a share file (no card), recorded while a ceremony runs."""
-        from keymanager.gui.dialogs.ceremony_record import RotateShareDialog
+        from keymanager.gui.areas.share_rotation import rotate_share
 
-        dialog = RotateShareDialog(self.host.dialog_parent())
-
-        def rotate_now() -> None:
-            old = dialog.take_old()
-            plan = dialog.plan(old.path)
-            self.run_rotation(old, plan)
-
-        self.host.open_dialog(dialog, rotate_now)
-
-    def run_rotation(self, old: object, plan: object) -> threading.Thread:
-        """Rotate on a thread of its own (inside the recording when a ceremony runs)."""
-        from keymanager.gui.dialogs.sheets import SheetInteraction
-        from keymanager.gui.gui_interaction import GuiInteraction
-        from keymanager.gui.shares.common import wipe_input
-        from keymanager.workflows.ceremony import ShareCreationPlan
-        from keymanager.workflows.interaction import FileShareInput, NofMShareInput
-        from keymanager.workflows.share_rotation import rotate_share_file
-
-        assert isinstance(old, FileShareInput | NofMShareInput)
-        assert isinstance(plan, ShareCreationPlan)
         session = self.running.session() if self.running is not None else None
-        broker = self.host.broker
-
-        def work(cancel: threading.Event) -> object:
-            interaction: Interaction = SheetInteraction(
-                GuiInteraction(broker, cancel), broker, cancel
-            )
-            try:
-                with recording(session):
-                    return rotate_share_file(interaction, old, plan)
-            finally:
-                wipe_input(old)
-
-        def done(result: object) -> None:
-            self.host.show_result("Share file protected anew", rotation_lines(result))
-
-        def failed(error: BaseException) -> None:
-            self.host.show_error(error, "Rotating the share")
-
-        return self.card_free.run("custodian rotation", work, done, failed)
+        rotate_share(self.host, self.card_free, session)
 
     # --- the menu ---------------------------------------------------------------------------
 
@@ -556,21 +460,3 @@ def _start_record(
     from keymanager.workflows.ceremony_record import start_record
 
     start_record(path, title=title, participants=people, devices=devices, rehearsal=rehearsal)
-
-
-def rotation_lines(result: object) -> list[str]:
-    """What the result box says about a rotation (no secret)."""
-    from keymanager.workflows.share_rotation import ShareRotationResult
-
-    assert isinstance(result, ShareRotationResult)
-    saved = result.saved
-    lines = [
-        f"{result.share_file} is protected anew; the old {result.old_protection} no longer "
-        "opens it.",
-        f"Share fingerprint (unchanged): {result.fingerprint}",
-    ]
-    if saved.total:
-        lines.append(f"New password split {saved.threshold} of {saved.total} (prime {saved.prime})")
-    lines.extend(f"Fragment PDF: {path}" for path in saved.fragment_pdfs)
-    lines.extend(f"Checked: {check}" for check in result.checks)
-    return lines

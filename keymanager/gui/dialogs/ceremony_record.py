@@ -11,15 +11,13 @@ these dialogs start and close the *record* of a key ceremony
 * :class:`CloseCeremonyDialog`: the key on the current card that signs the record's
   head, and who signs (the user PIN is asked by the workflow).
 * :class:`RecordVerificationDialog`: the verdict of ``verify_record`` and the report.
-* :class:`RotateShareDialog`: custodian rotation of a share file: how it opens now
-  (password or n-of-m fragments, the share dialog's own tabs) and its new protection.
-* :class:`WitnessDialog`: the witness types their name before a step that needs a
-  witness starts (:class:`CeremonyDialogFactory` opens it for that question).
+
+Custodian rotation's dialog is :mod:`.share_rotation`; the witness's sign-off,
+:mod:`.ceremony_witness`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,30 +37,18 @@ from PySide6.QtWidgets import (
     QListWidget,
     QPlainTextEdit,
     QPushButton,
-    QRadioButton,
-    QSpinBox,
     QTableWidget,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from keymanager.dkek.nofm import MAX_TOTAL, MIN_THRESHOLD, MIN_TOTAL
-from keymanager.gui.dialogs.sheets import SheetDialogFactory
-from keymanager.gui.prompt_broker import PromptRequest
 from keymanager.gui.shares.common import BAD_COLOUR
-from keymanager.gui.shares.file_tab import FileShareTab
-from keymanager.gui.shares.nofm_tab import NofMTab
-from keymanager.workflows.ceremony import FileProtection, ShareCreationPlan
 from keymanager.workflows.ceremony_record import ROLES, Participant, Verification
-from keymanager.workflows.interaction import Cancelled, FileShareInput, NofMShareInput
 
-WITNESS_PROMPT_START = "Witness ("
-"""How the ceremony's witness question begins (``ceremony_session._witness_sign_off``)."""
 GOOD_COLOUR = "#1b7f3b"
 
 
-def _note(text: str, name: str = "") -> QLabel:
+def wrapped_note(text: str, name: str = "") -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
     if name:
@@ -70,7 +56,7 @@ def _note(text: str, name: str = "") -> QLabel:
     return label
 
 
-def _buttons(dialog: QDialog, ok_text: str) -> tuple[QDialogButtonBox, QPushButton]:
+def ok_cancel_buttons(dialog: QDialog, ok_text: str) -> tuple[QDialogButtonBox, QPushButton]:
     box = QDialogButtonBox(
         QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
     )
@@ -105,7 +91,7 @@ class StartCeremonyDialog(QDialog):
         layout = QVBoxLayout(self)
         where = "no card" if simulated is None else card
         layout.addWidget(
-            _note(
+            wrapped_note(
                 "Every card-changing step from now until the ceremony is closed goes into a "
                 f"hash-chained record, with who acted and what changed. Card: {where}."
             )
@@ -157,10 +143,10 @@ class StartCeremonyDialog(QDialog):
         file_form = QFormLayout()
         file_form.addRow("Record file:", file_row)
         layout.addLayout(file_form)
-        self.problem_label = _note("", "ceremonyProblem")
+        self.problem_label = wrapped_note("", "ceremonyProblem")
         self.problem_label.setStyleSheet(f"color: {BAD_COLOUR};")
         layout.addWidget(self.problem_label)
-        box, self.ok_button = _buttons(self, "Start ceremony")
+        box, self.ok_button = ok_cancel_buttons(self, "Start ceremony")
         layout.addWidget(box)
         self.title_edit.textChanged.connect(self._validate)
         self.add_participant("", "security officer")
@@ -270,7 +256,9 @@ class ActingParticipantDialog(QDialog):
         self.people = list(participants)
         layout = QVBoxLayout(self)
         layout.addWidget(
-            _note("Who operates the tool now? The record names them in every step from now on.")
+            wrapped_note(
+                "Who operates the tool now? The record names them in every step from now on."
+            )
         )
         self.list = QListWidget()
         self.list.setObjectName("ceremonyActors")
@@ -280,7 +268,7 @@ class ActingParticipantDialog(QDialog):
         self.list.setCurrentRow(names.index(current) if current in names else 0)
         self.list.itemDoubleClicked.connect(lambda _item: self.accept())
         layout.addWidget(self.list)
-        box, self.ok_button = _buttons(self, "Acts now")
+        box, self.ok_button = ok_cancel_buttons(self, "Acts now")
         layout.addWidget(box)
 
     def select(self, name: str) -> None:
@@ -314,7 +302,7 @@ class CloseCeremonyDialog(QDialog):
         self.setMinimumWidth(520)
         layout = QVBoxLayout(self)
         layout.addWidget(
-            _note(
+            wrapped_note(
                 f"The record {record.name} is closed with a signature over its head made by a "
                 f"key on {card}; its certificate (or public key) goes into the record. No step "
                 "can be added afterwards. The user PIN is asked next."
@@ -335,13 +323,13 @@ class CloseCeremonyDialog(QDialog):
             self.signer_combo.setCurrentIndex(names.index(signer))
         form.addRow("Signed by:", self.signer_combo)
         layout.addLayout(form)
-        self.problem_label = _note(
+        self.problem_label = wrapped_note(
             "" if keys else "This card holds no RSA or EC key: generate or import one first.",
             "ceremonyProblem",
         )
         self.problem_label.setStyleSheet(f"color: {BAD_COLOUR};")
         layout.addWidget(self.problem_label)
-        box, self.ok_button = _buttons(self, "Sign and close")
+        box, self.ok_button = ok_cancel_buttons(self, "Sign and close")
         self.ok_button.setEnabled(bool(keys))
         layout.addWidget(box)
 
@@ -369,14 +357,14 @@ class RecordVerificationDialog(QDialog):
         self.setObjectName("recordVerificationDialog")
         self.resize(760, 560)
         layout = QVBoxLayout(self)
-        self.verdict = _note(verification.text(), "recordVerdict")
+        self.verdict = wrapped_note(verification.text(), "recordVerdict")
         bold = QFont(self.verdict.font())
         bold.setBold(True)
         self.verdict.setFont(bold)
         colour = GOOD_COLOUR if verification.valid else BAD_COLOUR
         self.verdict.setStyleSheet(f"color: {colour};")
         layout.addWidget(self.verdict)
-        layout.addWidget(_note(f"Checked without a card: {record}"))
+        layout.addWidget(wrapped_note(f"Checked without a card: {record}"))
         self.report = QPlainTextEdit(report)
         self.report.setObjectName("recordReport")
         self.report.setReadOnly(True)
@@ -388,197 +376,9 @@ class RecordVerificationDialog(QDialog):
         layout.addWidget(box)
 
 
-# --- custodian rotation -----------------------------------------------------------------
-
-
-class RotateShareDialog(QDialog):
-    """A share file as it opens now, and how it is to be protected anew."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Rotate a custodian's share")
-        self.setObjectName("rotateShareDialog")
-        self.setMinimumWidth(640)
-        layout = QVBoxLayout(self)
-        layout.addWidget(
-            _note(
-                "The same DKEK share is protected anew in place: its fingerprint stays and "
-                "nothing on a card changes. The old password or fragments no longer open it. "
-                "If anything fails, the original file is put back."
-            )
-        )
-        layout.addWidget(QLabel("How the file opens now:"))
-        self.old_tabs = QTabWidget()
-        self.old_tabs.setObjectName("rotateOldRoute")
-        self.file_tab = FileShareTab()
-        self.nofm_tab = NofMTab()
-        self.old_tabs.addTab(self.file_tab, "Share file and password")
-        self.old_tabs.addTab(self.nofm_tab, "n-of-m fragments")
-        self.file_tab.changed.connect(self._validate)
-        self.nofm_tab.changed.connect(self._validate)
-        self.old_tabs.currentChanged.connect(self._validate)
-        layout.addWidget(self.old_tabs)
-        layout.addWidget(QLabel("New protection:"))
-        self.new_password = QRadioButton(
-            "A new password (the custodian types it when asked, twice)"
-        )
-        self.new_password.setObjectName("rotateNewPassword")
-        self.new_nofm = QRadioButton("A new random password split n-of-m (new fragments)")
-        self.new_nofm.setObjectName("rotateNewNofM")
-        self.new_password.setChecked(True)
-        layout.addWidget(self.new_password)
-        layout.addWidget(self.new_nofm)
-        row = QHBoxLayout()
-        self.threshold_spin = QSpinBox()
-        self.threshold_spin.setObjectName("rotateThreshold")
-        self.threshold_spin.setRange(MIN_THRESHOLD, MAX_TOTAL)
-        self.threshold_spin.setValue(2)
-        self.total_spin = QSpinBox()
-        self.total_spin.setObjectName("rotateTotal")
-        self.total_spin.setRange(MIN_TOTAL, MAX_TOTAL)
-        self.total_spin.setValue(3)
-        row.addWidget(QLabel("Any"))
-        row.addWidget(self.threshold_spin)
-        row.addWidget(QLabel("of"))
-        row.addWidget(self.total_spin)
-        row.addWidget(QLabel("fragments rebuild it (each shown on its own sheet)"))
-        row.addStretch(1)
-        self.split_row = QWidget()
-        self.split_row.setLayout(row)
-        layout.addWidget(self.split_row)
-        for widget in (self.new_password, self.new_nofm):
-            widget.toggled.connect(self._validate)
-        self.threshold_spin.valueChanged.connect(self._validate)
-        self.total_spin.valueChanged.connect(self._validate)
-        self.problem_label = _note("", "rotateProblem")
-        self.problem_label.setStyleSheet(f"color: {BAD_COLOUR};")
-        layout.addWidget(self.problem_label)
-        box, self.ok_button = _buttons(self, "Rotate")
-        layout.addWidget(box)
-        self._validate()
-
-    def old_is_nofm(self) -> bool:
-        return self.old_tabs.currentWidget() is self.nofm_tab
-
-    def share_file(self) -> Path:
-        return self.nofm_tab.file.path if self.old_is_nofm() else self.file_tab.file.path
-
-    def problem(self) -> str | None:
-        tab = self.nofm_tab if self.old_is_nofm() else self.file_tab
-        problem = tab.problem()
-        if problem is not None:
-            return problem
-        if self.new_nofm.isChecked() and self.threshold_spin.value() > self.total_spin.value():
-            return "The threshold cannot be above the number of fragments."
-        return None
-
-    def _validate(self) -> None:
-        self.split_row.setEnabled(self.new_nofm.isChecked())
-        problem = self.problem()
-        self.problem_label.setText(problem or "")
-        self.ok_button.setEnabled(problem is None)
-
-    def accept(self) -> None:
-        if self.problem() is None:
-            super().accept()
-
-    def take_old(self) -> FileShareInput | NofMShareInput:
-        """The old route as typed (the fields are cleared: the caller wipes the input)."""
-        return self.nofm_tab.take_input() if self.old_is_nofm() else self.file_tab.take_input()
-
-    def plan(self, share_file: Path) -> ShareCreationPlan:
-        """The new protection of ``share_file`` (fragments shown on sheets)."""
-        n_of_m = self.new_nofm.isChecked()
-        return ShareCreationPlan(
-            share_file=share_file,
-            protection=FileProtection.N_OF_M if n_of_m else FileProtection.PASSWORD,
-            threshold=self.threshold_spin.value() if n_of_m else 2,
-            total=self.total_spin.value() if n_of_m else 3,
-            show_fragments=n_of_m,
-            overwrite=True,
-        )
-
-    def done(self, code: int) -> None:
-        if code != QDialog.DialogCode.Accepted:
-            self.file_tab.clear()
-            self.nofm_tab.clear()
-        super().done(code)
-
-
-# --- witness sign-off ----------------------------------------------------------------------
-
-_STEP = re.compile(r"this step \((?P<step>.+)\) before it starts")
-_WITNESSES = re.compile(r"^Witness \((?P<names>[^)]*)\)")
-
-
-class WitnessDialog(QDialog):
-    """The witness types their name to confirm they observe the step about to start."""
-
-    def __init__(self, prompt: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Witness sign-off")
-        self.setObjectName("witnessDialog")
-        self.setMinimumWidth(480)
-        step = _STEP.search(prompt)
-        names = _WITNESSES.search(prompt)
-        layout = QVBoxLayout(self)
-        heading = _note(
-            f"Step: {step.group('step')}" if step is not None else "A step needs a witness"
-        )
-        bold = QFont(heading.font())
-        bold.setBold(True)
-        heading.setFont(bold)
-        layout.addWidget(heading)
-        self.prompt_label = _note(
-            "The witness confirms on screen that they observe this step before it starts: "
-            "the witness types their own name below (the operator cannot click this away)."
-            + (f"\nWitnesses of this ceremony: {names.group('names')}." if names else ""),
-            "witnessPrompt",
-        )
-        layout.addWidget(self.prompt_label)
-        form = QFormLayout()
-        self.name_edit = QLineEdit()
-        self.name_edit.setObjectName("witnessName")
-        form.addRow("Witness's name:", self.name_edit)
-        layout.addLayout(form)
-        box, self.ok_button = _buttons(self, "I observe this step")
-        box.button(QDialogButtonBox.StandardButton.Cancel).setText("Refuse")
-        self.ok_button.setEnabled(False)
-        self.name_edit.textChanged.connect(
-            lambda text: self.ok_button.setEnabled(bool(text.strip()))
-        )
-        layout.addWidget(box)
-
-    def typed(self) -> str:
-        return self.name_edit.text()
-
-
-class CeremonyDialogFactory(SheetDialogFactory):
-    """The window's dialogs for workflow questions, with the witness's question as a
-    :class:`WitnessDialog` (every other text question as before)."""
-
-    def _open_text(self, request: PromptRequest, parent: QWidget | None) -> QDialog:
-        prompt = str(request.payload.get("prompt", ""))
-        if not prompt.startswith(WITNESS_PROMPT_START):
-            return super()._open_text(request, parent)
-        dialog = WitnessDialog(prompt, parent)
-
-        def finished(code: int) -> None:
-            if code == QDialog.DialogCode.Accepted:
-                request.reply(dialog.typed())
-            else:
-                request.fail(Cancelled("the witness refused to confirm the step"))
-
-        dialog.finished.connect(finished)
-        return dialog
-
-
 __all__ = [
     "ActingParticipantDialog",
-    "CeremonyDialogFactory",
     "CloseCeremonyDialog",
     "RecordVerificationDialog",
-    "RotateShareDialog",
     "StartCeremonyDialog",
-    "WitnessDialog",
 ]
