@@ -35,10 +35,13 @@ DOMAIN = frozenset({NodeKind.KEY_DOMAIN})
 
 def _import_shares(context: JobContext, node: OutlineNode) -> object:
     from keymanager.workflows.ceremony import import_shares
+    from keymanager.workflows.ceremony_session import current_session
 
     slot = domain_slot(node)
     assert slot is not None
-    return import_shares(context.hsm, context.interaction, slot.number)
+    # in a ceremony each custodian's share is a step of its own (their name in the record)
+    count = 1 if current_session() is not None else None
+    return import_shares(context.hsm, context.interaction, slot.number, count=count)
 
 
 def _create_domain(context: JobContext, node: OutlineNode) -> object:
