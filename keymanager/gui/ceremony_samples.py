@@ -94,7 +94,12 @@ def verify_record(window: MainWindow) -> QWidget:
             changes={"domains": {"0": {"before": "empty", "after": "2 share(s), 2 outstanding"}}},
             witness="Wanda Witness",
         )
-        identity = RecordSignature("ecdsa-sha256", signer="Olga Officer", public_key=spki)
+        identity = RecordSignature(
+            "ecdsa-sha256",
+            signer="Olga Officer",
+            public_key=spki,
+            key={"serial": "DECM0102330001", "key_reference": 1, "label": "Ceremony seal"},
+        )
         close_record(
             record,
             identity,
