@@ -27,6 +27,7 @@ from keymanager.dkek.errors import DkekError, KcvMismatch, PaperKeyGroupError
 from keymanager.gui.messages import ErrorDialog, UserMessage, describe_error, plain_text
 from keymanager.workflows.errors import WorkflowError
 from keymanager.workflows.interaction import Cancelled
+from keymanager.workflows.xkek_group import GroupFileDamaged, GroupFileForeign, GroupFileUnusable
 
 
 def test_card_in_use_names_a_running_scdaemon_and_stops_nothing(
@@ -96,6 +97,10 @@ _MADE_BY_HAND: dict[type[Exception], Callable[[], Exception]] = {
     SealNotEnforced: lambda: SealNotEnforced(7),
     KcvMismatch: lambda: KcvMismatch(bytes(8), bytes(range(8))),
     PaperKeyGroupError: lambda: PaperKeyGroupError(2, 3, "a typo"),
+    **{
+        group_error: (lambda group_error=group_error: group_error("GROUP.json is damaged"))
+        for group_error in (GroupFileUnusable, GroupFileDamaged, GroupFileForeign)
+    },
 }
 
 
