@@ -138,7 +138,7 @@ def _prkd_from_file(raw: bytes, reference: int) -> tuple[bytes, PrivateKeyDescri
     return encode_prkd(fixed), fixed, "file, key reference corrected"
 
 
-def _backup_public_key(backup: KeyBackup) -> PublicKey | None:
+def backup_public_key(backup: KeyBackup) -> PublicKey | None:
     """The public key of a backup's certificate or CV request (``None``: it has neither,
     or it cannot be read: the restore then goes on without the duplicate check)."""
     certificate = backup.certificate
@@ -309,7 +309,7 @@ def restore_backup(
     listed_sealed = bool(is_sealed(describe_blob(blob).allowed_algorithms))
     files = CardFiles.enumerate(hsm)
     reference = choose_reference(files, key_reference)
-    confirm_new_key(hsm, interaction, _backup_public_key(backup), f"restoring {origin}")
+    confirm_new_key(hsm, interaction, backup_public_key(backup), f"restoring {origin}")
     description: PrivateKeyDescription | None
     prkd_source = "none"
     if backup.prkd is not None:

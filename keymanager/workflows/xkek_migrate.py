@@ -33,10 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from keymanager.card.errors import (
@@ -54,7 +53,6 @@ from keymanager.card.keystore import (
     CardFiles,
     KeyStore,
     fid,
-    parse_cv_request_public_key,
 )
 from keymanager.card.keystore_certificates import PublicKey
 from keymanager.card.xkek import ExchangeKey
@@ -67,7 +65,7 @@ from keymanager.workflows.common import verify_user_pin
 from keymanager.workflows.errors import WorkflowError
 from keymanager.workflows.interaction import Interaction
 from keymanager.workflows.key_domains import keys_with_domains, record_quietly
-from keymanager.workflows.key_restore import RestoreResult, restore_backup
+from keymanager.workflows.key_restore import RestoreResult, backup_public_key, restore_backup
 from keymanager.workflows.key_support import first_tlv
 from keymanager.workflows.xkek_group import (
     GroupFile,
@@ -228,20 +226,6 @@ def _read_backup(source: SmartCardHsm, key_reference: int, blob: bytes) -> KeyBa
     if certificate is not None and prkd is None and not certificate.startswith(b"\x67"):
         certificate = None  # readers would take it for the description, as in backup_key
     return KeyBackup(blob=blob, prkd=prkd, certificate=certificate)
-
-
-def _public_key(certificate: bytes | None) -> PublicKey | None:
-    if certificate is None:
-        return None
-    try:
-        if certificate.startswith(b"\x67"):
-            return parse_cv_request_public_key(certificate).public_key
-        public = x509.load_der_x509_certificate(certificate).public_key()
-    except (CardError, ValueError):
-        return None
-    if isinstance(public, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-        return public
-    return None
 
 
 def _allows(allowed: bytes, algorithm: int) -> bool:
@@ -427,7 +411,7 @@ def _prove_or_remove(
     """The copy's proof; a copy that fails it is deleted from the target."""
     if restored.kind == "AES":
         return "an AES key has no public key to verify a test with: the card checked the blob's MAC"
-    public_key = _public_key(backup.certificate)
+    public_key = backup_public_key(backup)
     if public_key is None:
         return (
             "not proven: the key has no certificate or CV request to verify a test signature with"
